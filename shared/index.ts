@@ -1,0 +1,2 @@
+// The package entry: everything a user of fedistill's isomorphic core imports.
+export * from './errors.js';
