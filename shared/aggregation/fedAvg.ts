@@ -1,0 +1,135 @@
+/**
+ * Sample-weighted federated averaging (McMahan et al. 2017) on flat weight
+ * vectors, streaming: updates are folded in as they arrive and dropped, so the
+ * coordinator holds O(params) memory however many clients report.
+ */
+
+/** Why an update was refused; `code` is stable for logs and error acks. */
+export type AggregationErrorCode = 'length-mismatch' | 'non-finite' | 'bad-weight' | 'empty';
+
+/** An update the aggregator refuses. The accumulator is unchanged when this is thrown. */
+export class AggregationError extends Error {
+  override readonly name = 'AggregationError';
+  constructor(
+    message: string,
+    readonly code: AggregationErrorCode,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Running weighted mean of equal-length Float32Array updates. The sum is kept in
+ * float64 so that adding thousands of updates does not lose float32 precision
+ * and the result does not depend on arrival order beyond float64 rounding.
+ */
+export class FedAvgAccumulator {
+  readonly #sum: Float64Array;
+  #count = 0;
+  #totalWeight = 0;
+
+  /** @param length number of parameters in every update. */
+  constructor(readonly length: number) {
+    if (!Number.isSafeInteger(length) || length < 0) {
+      throw new AggregationError(
+        `accumulator length must be a non-negative integer, got ${length}`,
+        'length-mismatch',
+      );
+    }
+    this.#sum = new Float64Array(length);
+  }
+
+  /**
+   * Folds in one update with its weight (usually the client's sample count).
+   * Everything is validated before the running sum is touched: a rejected update
+   * leaves the accumulator exactly as it was.
+   *
+   * @throws AggregationError `length-mismatch`, `non-finite` (a NaN/±Inf value, index named)
+   *   or `bad-weight` (weight ≤ 0 or not finite).
+   */
+  add(update: Float32Array, weight: number): void {
+    if (update.length !== this.length) {
+      throw new AggregationError(
+        `update has ${update.length} values, expected ${this.length}`,
+        'length-mismatch',
+      );
+    }
+    if (!(weight > 0) || !Number.isFinite(weight)) {
+      throw new AggregationError(
+        `update weight must be finite and > 0, got ${weight}`,
+        'bad-weight',
+      );
+    }
+    for (let i = 0; i < update.length; i++) {
+      if (!Number.isFinite(update[i])) {
+        throw new AggregationError(`update value ${i} is ${update[i]}`, 'non-finite');
+      }
+    }
+    const sum = this.#sum;
+    for (let i = 0; i < update.length; i++)
+      sum[i] = (sum[i] as number) + weight * (update[i] as number);
+    this.#count++;
+    this.#totalWeight += weight;
+  }
+
+  /** Updates accepted so far. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /** Sum of the accepted updates' weights. */
+  get totalWeight(): number {
+    return this.#totalWeight;
+  }
+
+  /**
+   * The weighted mean Σ wᵢ·uᵢ / Σ wᵢ as a new Float32Array. The accumulator keeps
+   * its state (more updates may follow).
+   *
+   * @throws AggregationError `empty` when no update was accepted.
+   */
+  result(): Float32Array {
+    if (this.#count === 0) {
+      throw new AggregationError('no updates to average', 'empty');
+    }
+    const out = new Float32Array(this.length);
+    const total = this.#totalWeight;
+    for (let i = 0; i < out.length; i++) out[i] = (this.#sum[i] as number) / total;
+    return out;
+  }
+
+  /** Forgets every update, for the next round. */
+  reset(): void {
+    this.#sum.fill(0);
+    this.#count = 0;
+    this.#totalWeight = 0;
+  }
+}
+
+/** One client's contribution to {@link fedAvg}. */
+export interface WeightedUpdate {
+  readonly weights: Float32Array;
+  /** Local training samples, the update's weight. */
+  readonly numSamples: number;
+}
+
+/**
+ * Sample-weighted average of whole updates (all in memory already).
+ * @throws AggregationError as {@link FedAvgAccumulator.add}, or `empty` for no updates.
+ */
+export function fedAvg(updates: readonly WeightedUpdate[]): Float32Array {
+  const first = updates[0];
+  if (first === undefined) throw new AggregationError('fedAvg needs at least one update', 'empty');
+  const acc = new FedAvgAccumulator(first.weights.length);
+  updates.forEach((u, i) => {
+    try {
+      acc.add(u.weights, u.numSamples);
+    } catch (err) {
+      if (err instanceof AggregationError) {
+        throw new AggregationError(`update ${i}: ${err.message}`, err.code);
+      }
+      throw err;
+    }
+  });
+  return acc.result();
+}

@@ -1,0 +1,2 @@
+export { FedAvgAccumulator, fedAvg, AggregationError } from './fedAvg.js';
+export type { AggregationErrorCode, WeightedUpdate } from './fedAvg.js';
