@@ -44,9 +44,11 @@ export function crossEntropyUnchecked(
   labels: tf.Tensor1D | tf.Tensor2D,
 ): tf.Scalar {
   const numClasses = logits.shape[1];
+  // oneHot as int32 then cast: tfjs-backend-wasm 4.22's OneHot ignores a
+  // float32 dtype and writes int bits (1 reads back as 1.4e-45), zeroing the loss.
   const target =
     labels.rank === 1
-      ? tf.oneHot(tf.cast(labels, 'int32') as tf.Tensor1D, numClasses, 1, 0, 'float32')
+      ? tf.cast(tf.oneHot(tf.cast(labels, 'int32') as tf.Tensor1D, numClasses), 'float32')
       : labels;
   const logProbs = tf.logSoftmax(logits);
   // Σ_c y·log q per row, negated and averaged over the batch.
