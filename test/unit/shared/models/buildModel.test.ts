@@ -38,7 +38,9 @@ test('buildModel outputs logits of the right shape; parameters match the spec wa
   const out = tf.tidy(() => model.predict(tf.ones([2, 28, 28, 1])) as tf.Tensor);
   assert.deepEqual(out.shape, [2, 10]);
   // Logits, not probabilities: rows do not sum to 1.
-  const rowSum = tf.tidy(() => out.sum(1).dataSync()[0] ?? 0);
+  const rowSums = out.sum(1);
+  const rowSum = rowSums.dataSync()[0] ?? 0;
+  rowSums.dispose();
   assert.ok(Math.abs(rowSum - 1) > 1e-3);
   out.dispose();
   model.dispose();
@@ -65,7 +67,9 @@ test('setFlatWeights round-trips, copies its input and rejects bad vectors', () 
   assert.equal(getFlatWeights(model)[0], 0);
   // kernel [[0, .1], [.2, .3], [.4, .5]], bias [.6, .7]; x = [1, 0, 0] → hidden relu([.6, .8])
   // logits = [.6·.8 + .8·1.0 + 1.2, .6·.9 + .8·1.1 + 1.3] = [2.48, 2.72]
-  const y = tf.tidy(() => (model.predict(tf.tensor2d([[1, 0, 0]])) as tf.Tensor).dataSync());
+  const yT = tf.tidy(() => model.predict(tf.tensor2d([[1, 0, 0]])) as tf.Tensor);
+  const y = yT.dataSync();
+  yT.dispose();
   assert.ok(Math.abs((y[0] ?? 0) - 2.48) < 1e-5 && Math.abs((y[1] ?? 0) - 2.72) < 1e-5);
   assert.throws(() => setFlatWeights(model, new Float32Array(13)), ModelSpecError);
   const nan = new Float32Array(14);

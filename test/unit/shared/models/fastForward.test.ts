@@ -27,6 +27,17 @@ function values(n: number, seed: number): Float32Array {
   return out;
 }
 
+/**
+ * Runs `f` in a tidy and reads its tensors back. (Reading happens outside the
+ * tidy: tidy walks its return value, so a large typed array must not be it.)
+ */
+function readAll(f: () => tf.Tensor[]): Float32Array[] {
+  const tensors = tf.tidy(f);
+  const out = tensors.map((t) => t.dataSync() as Float32Array);
+  tf.dispose(tensors);
+  return out;
+}
+
 function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let scale = 1e-6;
   let diff = 0;
@@ -65,17 +76,16 @@ test('fast forward logits equal model.predict; features are the penultimate acti
     const forward = createFastForward(model, spec);
     const x = batch(spec, 5, 3);
     const before = tf.memory().numTensors;
-    const [fast, stock, features] = tf.tidy(() => {
+    const [fast = [], stock = [], features = []] = readAll(() => {
       const out = forward(x, false);
-      const expected = model.predict(x) as tf.Tensor;
-      return [out.logits.dataSync(), expected.dataSync(), out.features.shape];
+      return [out.logits, model.predict(x) as tf.Tensor, tf.tensor(out.features.shape)];
     });
     assert.equal(tf.memory().numTensors, before, `${name}: no leaked tensors`);
     assert.ok(maxRelDiff(fast, stock) < 1e-5, `${name}: logits differ`);
     const last = model.layers[model.layers.length - 1];
-    assert.deepEqual(features, [5, (last?.getWeights()[0]?.shape[0] ?? 0) as number], name);
+    assert.deepEqual([...features], [5, last?.getWeights()[0]?.shape[0]], name);
     // Flat inputs are reshaped to the spec's input shape.
-    const flatOut = tf.tidy(() => forward(x.reshape([5, -1]), false).logits.dataSync());
+    const [flatOut] = readAll(() => [forward(x.reshape([5, -1]), false).logits]);
     assert.deepEqual(flatOut, fast);
     x.dispose();
     model.dispose();
@@ -91,7 +101,7 @@ function weightGrads(
 ): Float32Array[] {
   const forward = createFastForward(model, spec);
   const vars = trainableVariables(model);
-  return tf.tidy(() => {
+  return readAll(() => {
     const { grads } = tf.variableGrads(() => {
       if (useFast) {
         const { logits, features } = forward(x, false);
@@ -110,7 +120,7 @@ function weightGrads(
     return vars.map((v) => {
       const g = grads[v.name];
       assert.ok(g, `gradient for ${v.name}`);
-      return g.dataSync() as Float32Array;
+      return g;
     });
   });
 }
@@ -157,6 +167,7 @@ function numericGrad(f: (t: tf.Tensor) => number, at: Float32Array, shape: numbe
     const minus = at.slice();
     plus[i] = (plus[i] ?? 0) + eps;
     minus[i] = (minus[i] ?? 0) - eps;
+    // f returns a number: a plain scalar is safe to return from tidy.
     const fp = tf.tidy(() => f(tf.tensor(plus, shape)));
     const fm = tf.tidy(() => f(tf.tensor(minus, shape)));
     out[i] = (fp - fm) / (2 * eps);
@@ -172,11 +183,7 @@ test('finite differences: tiny dense x·w, both dx and dw', () => {
   const f = (x: tf.Tensor, w: tf.Tensor): tf.Scalar =>
     tf.sum(tf.mul(denseMatMul(x as tf.Tensor2D, w as tf.Tensor2D), r));
   const before = tf.memory().numTensors;
-  const [dx, dw] = tf.tidy(() =>
-    tf
-      .grads(f)([tf.tensor2d(xv, [2, 3]), tf.tensor2d(wv, [3, 2])])
-      .map((g) => g.dataSync()),
-  );
+  const [dx, dw] = readAll(() => tf.grads(f)([tf.tensor2d(xv, [2, 3]), tf.tensor2d(wv, [3, 2])]));
   assert.equal(tf.memory().numTensors, before);
   const w0 = tf.tensor2d(wv, [3, 2]);
   const x0 = tf.tensor2d(xv, [2, 3]);
@@ -205,11 +212,7 @@ for (const padding of ['valid', 'same'] as ConvPadding[]) {
     const f = (x: tf.Tensor, w: tf.Tensor): tf.Scalar =>
       tf.sum(tf.mul(conv2dFast(x as tf.Tensor4D, w as tf.Tensor4D, padding), r));
     const before = tf.memory().numTensors;
-    const [dx, dw] = tf.tidy(() =>
-      tf
-        .grads(f)([tf.tensor(xv, xShape), tf.tensor(wv, wShape)])
-        .map((g) => g.dataSync()),
-    );
+    const [dx, dw] = readAll(() => tf.grads(f)([tf.tensor(xv, xShape), tf.tensor(wv, wShape)]));
     assert.equal(tf.memory().numTensors, before);
     const x0 = tf.tensor(xv, xShape);
     const w0 = tf.tensor(wv, wShape);
@@ -229,19 +232,17 @@ test('input gradients only when asked for; dropout only when training', () => {
     tf.sum(forward(input, false).logits);
   assert.throws(() => tf.tidy(() => tf.grad(lossOf(createFastForward(model, spec)))(x)));
   const withDx = createFastForward(model, spec, { inputGradients: true });
-  const fastDx = tf.tidy(() => tf.grad(lossOf(withDx))(x).dataSync());
-  const stockDx = tf.tidy(() =>
-    tf
-      .grad((input: tf.Tensor) => tf.sum(model.apply(input) as tf.Tensor))(x)
-      .dataSync(),
-  );
+  const [fastDx = [], stockDx = []] = readAll(() => [
+    tf.grad(lossOf(withDx))(x),
+    tf.grad((input: tf.Tensor) => tf.sum(model.apply(input) as tf.Tensor))(x),
+  ]);
   assert.ok(maxRelDiff(fastDx, stockDx) < 1e-4);
   // With rate 0.5 dropout before the logits, training changes the logits but not the features.
   const forward = createFastForward(model, spec, { dropoutSeed: 3 });
-  const [evalOut, trainOut, evalFeat, trainFeat] = tf.tidy(() => {
+  const [evalOut, trainOut, evalFeat, trainFeat] = readAll(() => {
     const a = forward(x, false);
     const b = forward(x, true);
-    return [a.logits.dataSync(), b.logits.dataSync(), a.features.dataSync(), b.features.dataSync()];
+    return [a.logits, b.logits, a.features, b.features];
   });
   assert.notDeepEqual(evalOut, trainOut);
   assert.deepEqual(evalFeat, trainFeat);

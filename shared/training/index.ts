@@ -1,0 +1,11 @@
+// Public API of shared/training: local training, evaluation, soft-label inference.
+export { trainLocal } from './trainLocal.js';
+export type {
+  LocalTrainOptions,
+  LocalTrainResult,
+  OptimizerName,
+  TrainConfig,
+  TrainProgress,
+} from './trainLocal.js';
+export { evaluate, predictProbs } from './evaluate.js';
+export type { EvaluateResult } from './evaluate.js';
