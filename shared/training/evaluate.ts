@@ -61,7 +61,7 @@ export function evaluate(
       ]);
       const logits = model.predict(x) as tf.Tensor2D;
       const numClasses = logits.shape[1];
-      const y = tf.oneHot(tf.tensor1d(labels, 'int32'), numClasses);
+      const y = tf.cast(tf.oneHot(tf.tensor1d(labels, 'int32'), numClasses), 'float32');
       // Σ_rows −Σ_c y·log softmax(logits); labels outside [0, C) give a zero row (loss 0).
       const loss = tf.neg(tf.sum(tf.mul(y, tf.logSoftmax(logits))));
       return [tf.argMax(logits, 1), loss];
