@@ -1,0 +1,152 @@
+/**
+ * Turns `serve` options into a running coordinator: picks the backend, loads
+ * the data (the embedded MNIST split unless folders are given), loads or
+ * trains the teacher, and starts listening. Shared by `serve` and `demo`.
+ */
+import { join } from 'node:path';
+import { SingleBar } from 'cli-progress';
+import type { LabeledData } from '../shared/data/types.js';
+import type { ModelSpec } from '../shared/models/index.js';
+import { mlpSpec } from '../shared/models/index.js';
+import { selectNodeBackend } from '../node/backend.js';
+import { loadDataDir } from '../node/data/index.js';
+import { demoSplit } from '../node/demo/demoSplit.js';
+import type { CoordinatorConfigInput } from '../server/config.js';
+import { parseCoordinatorConfig } from '../server/config.js';
+import type { CoordinatorEvent } from '../server/coordinator.js';
+import { loadOrTrainDefaultTeacher } from '../server/defaultTeacher.js';
+import type { RunningCoordinator } from '../server/startCoordinator.js';
+import { startCoordinator } from '../server/startCoordinator.js';
+import type { Teacher, TeacherOutputs } from '../server/teacher.js';
+import { loadTeacherFromFile } from '../server/teacher.js';
+import type { Log } from './consoleLog.js';
+import { resolveModelSpec } from './studentSpec.js';
+
+export interface CoordinatorSetup {
+  /** Coordinator settings from flags and files; validated by coordinatorConfigSchema. */
+  config: CoordinatorConfigInput | Record<string, unknown>;
+  /** tfjs backend to force; default picks the best that loads. */
+  backend?: string;
+  /** Teacher model.json; default trains (or reuses) an MLP teacher on the teacher split. */
+  teacher?: string;
+  teacherOutputs?: TeacherOutputs;
+  /** Default teacher architecture. Defaults to mlp:1200,1200 (Hinton et al. 2015). */
+  teacherSpec?: string;
+  teacherEpochs?: number;
+  /** Student spec: mlp:H,… / cnn / JSON file. Defaults to mlp:128. */
+  student?: string;
+  proxyData?: string;
+  testData?: string;
+  teacherData?: string;
+  /** Seed of the embedded MNIST split. Defaults to 42. */
+  dataSeed?: number;
+  /** Number of client shards in the embedded split (for `demo:I/N`). Defaults to 4. */
+  demoClients?: number;
+  demoAlpha?: number;
+  log: Log;
+  progress?: boolean;
+  onEvent?: (event: CoordinatorEvent) => void;
+}
+
+export interface PreparedCoordinator {
+  running: RunningCoordinator;
+  teacher: Teacher;
+  studentSpec: ModelSpec;
+  test: LabeledData;
+  backend: string;
+}
+
+function featureShapeOf(data: LabeledData): number[] {
+  return [data.x.length / Math.max(1, data.count)];
+}
+
+function classCount(...sets: LabeledData[]): number {
+  let max = 0;
+  for (const set of sets) for (let i = 0; i < set.count; i++) max = Math.max(max, set.y[i]!);
+  return max + 1;
+}
+
+export async function prepareCoordinator(setup: CoordinatorSetup): Promise<PreparedCoordinator> {
+  const log = setup.log;
+  const config = parseCoordinatorConfig(setup.config);
+  const backend = await selectNodeBackend({
+    ...(setup.backend ? { force: setup.backend } : {}),
+    log,
+  });
+
+  let proxy: LabeledData;
+  let test: LabeledData;
+  let teacherTrain: LabeledData | undefined;
+  if (setup.proxyData || setup.testData) {
+    if (!setup.proxyData || !setup.testData)
+      throw new Error('--proxy-data and --test-data go together');
+    proxy = loadDataDir(setup.proxyData);
+    test = loadDataDir(setup.testData);
+    teacherTrain = setup.teacherData ? loadDataDir(setup.teacherData) : undefined;
+    log(
+      `data: proxy ${proxy.count} from ${setup.proxyData}, test ${test.count} from ${setup.testData}`,
+    );
+  } else {
+    const split = demoSplit({
+      ...(setup.dataSeed !== undefined ? { seed: setup.dataSeed } : {}),
+      ...(setup.demoClients !== undefined ? { clients: setup.demoClients } : {}),
+      ...(setup.demoAlpha !== undefined ? { alpha: setup.demoAlpha } : {}),
+    });
+    ({ proxy, test, teacherTrain } = split);
+    log(
+      `data: embedded MNIST (real digits): teacher-train ${split.teacherTrain.count}, proxy ${proxy.count}, ` +
+        `test ${test.count}, client shards ${split.shards.map((s) => s.count).join('/')}`,
+    );
+  }
+  const inputShape = featureShapeOf(proxy);
+  const numClasses = classCount(test, ...(teacherTrain ? [teacherTrain] : []));
+
+  let teacher: Teacher;
+  if (setup.teacher) {
+    teacher = await loadTeacherFromFile(setup.teacher, setup.teacherOutputs ?? 'auto');
+  } else {
+    if (!teacherTrain)
+      throw new Error('no --teacher given: the default teacher needs --teacher-data to train on');
+    const teacherSpec: ModelSpec =
+      setup.teacherSpec !== undefined
+        ? resolveModelSpec(setup.teacherSpec, inputShape, numClasses)
+        : mlpSpec(
+            inputShape.reduce((a, b) => a * b, 1),
+            [1200, 1200],
+            numClasses,
+          );
+    const bar = setup.progress
+      ? new SingleBar({
+          format: 'teacher training [{bar}] {percentage}% | loss {loss}',
+          hideCursor: true,
+        })
+      : undefined;
+    bar?.start(1, 0, { loss: '-' });
+    teacher = await loadOrTrainDefaultTeacher({
+      spec: teacherSpec,
+      data: teacherTrain,
+      dataDir: config.dataDir,
+      seed: config.seed,
+      ...(setup.teacherEpochs !== undefined ? { epochs: setup.teacherEpochs } : {}),
+      log,
+      onProgress: (done, total, loss) => {
+        bar?.setTotal(total);
+        bar?.update(done, { loss: loss.toFixed(3) });
+      },
+    });
+    bar?.stop();
+  }
+  const studentSpec = resolveModelSpec(setup.student ?? 'mlp:128', inputShape, numClasses);
+  const running = await startCoordinator({
+    config: config as CoordinatorConfigInput,
+    teacher,
+    studentSpec,
+    data: { proxy: { x: proxy.x, count: proxy.count, featureShape: inputShape }, test },
+    log,
+    ...(setup.onEvent ? { onEvent: setup.onEvent } : {}),
+  });
+  log(
+    `student: ${studentSpec.name ?? 'custom'}, ${running.coordinator.studentParams} parameters; data dir ${join(config.dataDir)}`,
+  );
+  return { running, teacher, studentSpec, test, backend: backend.name };
+}

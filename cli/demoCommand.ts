@@ -1,0 +1,158 @@
+/**
+ * `fedistill demo`: the whole product on one machine. A coordinator with a
+ * teacher trained on real MNIST digits, N Node client processes each holding
+ * a non-IID private shard, a few federated rounds of distillation with
+ * progress shown, and a summary (also written as JSON in the data directory).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { summarizeRun, formatSummary } from '../server/summary.js';
+import type { RunSummary } from '../server/summary.js';
+import type { CoordinatorEvent } from '../server/coordinator.js';
+import { prepareCoordinator } from './coordinatorSetup.js';
+import type { Log } from './consoleLog.js';
+
+export interface DemoOptions {
+  clients: number;
+  rounds: number;
+  dataDir: string;
+  teacherEpochs?: number;
+  teacherSpec?: string;
+  student?: string;
+  epochs?: number;
+  alpha?: number;
+  backend?: string;
+  /** Show every client's log lines. */
+  verbose: boolean;
+  log: Log;
+  /** Print progress bars (off when not a terminal). */
+  progress: boolean;
+}
+
+function roundLine(event: CoordinatorEvent, rounds: number): string | undefined {
+  if (event.type === 'round:started')
+    return `round ${event.roundId}: ${event.sampled.length} clients training`;
+  if (event.type !== 'round:closed') return undefined;
+  const r = event.record;
+  if (r.status === 'failed')
+    return `round ${r.round}: below quorum (${r.participants}/${r.sampled} answered), not aggregated`;
+  const pct = (v: number | null) => (v === null ? 'n/a' : `${(v * 100).toFixed(2)}%`);
+  return (
+    `round ${r.round} (${r.modelVersion}/${rounds}): ${r.participants}/${r.sampled} updates, ` +
+    `student accuracy ${pct(r.studentAccuracy)}, agreement with teacher ${pct(r.agreement)}, ` +
+    `${(r.durationMs / 1000).toFixed(1)} s`
+  );
+}
+
+export async function runDemo(options: DemoOptions): Promise<RunSummary> {
+  const { log } = options;
+  const prepared = await prepareCoordinator({
+    config: {
+      port: 0,
+      dataDir: options.dataDir,
+      rounds: options.rounds,
+      minClients: options.clients,
+      waitForClientsMs: 120_000,
+      roundTimeoutMs: 300_000,
+      ...(options.epochs !== undefined
+        ? {
+            training: {
+              epochs: options.epochs,
+              batchSize: 32,
+              learningRate: 0.002,
+              temperature: 4,
+              alpha: 0.3,
+              optimizer: 'adam' as const,
+              updatePrecision: 'float32' as const,
+            },
+          }
+        : {}),
+    },
+    demoClients: options.clients,
+    ...(options.alpha !== undefined ? { demoAlpha: options.alpha } : {}),
+    ...(options.backend !== undefined ? { backend: options.backend } : {}),
+    ...(options.teacherEpochs !== undefined ? { teacherEpochs: options.teacherEpochs } : {}),
+    ...(options.teacherSpec !== undefined ? { teacherSpec: options.teacherSpec } : {}),
+    ...(options.student !== undefined ? { student: options.student } : {}),
+    log,
+    progress: options.progress,
+    onEvent: (event) => {
+      const line = roundLine(event, options.rounds);
+      if (line) log(line);
+    },
+  });
+  const { running } = prepared;
+  const main = fileURLToPath(new URL('./main.ts', import.meta.url));
+  const children: ChildProcess[] = [];
+  for (let i = 0; i < options.clients; i++) {
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        import.meta.resolve('tsx'),
+        main,
+        'join',
+        '--server',
+        running.url,
+        '--data',
+        `demo:${i}/${options.clients}`,
+        '--name',
+        `demo-client-${i}`,
+        '--cache-dir',
+        join(options.dataDir, `client-${i}-cache`),
+        ...(options.alpha !== undefined ? ['--demo-alpha', String(options.alpha)] : []),
+        ...(options.backend !== undefined ? ['--backend', options.backend] : []),
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    child.stderr?.setEncoding('utf8');
+    let tail = '';
+    child.stderr?.on('data', (chunk: string) => {
+      tail = (tail + chunk).slice(-4000);
+      if (options.verbose)
+        for (const line of chunk.split('\n'))
+          if (line) process.stderr.write(`[client ${i}] ${line}\n`);
+    });
+    child.on('exit', (code) => {
+      if (code !== 0 && code !== null) log(`client ${i} exited with code ${code}:\n${tail}`);
+    });
+    children.push(child);
+  }
+  log(`started ${options.clients} client processes`);
+  try {
+    const result = await running.coordinator.run();
+    const summary = summarizeRun({
+      result,
+      teacher: prepared.teacher,
+      teacherAccuracy: running.teacherAccuracy,
+      student: running.coordinator.studentModel,
+      test: prepared.test,
+      clients: running.store.clients(result.runId),
+      artifactBytes: running.coordinator.artifactBytes,
+      checkpoint: join(running.checkpoints.finalDir, 'model.json'),
+      backend: prepared.backend,
+    });
+    const path = join(options.dataDir, 'summary.json');
+    await writeFile(path, JSON.stringify(summary, null, 2));
+    process.stdout.write(`\n${formatSummary(summary)}\nsummary written to ${path}\n`);
+    return summary;
+  } finally {
+    await Promise.all(
+      children.map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null) return resolve();
+            const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+            child.once('exit', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+          }),
+      ),
+    );
+    await running.close();
+    prepared.teacher.dispose();
+  }
+}

@@ -1,0 +1,11 @@
+// Entry point of the `fedistill` command (bin/fedistill.js and `npm run fedistill` land here).
+import { buildProgram } from './program.js';
+
+try {
+  await buildProgram().parseAsync(process.argv);
+} catch (error) {
+  process.stderr.write(`fedistill: ${(error as Error).message}\n`);
+  process.exitCode = 1;
+}
+// Sockets, timers and wasm can hold the loop open after the work is done.
+process.exit(process.exitCode ?? 0);

@@ -1,0 +1,52 @@
+/**
+ * `fedistill serve`: a coordinator that runs the configured rounds for
+ * whichever clients join, then exports the student and prints the summary.
+ */
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { CoordinatorSetup } from './coordinatorSetup.js';
+import { prepareCoordinator } from './coordinatorSetup.js';
+import { formatSummary, summarizeRun } from '../server/summary.js';
+
+/** Reads a JSON or YAML coordinator config file; flags given on the command line override it. */
+export function readConfigFile(path: string): Record<string, unknown> {
+  const text = readFileSync(path, 'utf8');
+  const value: unknown = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new Error(`config file ${path} must hold an object of coordinator settings`);
+  }
+  return value as Record<string, unknown>;
+}
+
+export async function runServe(setup: CoordinatorSetup): Promise<number> {
+  const prepared = await prepareCoordinator(setup);
+  const { running } = prepared;
+  const stop = () => running.coordinator.stop();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    const result = await running.coordinator.run();
+    const summary = summarizeRun({
+      result,
+      teacher: prepared.teacher,
+      teacherAccuracy: running.teacherAccuracy,
+      student: running.coordinator.studentModel,
+      test: prepared.test,
+      clients: running.store.clients(result.runId),
+      artifactBytes: running.coordinator.artifactBytes,
+      checkpoint: join(running.checkpoints.finalDir, 'model.json'),
+      backend: prepared.backend,
+    });
+    await writeFile(
+      join(running.checkpoints.runDir, 'summary.json'),
+      JSON.stringify(summary, null, 2),
+    );
+    process.stdout.write(`${formatSummary(summary)}\n`);
+    return result.status === 'completed' ? 0 : 1;
+  } finally {
+    await running.close();
+    prepared.teacher.dispose();
+  }
+}

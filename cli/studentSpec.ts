@@ -1,0 +1,31 @@
+/**
+ * Reads a model spec given on the command line: a JSON file, or a shorthand
+ * `mlp:H1,H2,...` for a multilayer perceptron or `cnn` for the small MNIST CNN,
+ * sized to the data's input and class count.
+ */
+import { readFileSync } from 'node:fs';
+import type { ModelSpec } from '../shared/models/index.js';
+import { cnnSpec, mlpSpec, parseModelSpec } from '../shared/models/index.js';
+
+export function resolveModelSpec(
+  value: string,
+  inputShape: number[],
+  numClasses: number,
+): ModelSpec {
+  const mlp = /^mlp:(\d+(?:,\d+)*)$/.exec(value);
+  if (mlp) {
+    const inputSize = inputShape.reduce((a, b) => a * b, 1);
+    return mlpSpec(inputSize, mlp[1]!.split(',').map(Number), numClasses);
+  }
+  if (value === 'cnn') return cnnSpec({ numClasses });
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(value, 'utf8'));
+  } catch (error) {
+    throw new Error(
+      `model spec ${value}: not mlp:H1,H2…, cnn, or a readable JSON file (${(error as Error).message})`,
+      { cause: error },
+    );
+  }
+  return parseModelSpec(json);
+}

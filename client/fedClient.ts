@@ -1,0 +1,306 @@
+/**
+ * An edge client: joins a coordinator, fetches the proxy set and the teacher's
+ * soft labels once, then for every round it is sampled in trains the student
+ * on its private data (hard labels) plus the proxy set (soft labels) with the
+ * shared distillation loss and sends back its weight delta.
+ *
+ * Isomorphic: the transport and the data are injected; private data never
+ * leaves this object except as the trained delta.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import type { LabeledData, ProxyData } from '../shared/data/types.js';
+import type { ModelSpec } from '../shared/models/index.js';
+import {
+  buildModel,
+  getFlatWeights,
+  setFlatWeights,
+  weightSegments,
+} from '../shared/models/index.js';
+import { trainLocal } from '../shared/training/index.js';
+import { createCodec, decodeWeights, encodeWeights } from '../shared/codec/index.js';
+import { decodeSoftLabels } from '../shared/softLabels/index.js';
+import { decodeProxyInputs } from '../shared/artifacts/index.js';
+import type {
+  ArtifactRef,
+  JoinAccepted,
+  RoundStart,
+  TrainMetrics,
+} from '../shared/protocol/index.js';
+import { joinResponseSchema, roundStartSchema } from '../shared/protocol/index.js';
+import type { FedTransport } from './transport.js';
+import { RefusedError } from './transport.js';
+
+export type FedClientEvent =
+  | { type: 'joined'; clientId: string; runId: string; rejoin: boolean }
+  | { type: 'artifacts'; proxyCount: number; bytes: number; fromCache: boolean }
+  | { type: 'round:start'; roundId: number; deadline: number }
+  | {
+      type: 'train:progress';
+      roundId: number;
+      epoch: number;
+      step: number;
+      steps: number;
+      loss: number;
+    }
+  | { type: 'round:trained'; roundId: number; metrics: TrainMetrics }
+  | { type: 'update:accepted'; roundId: number; bytes: number }
+  | { type: 'update:rejected'; roundId: number; code: string; message: string }
+  | { type: 'round:end'; roundId: number; studentAccuracy?: number }
+  | { type: 'disconnected'; reason: string }
+  | { type: 'run:end'; reason: string }
+  | { type: 'error'; message: string };
+
+/** Keeps downloaded artifacts between runs (a folder in Node, IndexedDB in a browser). */
+export interface ArtifactCache {
+  get(hash: string): Promise<Uint8Array | undefined>;
+  set(hash: string, bytes: Uint8Array): Promise<void>;
+}
+
+export interface FedClientOptions {
+  transport: FedTransport;
+  /** Private labelled data; never sent anywhere. */
+  data: LabeledData;
+  platform: 'node' | 'browser' | 'sim';
+  backend: string;
+  name?: string;
+  cache?: ArtifactCache;
+  onEvent?: (event: FedClientEvent) => void;
+}
+
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = await globalThis.crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+export class FedClient {
+  private clientId: string | undefined;
+  private joined: JoinAccepted | undefined;
+  private model: tf.LayersModel | undefined;
+  private spec: ModelSpec | undefined;
+  private proxy: ProxyData | undefined;
+  private readonly artifactsByHash = new Map<string, Uint8Array>();
+  private busyRound: number | undefined;
+  private readonly finishedRounds = new Set<number>();
+  private resolveDone: (reason: string) => void = () => undefined;
+  private readonly codec = createCodec();
+  /** Resolves with the reason when the run ends or the client is stopped. */
+  readonly done = new Promise<string>((resolve) => (this.resolveDone = resolve));
+  private bytesDown = 0;
+  private bytesUp = 0;
+
+  constructor(private readonly options: FedClientOptions) {}
+
+  get id(): string | undefined {
+    return this.clientId;
+  }
+
+  get traffic(): { bytesDown: number; bytesUp: number } {
+    return { bytesDown: this.bytesDown, bytesUp: this.bytesUp };
+  }
+
+  private emit(event: FedClientEvent): void {
+    this.options.onEvent?.(event);
+  }
+
+  /** Connects and joins; resolves once joined and the artifacts are loaded. */
+  async start(): Promise<void> {
+    await this.options.transport.connect({
+      roundStart: (round) => void this.onRoundStart(round),
+      roundEnd: (summary) =>
+        this.emit({
+          type: 'round:end',
+          roundId: summary.roundId,
+          ...(summary.studentAccuracy !== undefined
+            ? { studentAccuracy: summary.studentAccuracy }
+            : {}),
+        }),
+      runEnd: (summary) => {
+        this.emit({ type: 'run:end', reason: summary.reason });
+        this.resolveDone(summary.reason);
+      },
+      reconnected: () =>
+        void this.join().catch((error: Error) =>
+          this.emit({ type: 'error', message: `rejoin failed: ${error.message}` }),
+        ),
+      disconnected: (reason) => this.emit({ type: 'disconnected', reason }),
+    });
+    await this.join();
+  }
+
+  private async join(): Promise<void> {
+    const response = joinResponseSchema.parse(
+      await this.options.transport.join({
+        ...(this.clientId !== undefined ? { clientId: this.clientId } : {}),
+        platform: this.options.platform,
+        backend: this.options.backend,
+        numSamples: this.options.data.count,
+        ...(this.options.name !== undefined ? { name: this.options.name } : {}),
+      }),
+    );
+    if (!response.ok) throw new RefusedError(response.error.message, response.error.code);
+    const rejoin = this.clientId !== undefined;
+    this.clientId = response.clientId;
+    this.joined = response;
+    this.emit({ type: 'joined', clientId: response.clientId, runId: response.runId, rejoin });
+    await this.loadArtifacts(response);
+    if (response.round) void this.onRoundStart(response.round);
+  }
+
+  private async artifact(ref: ArtifactRef): Promise<{ bytes: Uint8Array; fromCache: boolean }> {
+    const held = this.artifactsByHash.get(ref.hash) ?? (await this.options.cache?.get(ref.hash));
+    if (held && (await sha256Hex(held)) === ref.hash) {
+      this.artifactsByHash.set(ref.hash, held);
+      return { bytes: held, fromCache: true };
+    }
+    const bytes = await this.options.transport.fetchArtifact(ref);
+    const hash = await sha256Hex(bytes);
+    if (hash !== ref.hash)
+      throw new Error(`artifact ${ref.url} hashes to ${hash}, expected ${ref.hash}`);
+    this.bytesDown += bytes.byteLength;
+    this.artifactsByHash.set(ref.hash, bytes);
+    await this.options.cache?.set(ref.hash, bytes);
+    return { bytes, fromCache: false };
+  }
+
+  private async loadArtifacts(joined: JoinAccepted): Promise<void> {
+    const specChanged = JSON.stringify(joined.model.spec) !== JSON.stringify(this.spec);
+    if (specChanged) {
+      this.model?.dispose();
+      this.spec = joined.model.spec;
+      this.model = buildModel(joined.model.spec);
+    }
+    if (
+      this.proxy &&
+      this.artifactsByHash.has(joined.proxyInputs.hash) &&
+      this.artifactsByHash.has(joined.softLabels.hash)
+    ) {
+      return;
+    }
+    const inputs = await this.artifact(joined.proxyInputs);
+    const labels = await this.artifact(joined.softLabels);
+    const proxy = decodeProxyInputs(this.codec.decode(inputs.bytes));
+    const softLabels = decodeSoftLabels(
+      this.codec.decode(labels.bytes) as Parameters<typeof decodeSoftLabels>[0],
+    );
+    if (softLabels.length !== proxy.count * joined.model.spec.numClasses) {
+      throw new Error(
+        `soft labels hold ${softLabels.length} values, expected ${proxy.count} proxy samples × ${joined.model.spec.numClasses} classes`,
+      );
+    }
+    this.proxy = { x: proxy.x, softLabels, count: proxy.count };
+    this.emit({
+      type: 'artifacts',
+      proxyCount: proxy.count,
+      bytes: inputs.bytes.byteLength + labels.bytes.byteLength,
+      fromCache: inputs.fromCache && labels.fromCache,
+    });
+  }
+
+  private async onRoundStart(raw: RoundStart): Promise<void> {
+    const parsed = roundStartSchema.safeParse(raw);
+    if (!parsed.success) {
+      this.emit({
+        type: 'error',
+        message: `ignored malformed round:start: ${parsed.error.message}`,
+      });
+      return;
+    }
+    const round = parsed.data;
+    if (this.busyRound === round.roundId || this.finishedRounds.has(round.roundId)) return;
+    const model = this.model;
+    const spec = this.spec;
+    if (!model || !spec || !this.joined) return;
+    this.busyRound = round.roundId;
+    this.emit({ type: 'round:start', roundId: round.roundId, deadline: round.deadline });
+    try {
+      const global = decodeWeights(round.weights, this.joined.model.numParams);
+      this.bytesDown += this.codec.encode(round).byteLength;
+      setFlatWeights(model, global);
+      const result = await trainLocal({
+        model,
+        spec,
+        data: this.options.data,
+        ...(this.proxy ? { proxy: this.proxy } : {}),
+        config: round.config,
+        seed: round.roundId,
+        onProgress: (p) => this.emit({ type: 'train:progress', roundId: round.roundId, ...p }),
+      });
+      const trained = getFlatWeights(model);
+      const delta = new Float32Array(trained.length);
+      for (let i = 0; i < delta.length; i++) delta[i] = trained[i]! - global[i]!;
+      const metrics: TrainMetrics = {
+        loss: result.loss,
+        accuracy: result.accuracy,
+        trainMillis: result.millis,
+        steps: result.steps,
+      };
+      this.emit({ type: 'round:trained', roundId: round.roundId, metrics });
+      await this.deliver(
+        {
+          roundId: round.roundId,
+          modelVersion: round.modelVersion,
+          numSamples: result.numSamples,
+          // Per-tensor int8 scales: one shared scale would round small tensors (biases) to zero.
+          delta: encodeWeights(delta, round.config.updatePrecision, {
+            segments: weightSegments(model),
+          }),
+          metrics,
+        },
+        round.deadline,
+      );
+    } catch (error) {
+      this.emit({ type: 'error', message: `round ${round.roundId}: ${(error as Error).message}` });
+    } finally {
+      this.finishedRounds.add(round.roundId);
+      this.busyRound = undefined;
+    }
+  }
+
+  /** Sends an update, retrying across reconnections until the round's deadline. */
+  private async deliver(
+    update: Parameters<FedTransport['sendUpdate']>[0],
+    deadline: number,
+  ): Promise<void> {
+    const bytes = this.codec.encode(update).byteLength;
+    while (Date.now() < deadline) {
+      if (!this.options.transport.connected) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        continue;
+      }
+      try {
+        const response = await this.options.transport.sendUpdate(update);
+        if (response.ok) {
+          this.bytesUp += bytes;
+          this.emit({ type: 'update:accepted', roundId: update.roundId, bytes });
+        } else if (response.error.code === 'not-joined') {
+          // The connection dropped and the rejoin has not landed yet.
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          continue;
+        } else {
+          this.emit({
+            type: 'update:rejected',
+            roundId: update.roundId,
+            code: response.error.code,
+            message: response.error.message,
+          });
+        }
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+    this.emit({
+      type: 'update:rejected',
+      roundId: update.roundId,
+      code: 'too-late',
+      message: 'deadline passed before the update could be delivered',
+    });
+  }
+
+  stop(): void {
+    this.options.transport.close();
+    this.model?.dispose();
+    this.model = undefined;
+    this.resolveDone('stopped');
+  }
+}

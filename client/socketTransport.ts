@@ -1,0 +1,113 @@
+/**
+ * FedTransport over socket.io-client, for Node and browsers alike: msgpackr
+ * frames for control and updates, HTTP GET (with the artifact's hash as ETag)
+ * for the large static proxy inputs and soft labels.
+ */
+import { io, type Socket } from 'socket.io-client';
+import { createSocketParser } from '../shared/codec/index.js';
+import type {
+  ArtifactRef,
+  ClientToServerEvents,
+  JoinRequest,
+  JoinResponse,
+  ServerToClientEvents,
+  UpdateMessage,
+  UpdateResponse,
+} from '../shared/protocol/index.js';
+import { PROTOCOL_VERSION } from '../shared/protocol/index.js';
+import type { FedTransport, TransportHandlers } from './transport.js';
+import { RefusedError } from './transport.js';
+
+export interface SocketTransportOptions {
+  /** Coordinator base URL, e.g. http://127.0.0.1:8080. */
+  url: string;
+  token?: string;
+  /** Protocol version to announce; tests set a wrong one on purpose. Defaults to PROTOCOL_VERSION. */
+  protocolVersion?: number;
+  /** How long an acked request may take. Defaults to 60 s. */
+  ackTimeoutMs?: number;
+  /** Longest pause between reconnection attempts. Defaults to 5 s. */
+  maxReconnectDelayMs?: number;
+}
+
+type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+export class SocketTransport implements FedTransport {
+  private socket: ClientSocket | undefined;
+
+  constructor(private readonly options: SocketTransportOptions) {}
+
+  get connected(): boolean {
+    return this.socket?.connected ?? false;
+  }
+
+  connect(handlers: TransportHandlers): Promise<void> {
+    const socket: ClientSocket = io(this.options.url, {
+      parser: createSocketParser(),
+      auth: {
+        protocolVersion: this.options.protocolVersion ?? PROTOCOL_VERSION,
+        ...(this.options.token !== undefined ? { token: this.options.token } : {}),
+      },
+      transports: ['websocket'],
+      reconnectionDelay: 250,
+      reconnectionDelayMax: this.options.maxReconnectDelayMs ?? 5000,
+      randomizationFactor: 0.5,
+    });
+    this.socket = socket;
+    socket.on('round:start', (round) => handlers.roundStart(round));
+    socket.on('round:end', (summary) => handlers.roundEnd(summary));
+    socket.on('run:end', (summary) => handlers.runEnd(summary));
+    return new Promise((resolve, reject) => {
+      let first = true;
+      socket.on('connect', () => {
+        if (first) {
+          first = false;
+          resolve();
+        } else {
+          handlers.reconnected();
+        }
+      });
+      socket.on('disconnect', (reason) => handlers.disconnected(reason));
+      socket.on('connect_error', (error: Error & { data?: { code?: string } }) => {
+        // A refusal from the coordinator's middleware: socket.io will not retry it, and neither should we.
+        if (error.data?.code) {
+          socket.close();
+          const refused = new RefusedError(error.message, error.data.code);
+          if (first) reject(refused);
+          else handlers.disconnected(`refused: ${error.message}`);
+        }
+      });
+    });
+  }
+
+  private get live(): ClientSocket {
+    if (!this.socket) throw new Error('transport is not connected: call connect() first');
+    return this.socket;
+  }
+
+  join(request: JoinRequest): Promise<JoinResponse> {
+    return this.live.timeout(this.options.ackTimeoutMs ?? 60_000).emitWithAck('join', request);
+  }
+
+  sendUpdate(update: UpdateMessage): Promise<UpdateResponse> {
+    return this.live.timeout(this.options.ackTimeoutMs ?? 60_000).emitWithAck('update', update);
+  }
+
+  async fetchArtifact(ref: ArtifactRef): Promise<Uint8Array> {
+    const url = new URL(ref.url, this.options.url);
+    const response = await fetch(url, {
+      headers: this.options.token ? { authorization: `Bearer ${this.options.token}` } : {},
+    });
+    if (!response.ok)
+      throw new Error(`GET ${url.pathname} failed: ${response.status} ${response.statusText}`);
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    if (bytes.byteLength !== ref.bytes) {
+      throw new Error(`artifact ${ref.hash} is ${bytes.byteLength} bytes, expected ${ref.bytes}`);
+    }
+    return bytes;
+  }
+
+  close(): void {
+    this.socket?.close();
+  }
+}

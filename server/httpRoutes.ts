@@ -1,0 +1,94 @@
+/**
+ * Plain HTTP beside socket.io: content-addressed artifacts (cacheable by
+ * ETag) and a read-only JSON API over the run's state.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ArtifactStore } from './artifacts.js';
+import { ARTIFACT_ROUTE } from './artifacts.js';
+
+export interface StatusSource {
+  status(): unknown;
+  rounds(): unknown;
+  clients(): unknown;
+}
+
+export interface HttpRouteOptions {
+  artifacts: ArtifactStore;
+  status: StatusSource;
+  /** When set, artifact requests must carry `Authorization: Bearer <one of these>`. */
+  tokens: readonly string[];
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+  });
+  res.end(text);
+}
+
+export function createHttpHandler(
+  options: HttpRouteOptions,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    try {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        sendJson(res, 405, { error: `method ${req.method} not allowed` });
+        return;
+      }
+      if (url.pathname.startsWith(ARTIFACT_ROUTE)) {
+        if (options.tokens.length > 0) {
+          const auth = req.headers.authorization ?? '';
+          const token = auth.startsWith('Bearer ') ? auth.slice('Bearer '.length) : '';
+          if (!options.tokens.includes(token)) {
+            sendJson(res, 401, {
+              error: 'artifact requests need Authorization: Bearer <join token>',
+            });
+            return;
+          }
+        }
+        const hash = url.pathname.slice(ARTIFACT_ROUTE.length);
+        const bytes = /^[0-9a-f]{64}$/.test(hash) ? options.artifacts.get(hash) : undefined;
+        if (!bytes) {
+          sendJson(res, 404, { error: `no artifact ${hash}` });
+          return;
+        }
+        const etag = `"${hash}"`;
+        const headers = {
+          etag,
+          // Content-addressed: the bytes behind a hash never change.
+          'cache-control': 'public, max-age=31536000, immutable',
+          'content-type': 'application/vnd.msgpack',
+        };
+        if (req.headers['if-none-match'] === etag) {
+          res.writeHead(304, headers);
+          res.end();
+          return;
+        }
+        res.writeHead(200, { ...headers, 'content-length': bytes.byteLength });
+        res.end(req.method === 'HEAD' ? undefined : bytes);
+        return;
+      }
+      switch (url.pathname) {
+        case '/healthz':
+          sendJson(res, 200, { ok: true });
+          return;
+        case '/api/status':
+          sendJson(res, 200, options.status.status());
+          return;
+        case '/api/rounds':
+          sendJson(res, 200, options.status.rounds());
+          return;
+        case '/api/clients':
+          sendJson(res, 200, options.status.clients());
+          return;
+        default:
+          sendJson(res, 404, { error: `no route ${url.pathname}` });
+      }
+    } catch (error) {
+      sendJson(res, 500, { error: (error as Error).message });
+    }
+  };
+}

@@ -1,0 +1,28 @@
+/**
+ * The socket.io event maps: the only events that exist between a client and the
+ * coordinator. Payload types come from the schemas, so the compiler and the
+ * runtime check agree. Reserved socket.io names (connect, disconnect, …) are never used.
+ */
+import type {
+  JoinRequest,
+  JoinResponse,
+  RoundEnd,
+  RoundStart,
+  RunEnd,
+  UpdateMessage,
+  UpdateResponse,
+} from './schemas.js';
+
+export interface ClientToServerEvents {
+  /** First message after connecting; the ack says which run, model and artifacts to use. */
+  join: (request: JoinRequest, ack: (response: JoinResponse) => void) => void;
+  /** A trained update for the round named in it; the ack accepts it or names the reason it was refused. */
+  update: (update: UpdateMessage, ack: (response: UpdateResponse) => void) => void;
+}
+
+export interface ServerToClientEvents {
+  /** This client is sampled for a round: train from these weights and answer before the deadline. */
+  'round:start': (round: RoundStart) => void;
+  'round:end': (summary: RoundEnd) => void;
+  'run:end': (summary: RunEnd) => void;
+}

@@ -1,0 +1,3 @@
+export * from './version.js';
+export * from './schemas.js';
+export type * from './events.js';

@@ -1,0 +1,161 @@
+/**
+ * Runtime schemas for every payload that crosses the network. Each inbound
+ * message is parsed with one of these before any field is read: msgpack gives
+ * us typed values, not trusted ones.
+ */
+import { z } from 'zod';
+import type { EncodedWeights } from '../codec/index.js';
+import { modelSpecSchema } from '../models/index.js';
+
+const finite = z.number().finite();
+const count = z.number().int().nonnegative();
+const shortText = z.string().min(1).max(200);
+
+export const errorCodeSchema = z.enum([
+  'protocol-version',
+  'unauthorized',
+  'invalid-payload',
+  'not-joined',
+  'wrong-round',
+  'not-sampled',
+  'duplicate',
+  'stale-model',
+  'too-late',
+  'rejected-weights',
+  'internal',
+]);
+export type ErrorCode = z.infer<typeof errorCodeSchema>;
+
+export const protocolErrorSchema = z.object({
+  code: errorCodeSchema,
+  message: z.string().max(2000),
+});
+export type WireError = z.infer<typeof protocolErrorSchema>;
+
+/** What a client puts in socket.io's handshake `auth`. */
+export const handshakeAuthSchema = z.object({
+  protocolVersion: z.number().int(),
+  token: z.string().max(500).optional(),
+});
+export type HandshakeAuth = z.infer<typeof handshakeAuthSchema>;
+
+export const platformSchema = z.enum(['node', 'browser', 'sim']);
+
+export const joinRequestSchema = z.strictObject({
+  /** Set when rejoining after a dropped connection, so the coordinator can resume this client's round. */
+  clientId: z.string().min(1).max(100).optional(),
+  platform: platformSchema,
+  backend: shortText,
+  numSamples: count,
+  name: z.string().max(100).optional(),
+});
+export type JoinRequest = z.infer<typeof joinRequestSchema>;
+
+export const weightPrecisionSchema = z.enum(['float32', 'float16', 'int8']);
+
+/**
+ * A flat weight vector (or a delta) in one of the codec's precisions. The
+ * schema checks the envelope; `decodeWeights` checks lengths and values.
+ */
+export const encodedWeightsSchema: z.ZodType<EncodedWeights> = z.strictObject({
+  precision: weightPrecisionSchema,
+  length: count,
+  data: z.union([
+    z.instanceof(Float32Array),
+    z.instanceof(Uint16Array),
+    z.instanceof(Int8Array),
+    z.instanceof(Uint8Array),
+  ]),
+  scale: finite.optional(),
+  scales: z.instanceof(Float32Array).optional(),
+  segments: z.array(count).max(100_000).optional(),
+}) as z.ZodType<EncodedWeights>;
+
+export const roundConfigSchema = z.strictObject({
+  epochs: z.number().int().min(1).max(1000),
+  batchSize: z.number().int().min(1).max(65_536),
+  learningRate: finite.positive(),
+  temperature: finite.positive(),
+  alpha: finite.min(0).max(1),
+  optimizer: z.enum(['sgd', 'momentum', 'adam']),
+  /** Precision the client should send its update in. */
+  updatePrecision: weightPrecisionSchema,
+});
+export type RoundConfig = z.infer<typeof roundConfigSchema>;
+
+export const artifactRefSchema = z.strictObject({
+  url: z.string().min(1).max(2000),
+  /** Content hash; the artifact's ETag. Clients keep it and fetch again only when it changes. */
+  hash: z.string().min(8).max(128),
+  bytes: count,
+});
+export type ArtifactRef = z.infer<typeof artifactRefSchema>;
+
+export const roundStartSchema = z.strictObject({
+  roundId: z.number().int().min(1),
+  modelVersion: count,
+  /** Unix epoch milliseconds after which an update is refused. */
+  deadline: count,
+  config: roundConfigSchema,
+  /** The global student's full weights for this round. */
+  weights: encodedWeightsSchema,
+});
+export type RoundStart = z.infer<typeof roundStartSchema>;
+
+export const joinAcceptedSchema = z.strictObject({
+  ok: z.literal(true),
+  clientId: z.string().min(1).max(100),
+  runId: z.string().min(1).max(100),
+  protocolVersion: z.number().int(),
+  model: z.strictObject({ spec: modelSpecSchema, numParams: count }),
+  proxyInputs: artifactRefSchema,
+  softLabels: artifactRefSchema.extend({ temperature: finite.positive() }),
+  /** The open round, when this client is sampled in it and has not answered yet (a rejoin). */
+  round: roundStartSchema.optional(),
+});
+export type JoinAccepted = z.infer<typeof joinAcceptedSchema>;
+
+export const refusalSchema = z.strictObject({ ok: z.literal(false), error: protocolErrorSchema });
+export type Refusal = z.infer<typeof refusalSchema>;
+
+export const joinResponseSchema = z.union([joinAcceptedSchema, refusalSchema]);
+export type JoinResponse = z.infer<typeof joinResponseSchema>;
+
+export const trainMetricsSchema = z.strictObject({
+  loss: finite,
+  accuracy: finite.min(0).max(1),
+  trainMillis: finite.nonnegative(),
+  steps: count,
+});
+export type TrainMetrics = z.infer<typeof trainMetricsSchema>;
+
+export const updateSchema = z.strictObject({
+  roundId: z.number().int().min(1),
+  modelVersion: count,
+  numSamples: z.number().int().min(1).max(1e9),
+  /** The client's weights minus the round's global weights. */
+  delta: encodedWeightsSchema,
+  metrics: trainMetricsSchema,
+});
+export type UpdateMessage = z.infer<typeof updateSchema>;
+
+export const updateAcceptedSchema = z.strictObject({
+  ok: z.literal(true),
+  roundId: z.number().int(),
+});
+export const updateResponseSchema = z.union([updateAcceptedSchema, refusalSchema]);
+export type UpdateResponse = z.infer<typeof updateResponseSchema>;
+
+export const roundEndSchema = z.strictObject({
+  roundId: z.number().int().min(1),
+  status: z.enum(['aggregated', 'failed']),
+  participants: count,
+  studentAccuracy: finite.min(0).max(1).optional(),
+});
+export type RoundEnd = z.infer<typeof roundEndSchema>;
+
+export const runEndSchema = z.strictObject({
+  runId: z.string(),
+  reason: z.enum(['completed', 'stopped']),
+});
+export type RunEnd = z.infer<typeof runEndSchema>;

@@ -1,0 +1,6 @@
+/**
+ * The wire protocol's version. A client states it in the socket.io handshake;
+ * the coordinator refuses any other with `protocol-version`. Bump it on any
+ * change to an event's name or payload that an older peer would misread.
+ */
+export const PROTOCOL_VERSION = 1;

@@ -1,0 +1,197 @@
+/**
+ * The product's main job end to end: a real coordinator on port 0 and real
+ * client processes over socket.io on 127.0.0.1, distilling on real MNIST.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import Database from 'better-sqlite3';
+import * as tf from '@tensorflow/tfjs';
+import { prepareCoordinator, type PreparedCoordinator } from '../../cli/coordinatorSetup.js';
+import type { CoordinatorEvent } from '../../server/coordinator.js';
+import type { RunResult } from '../../server/coordinator.js';
+import { fileModelLoader } from '../../node/modelFiles.js';
+import { evaluate } from '../../shared/training/index.js';
+import { runCli, type CliProcess } from './processes.js';
+
+const TOKEN = 'integration-secret';
+const dataDir = mkdtempSync(join(tmpdir(), 'fedistill-federation-'));
+let prepared: PreparedCoordinator;
+let result: RunResult;
+const events: CoordinatorEvent[] = [];
+const clients: CliProcess[] = [];
+let lateJoiner: CliProcess | undefined;
+
+before(async () => {
+  prepared = await prepareCoordinator({
+    config: {
+      port: 0,
+      dataDir,
+      rounds: 3,
+      minClients: 3,
+      waitForClientsMs: 120_000,
+      roundTimeoutMs: 240_000,
+      quorum: 1,
+      tokens: [TOKEN],
+      training: {
+        epochs: 1,
+        batchSize: 32,
+        learningRate: 0.003,
+        temperature: 4,
+        alpha: 0.3,
+        optimizer: 'adam',
+        updatePrecision: 'float32',
+      },
+    },
+    backend: 'wasm',
+    teacherSpec: 'mlp:256',
+    teacherEpochs: 3,
+    student: 'mlp:32',
+    demoClients: 4,
+    log: () => undefined,
+    onEvent: (event) => {
+      events.push(event);
+      // A fourth client joins once round 1 has closed: it must take part from round 2 on.
+      if (event.type === 'round:closed' && event.record.round === 1 && !lateJoiner) {
+        lateJoiner = runCli([
+          'join',
+          '--server',
+          prepared.running.url,
+          '--data',
+          'demo:3/4',
+          '--token',
+          TOKEN,
+          '--backend',
+          'wasm',
+          '--cache-dir',
+          join(dataDir, 'cache-3'),
+        ]);
+      }
+    },
+  });
+  for (let i = 0; i < 3; i++) {
+    clients.push(
+      runCli([
+        'join',
+        '--server',
+        prepared.running.url,
+        '--data',
+        `demo:${i}/4`,
+        '--token',
+        TOKEN,
+        '--backend',
+        'wasm',
+        '--cache-dir',
+        join(dataDir, `cache-${i}`),
+      ]),
+    );
+  }
+  result = await prepared.running.coordinator.run();
+  const exits = await Promise.all(
+    [...clients, ...(lateJoiner ? [lateJoiner] : [])].map((c) => c.exited),
+  );
+  for (const exit of exits) assert.equal(exit.code, 0, `client failed:\n${exit.output}`);
+});
+
+after(async () => {
+  for (const client of [...clients, ...(lateJoiner ? [lateJoiner] : [])]) client.kill();
+  await prepared?.running.close();
+  prepared?.teacher.dispose();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+test('three rounds aggregate and the student improves from the first to the last', () => {
+  assert.equal(result.status, 'completed');
+  const aggregated = result.rounds.filter((r) => r.status === 'aggregated');
+  assert.equal(aggregated.length, 3);
+  const first = aggregated[0]!.studentAccuracy!;
+  const last = aggregated[2]!.studentAccuracy!;
+  assert.ok(
+    last > first,
+    `accuracy after the last round (${last}) should beat the first (${first})`,
+  );
+  assert.ok(
+    prepared.running.teacherAccuracy > 0.85,
+    `teacher accuracy ${prepared.running.teacherAccuracy}`,
+  );
+  for (const round of aggregated) {
+    assert.ok(round.bytesDownPerClient > round.bytesUpPerClient * 0.5, 'bytes down recorded');
+    assert.ok(round.bytesUpPerClient > 0, 'bytes up recorded');
+    assert.ok(round.agreement !== null && round.agreement > 0 && round.agreement <= 1);
+  }
+});
+
+test('every round and update is recorded in SQLite', () => {
+  const db = new Database(join(dataDir, 'fedistill.sqlite'), { readonly: true });
+  try {
+    const rounds = db
+      .prepare('SELECT * FROM rounds WHERE run_id = ? ORDER BY round')
+      .all(result.runId) as {
+      round: number;
+      status: string;
+      student_accuracy: number;
+      participants: number;
+    }[];
+    assert.deepEqual(
+      rounds.map((r) => [r.round, r.status]),
+      result.rounds.map((r) => [r.round, r.status]),
+    );
+    for (const [i, row] of rounds.entries())
+      assert.equal(row.student_accuracy, result.rounds[i]!.studentAccuracy);
+    const accepted = db
+      .prepare("SELECT COUNT(*) AS n FROM updates WHERE run_id = ? AND status = 'accepted'")
+      .get(result.runId) as { n: number };
+    assert.equal(
+      accepted.n,
+      rounds.reduce((sum, r) => sum + r.participants, 0),
+    );
+    const run = db.prepare('SELECT status FROM runs WHERE id = ?').get(result.runId) as
+      { status: string } | undefined;
+    assert.ok(run);
+  } finally {
+    db.close();
+  }
+});
+
+test('a client that joins mid-run takes part in the next round', () => {
+  const joins = events.filter((e) => e.type === 'client:joined');
+  assert.equal(joins.length, 4, 'four clients joined');
+  const lateId = joins[3]!.clientId;
+  const roundsWithLate = events
+    .filter((e) => e.type === 'update:accepted' && e.clientId === lateId)
+    .map((e) => (e as { roundId: number }).roundId);
+  assert.ok(
+    roundsWithLate.includes(2),
+    `late client answered in rounds ${roundsWithLate.join(',')}; expected round 2`,
+  );
+  assert.ok(!roundsWithLate.includes(1));
+});
+
+test('the exported checkpoint loads with tf.loadLayersModel and gives the recorded accuracy', async () => {
+  const last = result.rounds.filter((r) => r.status === 'aggregated').at(-1)!;
+  const model = await tf.loadLayersModel(
+    fileModelLoader(join(prepared.running.checkpoints.finalDir, 'model.json')),
+  );
+  try {
+    const { accuracy } = evaluate(model, prepared.test);
+    assert.equal(accuracy, last.studentAccuracy);
+  } finally {
+    model.dispose();
+  }
+  const latest = await tf.loadLayersModel(
+    fileModelLoader(
+      join(
+        prepared.running.checkpoints.checkpointDir,
+        `round-${String(last.round).padStart(5, '0')}`,
+        'model.json',
+      ),
+    ),
+  );
+  try {
+    assert.equal(evaluate(latest, prepared.test).accuracy, last.studentAccuracy);
+  } finally {
+    latest.dispose();
+  }
+});
