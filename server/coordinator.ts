@@ -60,6 +60,7 @@ export type CoordinatorEvent =
       platform: string;
       backend: string;
       numSamples: number;
+      name: string | null;
       rejoin: boolean;
     }
   | { type: 'client:left'; clientId: string }
@@ -254,6 +255,12 @@ export class Coordinator {
       );
     }
     const request = parsed.data;
+    if (this.state === 'completed' || this.state === 'stopped') {
+      return refusal(
+        'run-ended',
+        `run ${this.runId} has ended (${this.state}); no more rounds will start`,
+      );
+    }
     const rejoin = request.clientId !== undefined;
     const clientId = request.clientId ?? randomUUID();
     const previous = this.clients.get(clientId);
@@ -269,6 +276,7 @@ export class Coordinator {
     this.parts.store.upsertClient({
       id: clientId,
       runId: this.runId,
+      name: request.name ?? null,
       platform: request.platform,
       backend: request.backend,
       numSamples: request.numSamples,
@@ -281,6 +289,7 @@ export class Coordinator {
       platform: request.platform,
       backend: request.backend,
       numSamples: request.numSamples,
+      name: request.name ?? null,
       rejoin,
     });
     this.notifyClientsChanged();

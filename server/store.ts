@@ -39,6 +39,7 @@ export interface RunRecord {
 export interface ClientRecord {
   id: string;
   runId: string;
+  name: string | null;
   platform: string;
   backend: string;
   numSamples: number;
@@ -92,6 +93,7 @@ CREATE TABLE IF NOT EXISTS rounds (
 CREATE TABLE IF NOT EXISTS clients (
   id TEXT NOT NULL,
   run_id TEXT NOT NULL REFERENCES runs(id),
+  name TEXT,
   platform TEXT NOT NULL,
   backend TEXT NOT NULL,
   num_samples INTEGER NOT NULL,
@@ -201,9 +203,9 @@ export class RunStore {
   upsertClient(client: Omit<ClientRecord, 'roundsTaken' | 'bytesDown' | 'bytesUp'>): void {
     this.db
       .prepare(
-        `INSERT INTO clients (id, run_id, platform, backend, num_samples, first_seen, last_seen)
-         VALUES (@id, @runId, @platform, @backend, @numSamples, @firstSeen, @lastSeen)
-         ON CONFLICT (run_id, id) DO UPDATE SET platform = excluded.platform, backend = excluded.backend,
+        `INSERT INTO clients (id, run_id, name, platform, backend, num_samples, first_seen, last_seen)
+         VALUES (@id, @runId, @name, @platform, @backend, @numSamples, @firstSeen, @lastSeen)
+         ON CONFLICT (run_id, id) DO UPDATE SET name = excluded.name, platform = excluded.platform, backend = excluded.backend,
            num_samples = excluded.num_samples, last_seen = excluded.last_seen`,
       )
       .run(client);
@@ -232,6 +234,7 @@ export class RunStore {
     ).map((row) => ({
       id: row.id as string,
       runId: row.run_id as string,
+      name: row.name as string | null,
       platform: row.platform as string,
       backend: row.backend as string,
       numSamples: row.num_samples as number,

@@ -22,6 +22,7 @@ export const errorCodeSchema = z.enum([
   'stale-model',
   'too-late',
   'rejected-weights',
+  'run-ended',
   'internal',
 ]);
 export type ErrorCode = z.infer<typeof errorCodeSchema>;

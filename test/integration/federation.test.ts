@@ -30,8 +30,9 @@ before(async () => {
       port: 0,
       dataDir,
       rounds: 3,
-      minClients: 3,
-      waitForClientsMs: 120_000,
+      // Round 1 starts with the first three after 8 s; later rounds wait up to 8 s for the fourth.
+      minClients: 4,
+      waitForClientsMs: 8_000,
       roundTimeoutMs: 240_000,
       quorum: 1,
       tokens: [TOKEN],
@@ -53,10 +54,12 @@ before(async () => {
     log: () => undefined,
     onEvent: (event) => {
       events.push(event);
-      // A fourth client joins once round 1 has closed: it must take part from round 2 on.
-      if (event.type === 'round:closed' && event.record.round === 1 && !lateJoiner) {
+      // A fourth client joins while round 1 runs: it must take part in the next round.
+      if (event.type === 'round:started' && event.roundId === 1 && !lateJoiner) {
         lateJoiner = runCli([
           'join',
+          '--name',
+          'late',
           '--server',
           prepared.running.url,
           '--data',
@@ -156,17 +159,23 @@ test('every round and update is recorded in SQLite', () => {
 });
 
 test('a client that joins mid-run takes part in the next round', () => {
-  const joins = events.filter((e) => e.type === 'client:joined');
-  assert.equal(joins.length, 4, 'four clients joined');
-  const lateId = joins[3]!.clientId;
-  const roundsWithLate = events
-    .filter((e) => e.type === 'update:accepted' && e.clientId === lateId)
-    .map((e) => (e as { roundId: number }).roundId);
+  const lateJoin = events.findIndex((e) => e.type === 'client:joined' && e.name === 'late');
+  assert.ok(lateJoin > 0, 'the late client joined');
+  const lateId = (events[lateJoin] as { clientId: string }).clientId;
+  const round1 = events.find((e) => e.type === 'round:started' && e.roundId === 1);
   assert.ok(
-    roundsWithLate.includes(2),
-    `late client answered in rounds ${roundsWithLate.join(',')}; expected round 2`,
+    round1?.type === 'round:started' && !round1.sampled.includes(lateId),
+    'not in the round it joined during',
   );
-  assert.ok(!roundsWithLate.includes(1));
+  const next = events.slice(lateJoin).find((e) => e.type === 'round:started');
+  assert.ok(next?.type === 'round:started', 'a round started after the late join');
+  assert.ok(next.sampled.includes(lateId), `round ${next.roundId} sampled the late client`);
+  assert.ok(
+    events.some(
+      (e) => e.type === 'update:accepted' && e.clientId === lateId && e.roundId === next.roundId,
+    ),
+    `the late client's update in round ${next.roundId} was accepted`,
+  );
 });
 
 test('the exported checkpoint loads with tf.loadLayersModel and gives the recorded accuracy', async () => {
