@@ -177,8 +177,17 @@ export class Coordinator {
     return countParameters(this.model);
   }
 
+  private readonly listeners = new Set<(event: CoordinatorEvent) => void>();
+
+  /** Calls `listener` with every event from now on (dashboards, progress displays); returns an unsubscribe function. */
+  subscribe(listener: (event: CoordinatorEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   private emit(event: CoordinatorEvent): void {
     this.parts.onEvent?.(event);
+    for (const listener of this.listeners) listener(event);
   }
 
   private notifyClientsChanged(): void {
