@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import { RunStore, type RoundRecord } from '../../../server/store.js';
+
+test('runs, rounds, clients and updates survive closing and reopening the SQLite file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-store-'));
+  try {
+    const path = join(dir, 'nested', 'fedistill.sqlite');
+    const store = new RunStore(path);
+    store.createRun({ id: 'run-1', startedAt: 1000, config: { rounds: 2 }, teacherHash: 'abc' });
+    const round: RoundRecord = {
+      runId: 'run-1',
+      round: 1,
+      status: 'aggregated',
+      startedAt: 1000,
+      endedAt: 2000,
+      modelVersion: 1,
+      sampled: 3,
+      participants: 2,
+      rejected: 1,
+      studentAccuracy: 0.75,
+      studentLoss: 0.8,
+      teacherAccuracy: 0.9,
+      agreement: 0.8,
+      bytesDownPerClient: 400,
+      bytesUpPerClient: 410,
+      durationMs: 1000,
+      meanClientLoss: 0.5,
+    };
+    store.recordRound(round);
+    store.upsertClient({
+      id: 'c1',
+      runId: 'run-1',
+      name: 'n1',
+      platform: 'node',
+      backend: 'wasm',
+      numSamples: 10,
+      firstSeen: 1,
+      lastSeen: 1,
+    });
+    store.addClientTraffic('run-1', 'c1', 400, 0, false);
+    store.addClientTraffic('run-1', 'c1', 0, 410, true);
+    store.recordUpdate({
+      runId: 'run-1',
+      round: 1,
+      clientId: 'c1',
+      status: 'accepted',
+      reason: null,
+      numSamples: 10,
+      bytes: 410,
+      receivedAt: 5,
+    });
+    store.recordUpdate({
+      runId: 'run-1',
+      round: 1,
+      clientId: 'c2',
+      status: 'rejected',
+      reason: 'duplicate: again',
+      numSamples: null,
+      bytes: 9,
+      receivedAt: 6,
+    });
+    store.finishRun('run-1', 'completed', { ok: true });
+    store.close();
+
+    const reopened = new RunStore(path);
+    assert.deepEqual(reopened.rounds('run-1'), [round]);
+    const [client] = reopened.clients('run-1');
+    assert.equal(client!.bytesDown, 400);
+    assert.equal(client!.bytesUp, 410);
+    assert.equal(client!.roundsTaken, 1);
+    assert.equal(client!.name, 'n1');
+    assert.deepEqual(
+      reopened.updates('run-1', 1).map((u) => [u.clientId, u.status, u.reason]),
+      [
+        ['c1', 'accepted', null],
+        ['c2', 'rejected', 'duplicate: again'],
+      ],
+    );
+    assert.deepEqual(reopened.getRun('run-1')?.summary, { ok: true });
+    assert.equal(reopened.getRun('run-1')?.status, 'completed');
+    reopened.close();
+
+    const raw = new Database(path, { readonly: true });
+    assert.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
+    raw.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
