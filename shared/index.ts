@@ -11,3 +11,5 @@ export * from './aggregation/index.js';
 export * from './artifacts/index.js';
 export * from './protocol/index.js';
 export * from './backend/index.js';
+export * from './privacy/index.js';
+export * from './secureAggregation/index.js';

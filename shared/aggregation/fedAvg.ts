@@ -5,7 +5,15 @@
  */
 
 /** Why an update was refused; `code` is stable for logs and error acks. */
-export type AggregationErrorCode = 'length-mismatch' | 'non-finite' | 'bad-weight' | 'empty';
+export type AggregationErrorCode =
+  | 'length-mismatch'
+  | 'non-finite'
+  | 'bad-weight'
+  | 'empty'
+  /** Fewer updates than a robust aggregator needs for its guarantee (e.g. Krum: n ≥ 2f + 3). */
+  | 'too-few'
+  /** An aggregator built with options outside their range. */
+  | 'bad-option';
 
 /** An update the aggregator refuses. The accumulator is unchanged when this is thrown. */
 export class AggregationError extends Error {

@@ -1,2 +1,3 @@
 export { FedAvgAccumulator, fedAvg, AggregationError } from './fedAvg.js';
 export type { AggregationErrorCode, WeightedUpdate } from './fedAvg.js';
+export * from './robust/index.js';

@@ -1,0 +1,298 @@
+/**
+ * The client side of secure aggregation: one instance per client per round,
+ * driven step by step. Each method may be called once, in order; a step that
+ * throws leaves the client where it was.
+ */
+import {
+  channelKey,
+  deriveSharedBytes,
+  expandMask,
+  exportPrivateScalar,
+  generateKeyPair,
+  importPublicKey,
+  openShare,
+  sealShare,
+  SEED_BYTES,
+} from './crypto.js';
+import type { KeyPair } from './crypto.js';
+import { SecAggError } from './errors.js';
+import type {
+  AdvertiseKeys,
+  EncryptedShare,
+  MaskedInput,
+  RevealedShare,
+  SecAggConfig,
+  ShareKeys,
+  UnmaskShares,
+} from './messages.js';
+import { checkConfig, checkId, decodeSharePlaintext, encodeSharePlaintext } from './wire.js';
+import { bigIntToBytes, bytesToBigInt, FIELD_BYTES, shareSecret } from './shamir.js';
+
+type ClientPhase = 'new' | 'advertised' | 'shared' | 'masked' | 'done';
+
+interface Peer {
+  readonly channel: CryptoKey;
+  readonly mask: CryptoKey;
+}
+
+/** Adds (sign +1) or subtracts (−1) `mask` into `acc`, mod 2³². */
+export function addMask(acc: Uint32Array, mask: Uint32Array, sign: 1 | -1): void {
+  if (sign === 1)
+    for (let i = 0; i < acc.length; i++) acc[i] = (acc[i] as number) + (mask[i] as number);
+  else for (let i = 0; i < acc.length; i++) acc[i] = (acc[i] as number) - (mask[i] as number);
+}
+
+export class SecAggClient {
+  readonly config: Readonly<SecAggConfig>;
+  #phase: ClientPhase = 'new';
+  #busy = false;
+  #channelPair?: KeyPair;
+  #maskPair?: KeyPair;
+  #roster = new Map<number, Peer>();
+  #selfSeed = new Uint8Array(0);
+  /** Shares this client holds of each owner's (selfSeed, maskKey), itself included. */
+  #held = new Map<number, { selfSeed: bigint; maskKey: bigint }>();
+  #sharers: number[] = [];
+
+  /**
+   * @param id this client's id in the round: a positive integer, unique.
+   * @throws SecAggError `bad-option` / `unknown-client` for a bad config or id.
+   */
+  constructor(
+    readonly id: number,
+    config: Readonly<SecAggConfig>,
+  ) {
+    checkId(id);
+    checkConfig(config);
+    this.config = Object.freeze({ ...config });
+  }
+
+  /** Where the client is: 'new' → 'advertised' → 'shared' → 'masked' → 'done'. */
+  get phase(): ClientPhase {
+    return this.#phase;
+  }
+
+  async #step<T>(from: ClientPhase, to: ClientPhase, run: () => Promise<T>): Promise<T> {
+    if (this.#busy || this.#phase !== from) {
+      throw new SecAggError(
+        `client ${this.id}: step needs phase '${from}', is '${this.#phase}'`,
+        'phase',
+      );
+    }
+    this.#busy = true;
+    try {
+      const result = await run();
+      this.#phase = to;
+      return result;
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  /** Step 0: generates this round's two key pairs and returns the public halves. */
+  advertiseKeys(): Promise<AdvertiseKeys> {
+    return this.#step('new', 'advertised', async () => {
+      this.#channelPair = await generateKeyPair();
+      this.#maskPair = await generateKeyPair();
+      return {
+        id: this.id,
+        channelKey: this.#channelPair.publicRaw,
+        maskKey: this.#maskPair.publicRaw,
+      };
+    });
+  }
+
+  /**
+   * Step 1: given the roster (every client's advertised keys, this one
+   * included), draws the self-mask seed, Shamir-shares it and the mask private
+   * key among the roster with threshold t, and seals each other client's
+   * shares for it.
+   *
+   * @throws SecAggError `too-few` for a roster smaller than t; `bad-message` when
+   *   this client's own keys are missing or altered, or a key does not parse;
+   *   `duplicate`/`unknown-client` for bad ids.
+   */
+  shareKeys(roster: readonly AdvertiseKeys[]): Promise<ShareKeys> {
+    return this.#step('advertised', 'shared', async () => {
+      const { session, threshold } = this.config;
+      const ids = roster.map((r) => r.id);
+      ids.forEach(checkId);
+      if (new Set(ids).size !== ids.length)
+        throw new SecAggError('roster repeats an id', 'duplicate');
+      if (roster.length < threshold) {
+        throw new SecAggError(
+          `roster has ${roster.length} clients, threshold is ${threshold}`,
+          'too-few',
+        );
+      }
+      const self = roster.find((r) => r.id === this.id);
+      const channelPair = this.#channelPair as KeyPair;
+      const maskPair = this.#maskPair as KeyPair;
+      if (
+        self === undefined ||
+        !sameBytes(self.channelKey, channelPair.publicRaw) ||
+        !sameBytes(self.maskKey, maskPair.publicRaw)
+      ) {
+        throw new SecAggError(`roster lacks client ${this.id}'s own keys`, 'bad-message');
+      }
+      const peers = new Map<number, Peer>();
+      for (const r of roster) {
+        const who = `client ${r.id}`;
+        peers.set(r.id, {
+          channel: await importPublicKey(r.channelKey, who),
+          mask: await importPublicKey(r.maskKey, who),
+        });
+      }
+      const selfSeed = globalThis.crypto.getRandomValues(new Uint8Array(SEED_BYTES));
+      const maskScalar = await exportPrivateScalar(maskPair.privateKey);
+      const seedShares = shareSecret(bytesToBigInt(selfSeed), ids, threshold);
+      const keyShares = shareSecret(bytesToBigInt(maskScalar), ids, threshold);
+      const shares: EncryptedShare[] = [];
+      const held = new Map<number, { selfSeed: bigint; maskKey: bigint }>();
+      for (let k = 0; k < ids.length; k++) {
+        const to = ids[k] as number;
+        const selfSeedShare = (seedShares[k] as { y: bigint }).y;
+        const maskKeyShare = (keyShares[k] as { y: bigint }).y;
+        if (to === this.id) {
+          held.set(this.id, { selfSeed: selfSeedShare, maskKey: maskKeyShare });
+          continue;
+        }
+        const peer = peers.get(to) as Peer;
+        const key = await channelKey(
+          await deriveSharedBytes(
+            channelPair.privateKey,
+            peer.channel,
+            session,
+            'channel',
+            this.id,
+            to,
+          ),
+        );
+        const plaintext = encodeSharePlaintext(this.id, to, selfSeedShare, maskKeyShare);
+        shares.push({
+          from: this.id,
+          to,
+          ...(await sealShare(key, session, this.id, to, plaintext)),
+        });
+      }
+      this.#roster = peers;
+      this.#selfSeed = selfSeed;
+      this.#held = held;
+      return { id: this.id, shares };
+    });
+  }
+
+  /**
+   * Step 2: opens the shares other clients sealed for this one (their senders
+   * are the clients still in the round, U2), then returns
+   * y = x + PRG(selfSeed) + Σ_{v ∈ U2, v ≠ u} ±PRG(s_uv) mod 2³², with + when
+   * this id is the smaller of the pair: every pairwise mask cancels in the sum.
+   *
+   * @param input the fixed-point input ({@link quantize}), `config.length` words.
+   * @throws SecAggError `too-few` when fewer than t clients remain; `bad-message`
+   *   for shares that do not open or an input of the wrong length.
+   */
+  maskInput(inbox: readonly EncryptedShare[], input: Uint32Array): Promise<MaskedInput> {
+    return this.#step('shared', 'masked', async () => {
+      const { session, threshold, length } = this.config;
+      if (input.length !== length) {
+        throw new SecAggError(
+          `input has ${input.length} values, expected ${length}`,
+          'bad-message',
+        );
+      }
+      const channelPair = this.#channelPair as KeyPair;
+      const maskPair = this.#maskPair as KeyPair;
+      const held = new Map(this.#held);
+      for (const s of inbox) {
+        const peer = this.#roster.get(s.from);
+        if (peer === undefined || s.from === this.id || s.to !== this.id) {
+          throw new SecAggError(
+            `share from ${s.from} to ${s.to} is not for client ${this.id}`,
+            'unknown-client',
+          );
+        }
+        if (held.has(s.from)) throw new SecAggError(`two shares from ${s.from}`, 'duplicate');
+        const key = await channelKey(
+          await deriveSharedBytes(
+            channelPair.privateKey,
+            peer.channel,
+            session,
+            'channel',
+            this.id,
+            s.from,
+          ),
+        );
+        const plain = await openShare(key, session, s.from, this.id, s.iv, s.ciphertext);
+        const decoded = decodeSharePlaintext(plain);
+        if (decoded.from !== s.from || decoded.to !== this.id) {
+          throw new SecAggError(
+            `share from ${s.from} is labelled ${decoded.from} → ${decoded.to}`,
+            'bad-message',
+          );
+        }
+        held.set(s.from, { selfSeed: decoded.selfSeed, maskKey: decoded.maskKey });
+      }
+      if (held.size < threshold) {
+        throw new SecAggError(`${held.size} clients remain, threshold is ${threshold}`, 'too-few');
+      }
+      const masked = Uint32Array.from(input);
+      addMask(masked, await expandMask(this.#selfSeed, length), 1);
+      for (const v of held.keys()) {
+        if (v === this.id) continue;
+        const peer = this.#roster.get(v) as Peer;
+        const seed = await deriveSharedBytes(
+          maskPair.privateKey,
+          peer.mask,
+          session,
+          'mask',
+          this.id,
+          v,
+        );
+        addMask(masked, await expandMask(seed, length), this.id < v ? 1 : -1);
+      }
+      this.#held = held;
+      this.#sharers = [...held.keys()].sort((a, b) => a - b);
+      return { id: this.id, masked };
+    });
+  }
+
+  /**
+   * Step 3: given the ids whose masked input the server received (U3), reveals
+   * this client's share of each survivor's self-mask seed and of each dropped
+   * client's mask key. Refuses a survivor list that is not a subset of U2 with
+   * this client in it and at least t members; callable once.
+   */
+  unmask(survivors: readonly number[]): Promise<UnmaskShares> {
+    return this.#step('masked', 'done', async () => {
+      const alive = new Set(survivors);
+      if (alive.size !== survivors.length)
+        throw new SecAggError('survivor list repeats an id', 'duplicate');
+      for (const s of survivors) {
+        if (!this.#held.has(s))
+          throw new SecAggError(`survivor ${s} never shared keys`, 'unknown-client');
+      }
+      if (!alive.has(this.id))
+        throw new SecAggError(`client ${this.id} is not among the survivors`, 'bad-message');
+      if (alive.size < this.config.threshold) {
+        throw new SecAggError(
+          `${alive.size} survivors, threshold is ${this.config.threshold}`,
+          'too-few',
+        );
+      }
+      const selfMaskShares: RevealedShare[] = [];
+      const maskKeyShares: RevealedShare[] = [];
+      for (const owner of this.#sharers) {
+        const h = this.#held.get(owner) as { selfSeed: bigint; maskKey: bigint };
+        if (alive.has(owner))
+          selfMaskShares.push({ owner, share: bigIntToBytes(h.selfSeed, FIELD_BYTES) });
+        else maskKeyShares.push({ owner, share: bigIntToBytes(h.maskKey, FIELD_BYTES) });
+      }
+      return { id: this.id, selfMaskShares, maskKeyShares };
+    });
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
