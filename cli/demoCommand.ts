@@ -117,6 +117,14 @@ export async function runDemo(options: DemoOptions): Promise<RunSummary> {
     });
     child.on('exit', (code) => {
       if (code !== 0 && code !== null) log(`client ${i} exited with code ${code}:\n${tail}`);
+      // With every client gone no round can start: end the run instead of waiting forever.
+      if (
+        children.every((c) => c.exitCode !== null || c.signalCode !== null) &&
+        !running.coordinator.finished
+      ) {
+        log('every client process has exited; stopping the run');
+        running.coordinator.stop();
+      }
     });
     children.push(child);
   }

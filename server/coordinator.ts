@@ -622,6 +622,11 @@ export class Coordinator {
     return result;
   }
 
+  /** True once `run()` has returned. */
+  get finished(): boolean {
+    return this.state === 'completed' || this.state === 'stopped';
+  }
+
   /** Ends the run after the open round closes (early, with what has arrived). */
   stop(): void {
     this.stopped = true;

@@ -151,6 +151,28 @@ export class RunStore {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.exec(SCHEMA);
+    this.migrate();
+  }
+
+  /**
+   * Brings a data directory written by an older fedistill up to this schema.
+   * `user_version` counts the migrations applied; each runs once, in order.
+   */
+  private migrate(): void {
+    const migrations: ((db: Database.Database) => void)[] = [
+      (db) => {
+        const columns = db.prepare('PRAGMA table_info(clients)').all() as { name: string }[];
+        if (!columns.some((c) => c.name === 'name'))
+          db.exec('ALTER TABLE clients ADD COLUMN name TEXT');
+      },
+    ];
+    const applied = this.db.pragma('user_version', { simple: true }) as number;
+    for (let version = applied; version < migrations.length; version++) {
+      this.db.transaction(() => {
+        migrations[version]!(this.db);
+        this.db.pragma(`user_version = ${version + 1}`);
+      })();
+    }
   }
 
   createRun(run: Omit<RunRecord, 'summary' | 'status'>): void {

@@ -92,3 +92,35 @@ test('runs, rounds, clients and updates survive closing and reopening the SQLite
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a data directory from before the clients.name column is migrated on open', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-store-'));
+  try {
+    const path = join(dir, 'old.sqlite');
+    const old = new Database(path);
+    old.exec(`CREATE TABLE clients (id TEXT NOT NULL, run_id TEXT NOT NULL, platform TEXT NOT NULL, backend TEXT NOT NULL,
+      num_samples INTEGER NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,
+      rounds_taken INTEGER NOT NULL DEFAULT 0, bytes_down INTEGER NOT NULL DEFAULT 0, bytes_up INTEGER NOT NULL DEFAULT 0,
+      PRIMARY KEY (run_id, id))`);
+    old.close();
+    const store = new RunStore(path);
+    store.createRun({ id: 'r', startedAt: 1, config: {}, teacherHash: 'h' });
+    store.upsertClient({
+      id: 'c',
+      runId: 'r',
+      name: 'late',
+      platform: 'node',
+      backend: 'cpu',
+      numSamples: 1,
+      firstSeen: 1,
+      lastSeen: 1,
+    });
+    assert.equal(store.clients('r')[0]!.name, 'late');
+    store.close();
+    const again = new RunStore(path); // a second open finds nothing left to migrate
+    assert.equal(again.clients('r')[0]!.name, 'late');
+    again.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
