@@ -7,7 +7,6 @@
  * memory stays O(parameters) however many clients answer.
  */
 import { randomUUID } from 'node:crypto';
-import type { Server, Socket } from 'socket.io';
 import type * as tf from '@tensorflow/tfjs';
 import { FedAvgAccumulator } from '../shared/aggregation/index.js';
 import { createRng } from '../shared/data/index.js';
@@ -32,26 +31,10 @@ import type {
 } from '../shared/protocol/index.js';
 import { PROTOCOL_VERSION, joinRequestSchema, updateSchema } from '../shared/protocol/index.js';
 import type { CoordinatorConfig } from './config.js';
+import type { ClientHub, ClientLink } from './clientHub.js';
 import type { RoundRecord, RunStore } from './store.js';
 import { quorumSize, sampleClients } from './sampling.js';
 import type { CheckpointWriter } from './checkpoints.js';
-
-export interface SocketData {
-  clientId?: string;
-}
-
-export type CoordinatorServer = Server<
-  ClientToServerEvents,
-  ServerToClientEvents,
-  Record<string, never>,
-  SocketData
->;
-type ClientSocket = Socket<
-  ClientToServerEvents,
-  ServerToClientEvents,
-  Record<string, never>,
-  SocketData
->;
 
 export type CoordinatorEvent =
   | {
@@ -79,7 +62,7 @@ export type CoordinatorEvent =
 export interface CoordinatorParts {
   runId: string;
   config: CoordinatorConfig;
-  io: CoordinatorServer;
+  hub: ClientHub;
   store: RunStore;
   checkpoints: CheckpointWriter;
   studentSpec: ModelSpec;
@@ -94,7 +77,7 @@ export interface CoordinatorParts {
 }
 
 interface ConnectedClient {
-  socket: ClientSocket;
+  link: ClientLink;
   platform: string;
   backend: string;
   numSamples: number;
@@ -161,7 +144,7 @@ export class Coordinator {
       },
       teacherHash: parts.teacherHash,
     });
-    parts.io.on('connection', (socket) => this.onConnection(socket));
+    parts.hub.onConnection((link) => this.onConnection(link));
   }
 
   get studentModel(): tf.LayersModel {
@@ -217,37 +200,32 @@ export class Coordinator {
     };
   }
 
-  /** The sockets of joined clients (tests use it to cut connections). */
-  connectedSockets(): ClientSocket[] {
-    return [...this.clients.values()].map((c) => c.socket);
-  }
-
   roundHistory(): RoundRecord[] {
     return [...this.history];
   }
 
-  private onConnection(socket: ClientSocket): void {
-    socket.on('join', (request, ack) => {
+  private onConnection(link: ClientLink): void {
+    link.on('join', (request, ack) => {
       const reply = typeof ack === 'function' ? ack : () => undefined;
       try {
-        reply(this.handleJoin(socket, request));
+        reply(this.handleJoin(link, request));
       } catch (error) {
         reply(refusal('internal', (error as Error).message));
       }
     });
-    socket.on('update', (update, ack) => {
+    link.on('update', (update, ack) => {
       const reply = typeof ack === 'function' ? ack : () => undefined;
       let response: UpdateResponse;
       try {
-        response = this.handleUpdate(socket, update);
+        response = this.handleUpdate(link, update);
       } catch (error) {
         response = refusal('internal', (error as Error).message);
       }
       reply(response);
     });
-    socket.on('disconnect', () => {
-      const id = socket.data.clientId;
-      if (id && this.clients.get(id)?.socket === socket) {
+    link.onDisconnect(() => {
+      const id = link.clientId;
+      if (id && this.clients.get(id)?.link === link) {
         this.clients.delete(id);
         this.emit({ type: 'client:left', clientId: id });
         this.notifyClientsChanged();
@@ -255,7 +233,7 @@ export class Coordinator {
     });
   }
 
-  private handleJoin(socket: ClientSocket, raw: unknown): JoinResponse {
+  private handleJoin(link: ClientLink, raw: unknown): JoinResponse {
     const parsed = joinRequestSchema.safeParse(raw);
     if (!parsed.success) {
       return refusal(
@@ -273,10 +251,10 @@ export class Coordinator {
     const rejoin = request.clientId !== undefined;
     const clientId = request.clientId ?? randomUUID();
     const previous = this.clients.get(clientId);
-    if (previous && previous.socket !== socket) previous.socket.disconnect(true);
-    socket.data.clientId = clientId;
+    if (previous && previous.link !== link) previous.link.disconnect();
+    link.clientId = clientId;
     this.clients.set(clientId, {
-      socket,
+      link,
       platform: request.platform,
       backend: request.backend,
       numSamples: request.numSamples,
@@ -344,8 +322,8 @@ export class Coordinator {
     return refusal(code, message);
   }
 
-  private handleUpdate(socket: ClientSocket, raw: unknown): UpdateResponse {
-    const clientId = socket.data.clientId;
+  private handleUpdate(link: ClientLink, raw: unknown): UpdateResponse {
+    const clientId = link.clientId;
     const bytes = this.codec.encode(raw).byteLength;
     const claimedRound =
       typeof raw === 'object' &&
@@ -521,7 +499,7 @@ export class Coordinator {
     this.openRound = round;
     this.state = 'training';
     for (const id of sampled) {
-      this.clients.get(id)?.socket.emit('round:start', message);
+      this.clients.get(id)?.link.emit('round:start', message);
       this.parts.store.addClientTraffic(this.runId, id, bytesDown, 0, false);
     }
     this.emit({ type: 'round:started', roundId, sampled, deadline: message.deadline });
@@ -582,7 +560,7 @@ export class Coordinator {
     };
     this.parts.store.recordRound(record);
     this.history.push(record);
-    this.parts.io.emit('round:end', {
+    this.parts.hub.broadcast('round:end', {
       roundId,
       status: record.status,
       participants,
@@ -610,7 +588,7 @@ export class Coordinator {
       !this.stopped && aggregatedRounds >= this.parts.config.rounds ? 'completed' : 'stopped';
     this.state = status;
     await this.checkpoints.exportFinal(this.model);
-    this.parts.io.emit('run:end', { runId: this.runId, reason: status });
+    this.parts.hub.broadcast('run:end', { runId: this.runId, reason: status });
     const last = [...this.history].reverse().find((r) => r.status === 'aggregated');
     const result: RunResult = {
       runId: this.runId,

@@ -17,7 +17,9 @@ import { decodeProxyInputs, encodeProxyInputs } from '../shared/artifacts/index.
 import { handshakeAuthSchema, PROTOCOL_VERSION } from '../shared/protocol/index.js';
 import type { CoordinatorConfigInput } from './config.js';
 import { parseCoordinatorConfig } from './config.js';
-import type { CoordinatorEvent, CoordinatorServer } from './coordinator.js';
+import type { CoordinatorEvent } from './coordinator.js';
+import type { CoordinatorServer } from './socketHub.js';
+import { SocketHub } from './socketHub.js';
 import { Coordinator } from './coordinator.js';
 import { RunStore } from './store.js';
 import { DirectoryCheckpoints } from './checkpoints.js';
@@ -43,6 +45,8 @@ export interface StartCoordinatorOptions {
 
 export interface RunningCoordinator {
   readonly coordinator: Coordinator;
+  /** The socket.io server, for namespaces beside the clients' (dashboards) and for tests. */
+  readonly io: CoordinatorServer;
   readonly url: string;
   readonly port: number;
   readonly store: RunStore;
@@ -165,7 +169,7 @@ export async function startCoordinator(
   const coordinator = new Coordinator({
     runId,
     config,
-    io,
+    hub: new SocketHub(io),
     store,
     checkpoints,
     studentSpec,
@@ -199,6 +203,7 @@ export async function startCoordinator(
   log(`coordinator ${coordinator.runId} listening on ${url} (tfjs backend ${tf.getBackend()})`);
   return {
     coordinator,
+    io,
     url,
     port,
     store,

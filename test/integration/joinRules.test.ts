@@ -132,7 +132,7 @@ test('a client whose connection drops mid-round reconnects, rejoins and delivers
       if (event.type === 'round:start' && !dropped) {
         dropped = true;
         // Cut the transport under the client, as a network drop would (not a server-side kick).
-        for (const socket of prepared.running.coordinator.connectedSockets()) socket.conn.close();
+        for (const socket of prepared.running.io.of('/').sockets.values()) socket.conn.close();
       }
     },
   });

@@ -1,0 +1,28 @@
+/**
+ * What the coordinator needs from the network: connections that deliver the
+ * client→server events and take server→client events. socket.io provides it
+ * for real deployments (`socketHub.ts`); a simulation provides it in memory,
+ * so the same round logic serves both.
+ */
+import type { ClientToServerEvents, ServerToClientEvents } from '../shared/protocol/index.js';
+
+export interface ClientLink {
+  /** The client id this connection joined as, once it has. */
+  clientId: string | undefined;
+  on<E extends keyof ClientToServerEvents>(event: E, handler: ClientToServerEvents[E]): void;
+  onDisconnect(handler: () => void): void;
+  emit<E extends keyof ServerToClientEvents>(
+    event: E,
+    ...args: Parameters<ServerToClientEvents[E]>
+  ): void;
+  /** Closes this connection from the coordinator's side. */
+  disconnect(): void;
+}
+
+export interface ClientHub {
+  onConnection(handler: (link: ClientLink) => void): void;
+  broadcast<E extends keyof ServerToClientEvents>(
+    event: E,
+    ...args: Parameters<ServerToClientEvents[E]>
+  ): void;
+}
