@@ -1,0 +1,181 @@
+/**
+ * Everything a run needs before any client connects, independent of the
+ * transport: the teacher's accuracy on the test split, the proxy-input and
+ * soft-label artifacts (computed once per teacher version, cached by content),
+ * the SQLite store and the checkpoint folder. `startCoordinator` puts a
+ * socket.io server in front of it; a simulation puts an in-memory hub.
+ */
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import type { LabeledData } from '../shared/data/types.js';
+import type { ModelSpec } from '../shared/models/index.js';
+import { createCodec } from '../shared/codec/index.js';
+import { encodeSoftLabels } from '../shared/softLabels/index.js';
+import { decodeProxyInputs, encodeProxyInputs } from '../shared/artifacts/index.js';
+import type { CoordinatorConfig, CoordinatorConfigInput } from './config.js';
+import { parseCoordinatorConfig } from './config.js';
+import type { CoordinatorEvent } from './coordinator.js';
+import { Coordinator } from './coordinator.js';
+import type { ClientHub } from './clientHub.js';
+import { RunStore } from './store.js';
+import { DirectoryCheckpoints } from './checkpoints.js';
+import { ArtifactStore } from './artifacts.js';
+import type { Teacher } from './teacher.js';
+
+export interface CoordinatorData {
+  /** Public, unlabelled proxy inputs the teacher labels. */
+  proxy: { x: Float32Array; count: number; featureShape: number[] };
+  /** Held-out labelled test split for evaluation. */
+  test: LabeledData;
+}
+
+export interface PrepareRunOptions {
+  config: CoordinatorConfigInput;
+  teacher: Teacher;
+  studentSpec: ModelSpec;
+  data: CoordinatorData;
+  log?: (message: string) => void;
+}
+
+export interface PreparedRun {
+  readonly config: CoordinatorConfig;
+  readonly runId: string;
+  readonly store: RunStore;
+  readonly artifacts: ArtifactStore;
+  readonly checkpoints: DirectoryCheckpoints;
+  readonly teacherAccuracy: number;
+  /** Teacher logits on the test split, row-major `[test.count, numClasses]`. */
+  readonly teacherTestLogits: Float32Array;
+  readonly teacherTestPredictions: Int32Array;
+  /** Proxy inputs exactly as clients decode them (what the soft labels describe). */
+  readonly proxyX: Float32Array;
+  readonly options: PrepareRunOptions;
+  readonly proxyInputs: Awaited<ReturnType<ArtifactStore['put']>>;
+  readonly softLabels: Awaited<ReturnType<ArtifactStore['put']>> & { temperature: number };
+}
+
+export function argmaxRows(values: Float32Array, numClasses: number): Int32Array {
+  const rows = values.length / numClasses;
+  const out = new Int32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let best = 0;
+    for (let c = 1; c < numClasses; c++) {
+      if (values[r * numClasses + c]! > values[r * numClasses + best]!) best = c;
+    }
+    out[r] = best;
+  }
+  return out;
+}
+
+export function softmaxRows(
+  logits: Float32Array,
+  numClasses: number,
+  temperature: number,
+): Float32Array {
+  const out = new Float32Array(logits.length);
+  for (let r = 0; r < logits.length / numClasses; r++) {
+    let max = -Infinity;
+    for (let c = 0; c < numClasses; c++)
+      max = Math.max(max, logits[r * numClasses + c]! / temperature);
+    let sum = 0;
+    for (let c = 0; c < numClasses; c++) {
+      const e = Math.exp(logits[r * numClasses + c]! / temperature - max);
+      out[r * numClasses + c] = e;
+      sum += e;
+    }
+    for (let c = 0; c < numClasses; c++) out[r * numClasses + c]! /= sum;
+  }
+  return out;
+}
+
+export async function prepareRun(options: PrepareRunOptions): Promise<PreparedRun> {
+  const config = parseCoordinatorConfig(options.config);
+  const log = options.log ?? (() => undefined);
+  const { teacher, studentSpec, data } = options;
+  const numClasses = studentSpec.numClasses;
+  const codec = createCodec();
+
+  const teacherTestLogits = teacher.predictLogits(data.test.x, data.test.count);
+  if (teacherTestLogits.length !== data.test.count * numClasses) {
+    throw new Error(
+      `teacher emits ${teacherTestLogits.length / data.test.count} classes, the student spec has ${numClasses}`,
+    );
+  }
+  const teacherTestPredictions = argmaxRows(teacherTestLogits, numClasses);
+  let correct = 0;
+  for (let i = 0; i < data.test.count; i++)
+    if (teacherTestPredictions[i] === data.test.y[i]) correct += 1;
+  const teacherAccuracy = correct / Math.max(1, data.test.count);
+  log(
+    `teacher: ${teacher.description}, ${teacher.numParams} parameters, test accuracy ${(teacherAccuracy * 100).toFixed(2)}%`,
+  );
+
+  const artifacts = new ArtifactStore(join(config.dataDir, 'artifacts'));
+  const proxyArtifact = encodeProxyInputs(data.proxy.x, data.proxy.count, data.proxy.featureShape);
+  const proxyInputs = await artifacts.put(codec.encode(proxyArtifact));
+  // Label what clients will decode, not the original floats, so inputs and soft labels match exactly.
+  const proxyX = decodeProxyInputs(proxyArtifact).x;
+  const temperature = config.training.temperature;
+  const softKey = `${teacher.hash.slice(0, 16)}-${proxyInputs.hash.slice(0, 16)}-T${temperature}-k${config.softLabelTopK}-${config.softLabelPrecision}`;
+  let softBytes = await artifacts.getCached(softKey);
+  if (softBytes) {
+    log(`soft labels: reusing cached set ${softKey}`);
+  } else {
+    const started = Date.now();
+    const probs = softmaxRows(
+      teacher.predictLogits(proxyX, data.proxy.count),
+      numClasses,
+      temperature,
+    );
+    softBytes = codec.encode(
+      encodeSoftLabels(probs, {
+        numClasses,
+        precision: config.softLabelPrecision,
+        ...(config.softLabelTopK > 0 ? { topK: config.softLabelTopK } : {}),
+      }),
+    );
+    await artifacts.setCached(softKey, softBytes);
+    log(
+      `soft labels: ${data.proxy.count} proxy samples at T=${temperature} in ${Date.now() - started} ms, ${softBytes.byteLength} bytes`,
+    );
+  }
+  const softLabels = { ...(await artifacts.put(softBytes)), temperature };
+  const runId = randomUUID();
+  return {
+    config,
+    runId,
+    store: new RunStore(join(config.dataDir, 'fedistill.sqlite')),
+    artifacts,
+    checkpoints: new DirectoryCheckpoints(join(config.dataDir, 'runs', runId)),
+    teacherAccuracy,
+    teacherTestLogits,
+    teacherTestPredictions,
+    proxyX,
+    options,
+    proxyInputs,
+    softLabels,
+  };
+}
+
+/** The coordinator for a prepared run, talking to clients through `hub`. */
+export function createCoordinator(
+  run: PreparedRun,
+  hub: ClientHub,
+  onEvent?: (event: CoordinatorEvent) => void,
+): Coordinator {
+  return new Coordinator({
+    runId: run.runId,
+    config: run.config,
+    hub,
+    store: run.store,
+    checkpoints: run.checkpoints,
+    studentSpec: run.options.studentSpec,
+    test: run.options.data.test,
+    teacherTestPredictions: run.teacherTestPredictions,
+    teacherTestAccuracy: run.teacherAccuracy,
+    teacherHash: run.options.teacher.hash,
+    proxyInputs: run.proxyInputs,
+    softLabels: run.softLabels,
+    ...(onEvent ? { onEvent } : {}),
+  });
+}
