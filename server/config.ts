@@ -5,6 +5,47 @@
  */
 import { z } from 'zod';
 import { roundConfigSchema } from '../shared/protocol/index.js';
+import { aggregatorSpecSchema } from '../shared/aggregation/index.js';
+
+/**
+ * How a round's knowledge moves (docs/strategies.md):
+ * - `fedkd`: global weights down; clients distil from the teacher's soft labels on the proxy
+ *   set plus their hard labels; weight deltas up, averaged.
+ * - `fedavg`: the same without a teacher (α forced to 1): the no-distillation baseline.
+ * - `feddf`: fedkd, then the coordinator distils the ensemble of the clients' students (and the
+ *   teacher) into the averaged student on the proxy set (Lin et al. 2020).
+ * - `fedmd`, `dsfl`: no weights travel; clients send their predictions on a sample of the proxy
+ *   set and distil from the consensus (mean; DS-FL sharpens it by entropy reduction) and the
+ *   teacher, so every client may run its own architecture (Li & Wang 2019; Itahara et al. 2021).
+ * - `local`: no federation; clients train alone (the lower bound).
+ */
+export const strategySchema = z.enum(['fedkd', 'fedavg', 'feddf', 'fedmd', 'dsfl', 'local']);
+export type StrategyName = z.infer<typeof strategySchema>;
+
+/** Server-side optimiser applied to the averaged delta (Reddi et al. 2021, "Adaptive Federated Optimization"). */
+export const serverOptimizerSchema = z.discriminatedUnion('kind', [
+  /** Plain FedAvg: global += mean delta. */
+  z.strictObject({ kind: z.literal('none') }),
+  z.strictObject({
+    kind: z.literal('fedavgm'),
+    /** Defaults to 1. */
+    learningRate: z.number().positive().default(1),
+    /** Defaults to 0.9. */
+    momentum: z.number().min(0).lt(1).default(0.9),
+  }),
+  z.strictObject({
+    kind: z.enum(['fedadam', 'fedyogi']),
+    /** Defaults to 0.01. */
+    learningRate: z.number().positive().default(0.01),
+    /** Defaults to 0.9. */
+    beta1: z.number().min(0).lt(1).default(0.9),
+    /** Defaults to 0.99. */
+    beta2: z.number().min(0).lt(1).default(0.99),
+    /** Adaptivity τ. Defaults to 1e-3. */
+    tau: z.number().positive().default(1e-3),
+  }),
+]);
+export type ServerOptimizerSpec = z.infer<typeof serverOptimizerSchema>;
 
 export const coordinatorConfigSchema = z.strictObject({
   /** Host to listen on. Defaults to 127.0.0.1 (loopback only). */
@@ -49,6 +90,34 @@ export const coordinatorConfigSchema = z.strictObject({
     optimizer: 'adam',
     updatePrecision: 'float32',
   }),
+  /** Defaults to fedkd. */
+  strategy: strategySchema.default('fedkd'),
+  /** How updates are combined. Defaults to sample-weighted FedAvg (streaming). */
+  aggregator: aggregatorSpecSchema.default({ kind: 'fedavg' }),
+  /** Defaults to none (global += aggregated delta). */
+  serverOptimizer: serverOptimizerSchema.default({ kind: 'none' }),
+  /** fedmd / dsfl: logit exchange settings. */
+  logitExchange: z
+    .strictObject({
+      /** Proxy samples clients predict on each round. Defaults to 500. */
+      samples: z.number().int().min(1).default(500),
+      /** Weight of the consensus against the teacher's soft labels in the clients' targets. Defaults to 0.5. */
+      consensusWeight: z.number().min(0).max(1).default(0.5),
+      /** dsfl: temperature of the entropy-reduction sharpening (< 1 sharpens). Defaults to 0.1. */
+      sharpenTemperature: z.number().positive().default(0.1),
+    })
+    .default({ samples: 500, consensusWeight: 0.5, sharpenTemperature: 0.1 }),
+  /** feddf: server-side ensemble distillation after averaging. */
+  ensembleDistillation: z
+    .strictObject({
+      /** Passes over the proxy set. Defaults to 1. */
+      epochs: z.number().int().min(1).default(1),
+      /** Defaults to 0.001. */
+      learningRate: z.number().positive().default(0.001),
+      /** Weight of the teacher in the ensemble's targets (clients share the rest). Defaults to 0.5. */
+      teacherWeight: z.number().min(0).max(1).default(0.5),
+    })
+    .default({ epochs: 1, learningRate: 0.001, teacherWeight: 0.5 }),
   /** Soft labels kept per proxy sample; 0 keeps all classes. Defaults to 0. */
   softLabelTopK: z.number().int().min(0).default(0),
   /** Precision soft labels travel in. Defaults to float16. */
