@@ -31,6 +31,11 @@ export interface TrainConfig {
   proxyBatchSize?: number;
   /** Extra multiplier on the proxy term, i.e. loss = α·CE + proxyWeight·(1−α)·T²·KL. Defaults to 1. */
   proxyWeight?: number;
+  /**
+   * FedProx (Li et al. 2020): adds μ/2·‖w − w₀‖² with w₀ the weights at the start of the call,
+   * which keeps non-IID clients from drifting far from the global model. Defaults to 0 (off).
+   */
+  proximalMu?: number;
 }
 
 export interface TrainProgress {
@@ -104,6 +109,8 @@ function checkConfig(config: TrainConfig): void {
   }
   const pw = config.proxyWeight;
   if (pw !== undefined && !(pw >= 0 && Number.isFinite(pw))) problems.push(`proxyWeight ${pw}`);
+  const mu = config.proximalMu;
+  if (mu !== undefined && !(mu >= 0 && Number.isFinite(mu))) problems.push(`proximalMu ${mu}`);
   if (problems.length > 0) {
     throw new DistillationInputError(`invalid training config: ${problems.join(', ')}`);
   }
@@ -217,6 +224,8 @@ export async function trainLocal(opts: LocalTrainOptions): Promise<LocalTrainRes
   const ptBuf = new Float32Array(proxyBatchSize * numClasses);
 
   const optimizer = createOptimizer(config.optimizer ?? 'adam', config.learningRate);
+  const mu = config.proximalMu ?? 0;
+  const anchors = mu > 0 ? vars.map((v) => tf.keep(v.clone())) : [];
   let step = 0;
   let epochLoss = 0;
   let epochCorrect = 0;
@@ -273,6 +282,12 @@ export async function trainLocal(opts: LocalTrainOptions): Promise<LocalTrainRes
                 });
                 loss = tf.add(loss, tf.mul(soft, proxyScale)) as tf.Scalar;
               }
+              if (anchors.length > 0) {
+                const drift = tf.addN(
+                  vars.map((v, i) => tf.sum(tf.squaredDifference(v, anchors[i]!))),
+                );
+                loss = tf.add(loss, tf.mul(drift, mu / 2)) as tf.Scalar;
+              }
               return loss;
             },
             true,
@@ -296,6 +311,7 @@ export async function trainLocal(opts: LocalTrainOptions): Promise<LocalTrainRes
     }
   } finally {
     optimizer.dispose();
+    for (const anchor of anchors) anchor.dispose();
   }
   return {
     numSamples: data.count,
