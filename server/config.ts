@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { roundConfigSchema } from '../shared/protocol/index.js';
-import { aggregatorSpecSchema } from '../shared/aggregation/index.js';
+import { aggregatorSpecSchema, serverOptimizerSchema } from '../shared/aggregation/index.js';
 
 /**
  * How a round's knowledge moves (docs/strategies.md):
@@ -21,31 +21,6 @@ import { aggregatorSpecSchema } from '../shared/aggregation/index.js';
  */
 export const strategySchema = z.enum(['fedkd', 'fedavg', 'feddf', 'fedmd', 'dsfl', 'local']);
 export type StrategyName = z.infer<typeof strategySchema>;
-
-/** Server-side optimiser applied to the averaged delta (Reddi et al. 2021, "Adaptive Federated Optimization"). */
-export const serverOptimizerSchema = z.discriminatedUnion('kind', [
-  /** Plain FedAvg: global += mean delta. */
-  z.strictObject({ kind: z.literal('none') }),
-  z.strictObject({
-    kind: z.literal('fedavgm'),
-    /** Defaults to 1. */
-    learningRate: z.number().positive().default(1),
-    /** Defaults to 0.9. */
-    momentum: z.number().min(0).lt(1).default(0.9),
-  }),
-  z.strictObject({
-    kind: z.enum(['fedadam', 'fedyogi']),
-    /** Defaults to 0.01. */
-    learningRate: z.number().positive().default(0.01),
-    /** Defaults to 0.9. */
-    beta1: z.number().min(0).lt(1).default(0.9),
-    /** Defaults to 0.99. */
-    beta2: z.number().min(0).lt(1).default(0.99),
-    /** Adaptivity τ. Defaults to 1e-3. */
-    tau: z.number().positive().default(1e-3),
-  }),
-]);
-export type ServerOptimizerSpec = z.infer<typeof serverOptimizerSchema>;
 
 export const coordinatorConfigSchema = z.strictObject({
   /** Host to listen on. Defaults to 127.0.0.1 (loopback only). */
