@@ -1,0 +1,67 @@
+/**
+ * The benchmark sections in the order bench/main.ts runs them, with their
+ * time limits and the row keys each one must report (the quick-mode test
+ * checks every key is in the table).
+ */
+export const SECTIONS = [
+  {
+    name: 'training',
+    timeoutS: 600,
+    quickTimeoutS: 120,
+    rows: [
+      'train.mlp.fedistill',
+      'train.mlp.stock-wasm',
+      'train.mlp.stock-cpu',
+      'train.mlp.fedistill-per-core',
+      'train.mlp.pytorch-bar',
+      'train.cnn.fedistill',
+      'train.cnn.stock-cpu',
+    ],
+  },
+  {
+    name: 'codec',
+    timeoutS: 300,
+    quickTimeoutS: 60,
+    rows: ['codec.float32', 'codec.float16', 'codec.int8', 'codec.json'],
+  },
+  {
+    name: 'wire',
+    timeoutS: 600,
+    quickTimeoutS: 120,
+    rows: [
+      'wire.update.float32',
+      'wire.update.float16',
+      'wire.update.int8',
+      'acc.update.float32',
+      'acc.update.float16',
+      'acc.update.int8',
+      'acc.soft.top1.float16',
+      'acc.soft.top3.uint8',
+      'wire.soft.dense.float32',
+      'wire.soft.dense.float16',
+      'wire.soft.dense.uint8',
+      'wire.soft.top1.float16',
+      'wire.soft.top3.float16',
+      'wire.soft.top5.float16',
+      'wire.soft.top3.uint8',
+    ],
+  },
+  {
+    name: 'aggregation',
+    timeoutS: 300,
+    quickTimeoutS: 60,
+    rows: ['agg.fedavg', 'agg.memory', 'agg.wire'],
+  },
+  { name: 'round', timeoutS: 600, quickTimeoutS: 120, rows: ['round.overhead'] },
+  {
+    name: 'scale',
+    timeoutS: 300,
+    quickTimeoutS: 90,
+    rows: ['scale.connections', 'scale.memory', 'scale.round'],
+  },
+] as const;
+
+export type SectionName = (typeof SECTIONS)[number]['name'];
+
+/** Every row key a complete run reports, in table order. */
+export const ROW_IDS: readonly string[] = SECTIONS.flatMap((s) => [...s.rows]);

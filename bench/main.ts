@@ -1,0 +1,225 @@
+/**
+ * `npm run bench`: runs every benchmark section, each in its own process one
+ * after the other (so they do not compete for the 2 cores and memory figures
+ * are not polluted by the previous section), prints ONE table of figures and
+ * ratios measured side by side in this run, and writes it with the machine
+ * it ran on to docs/performance.md.
+ *
+ *   npm run bench                  full sizes; writes docs/performance.md
+ *   npm run bench -- --quick       tiny sizes (CI); writes nothing unless --out is given
+ *   npm run bench -- --only codec,aggregation
+ *   npm run bench -- --out PATH    write the report to PATH instead
+ *   npm run bench -- --no-write    print only
+ *
+ * FEDISTILL_BENCH_QUICK=1 is the same as --quick. Section progress goes to
+ * stderr; stdout carries only the table.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { format, resolveConfig } from 'prettier';
+import type { BenchRow } from './lib/common.js';
+import { SECTIONS } from './lib/sections.js';
+import type { SectionName } from './lib/sections.js';
+
+interface Args {
+  quick: boolean;
+  only: SectionName[] | undefined;
+  out: string | undefined;
+  write: boolean;
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  const args: Args = {
+    quick: process.env.FEDISTILL_BENCH_QUICK === '1',
+    only: undefined,
+    out: undefined,
+    write: true,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--quick') args.quick = true;
+    else if (arg === '--no-write') args.write = false;
+    else if (arg === '--out') args.out = argv[++i];
+    else if (arg === '--only') {
+      const names = (argv[++i] ?? '').split(',').filter(Boolean);
+      for (const name of names) {
+        if (!SECTIONS.some((s) => s.name === name)) {
+          throw new Error(
+            `unknown section '${name}'; sections: ${SECTIONS.map((s) => s.name).join(', ')}`,
+          );
+        }
+      }
+      args.only = names as SectionName[];
+    } else throw new Error(`unknown argument '${arg}'`);
+  }
+  return args;
+}
+
+/** Runs one section in a child process; resolves with its rows (or a failure row). */
+function runSection(
+  name: SectionName,
+  quick: boolean,
+  timeoutMs: number,
+  resultDir: string,
+): Promise<{ rows: BenchRow[]; ok: boolean; seconds: number }> {
+  const script = fileURLToPath(new URL(`./sections/${name}.ts`, import.meta.url));
+  const resultFile = join(resultDir, `${name}.json`);
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', script], {
+      env: {
+        ...process.env,
+        FEDISTILL_BENCH_QUICK: quick ? '1' : '0',
+        FEDISTILL_BENCH_RESULT: resultFile,
+      },
+      // The table owns stdout: a section's own output (tfjs banners, logs) goes to stderr.
+      stdio: ['ignore', process.stderr, process.stderr],
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      const seconds = (Date.now() - started) / 1000;
+      if (code === 0) {
+        try {
+          const rows = JSON.parse(readFileSync(resultFile, 'utf8')) as BenchRow[];
+          resolve({ rows, ok: true, seconds });
+          return;
+        } catch {
+          // fall through to the failure row
+        }
+      }
+      const why = signal
+        ? `killed (${signal}) after ${Math.round(seconds)} s`
+        : `exit code ${code}`;
+      resolve({
+        rows: [{ id: `${name}.failed`, item: `section ${name}`, value: `FAILED: ${why}` }],
+        ok: false,
+        seconds,
+      });
+    });
+  });
+}
+
+function cell(text: string | undefined): string {
+  return (text ?? '').replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+/** The table as Markdown: one row per figure. */
+export function renderTable(rows: readonly BenchRow[]): string {
+  const lines = [
+    '| key | benchmark | measured | compared with | ratio | notes |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...rows.map(
+      (r) =>
+        `| ${cell(r.id)} | ${cell(r.item)} | ${cell(r.value)} | ${cell(r.reference)} | ${cell(r.ratio)} | ${cell(r.note)} |`,
+    ),
+  ];
+  return lines.join('\n');
+}
+
+function cpuModel(): string {
+  try {
+    const match = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    return match?.[1]?.trim() ?? 'unknown';
+  } catch {
+    return 'unknown (no /proc/cpuinfo)';
+  }
+}
+
+/** The machine, with the 1-minute load average when the run started (other work skews figures). */
+export function machineLine(load = loadavg()[0] ?? 0): string {
+  return [
+    `nproc ${availableParallelism()}`,
+    `CPU ${cpuModel()}`,
+    `Node ${process.version}`,
+    `${process.platform}/${process.arch}`,
+    `date ${new Date().toISOString()}`,
+    `load average ${load.toFixed(2)} at start`,
+  ].join(', ');
+}
+
+async function writeReport(
+  path: string,
+  table: string,
+  machine: string,
+  args: Args,
+  seconds: number,
+): Promise<void> {
+  const text = [
+    '# Performance',
+    '',
+    'The last table printed by `npm run bench` (written by bench/main.ts; edit the notes there).',
+    'Every ratio compares figures measured side by side in the same run, except the PyTorch bar,',
+    'which is quoted from the platform notes and labelled so. Sections run one after another, each',
+    'in its own process; other work on the machine at the same time skews the figures.',
+    '',
+    `Machine: ${machine}.`,
+    `Mode: ${args.quick ? 'quick (tiny sizes, for checking the suite works)' : 'full'}; ${Math.round(seconds)} s in all.`,
+    '',
+    table,
+    '',
+    '## How to read it',
+    '',
+    '- **train.\\***: samples/s of one training step loop at batch 128 (SGD, softmax cross-entropy,',
+    '  random data). fedistill uses `trainLocal` with the fast forward (custom gradients that keep',
+    "  the wasm matMul on XNNPACK's untransposed path and give conv2d a filter gradient); stock",
+    '  tfjs is `optimizer.minimize` over `model.apply`. wasm runs one thread per process in Node,',
+    '  so the 2-core figure is two processes training at once.',
+    '- **codec.\\***: a whole weight set through `encodeWeights` → msgpack encode → decode →',
+    '  `decodeWeights`, MB/s of float32 weights, best of several runs; the limit is two',
+    '  `Float32Array.set` copies of the same bytes.',
+    '- **wire.\\*** / **acc.\\***: bytes of the encoded messages; accuracy after a short demo-like run',
+    '  (embedded MNIST, same seed and clients for every option) — differences within a few tenths',
+    '  of a point are noise of a single short run.',
+    '- **agg.\\***: updates generated one at a time (not timed), so memory shows what the aggregator',
+    '  itself holds.',
+    '- **round.overhead**: the share of a round that is neither local training (union of the',
+    "  clients' training intervals) nor aggregation (time inside FedAvgAccumulator).",
+    '- **scale.\\***: simulated clients with no model answering with a fixed small int8 delta.',
+    '',
+  ].join('\n');
+  const options = (await resolveConfig(path)) ?? {};
+  writeFileSync(path, await format(text, { ...options, filepath: path }));
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const machine = machineLine();
+  const sections = SECTIONS.filter((s) => args.only === undefined || args.only.includes(s.name));
+  const resultDir = mkdtempSync(join(tmpdir(), 'fedistill-bench-'));
+  const rows: BenchRow[] = [];
+  let failed = 0;
+  const started = Date.now();
+  try {
+    for (const section of sections) {
+      process.stderr.write(`[bench] section ${section.name} ...\n`);
+      const outcome = await runSection(
+        section.name,
+        args.quick,
+        (args.quick ? section.quickTimeoutS : section.timeoutS) * 1000,
+        resultDir,
+      );
+      process.stderr.write(
+        `[bench] section ${section.name}: ${outcome.ok ? 'ok' : 'FAILED'} in ${outcome.seconds.toFixed(1)} s\n`,
+      );
+      if (!outcome.ok) failed++;
+      rows.push(...outcome.rows);
+    }
+  } finally {
+    rmSync(resultDir, { recursive: true, force: true });
+  }
+  const seconds = (Date.now() - started) / 1000;
+  const table = renderTable(rows);
+  process.stdout.write(`Machine: ${machine}${args.quick ? ' (quick mode)' : ''}\n\n${table}\n`);
+  const out = args.out ?? (args.quick || args.only ? undefined : 'docs/performance.md');
+  if (args.write && out !== undefined) {
+    await writeReport(out, table, machine, args, seconds);
+    process.stderr.write(`[bench] wrote ${out}\n`);
+  }
+  process.exitCode = failed > 0 ? 1 : 0;
+}
+
+await main();
