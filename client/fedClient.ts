@@ -16,13 +16,20 @@ import {
   setFlatWeights,
   weightSegments,
 } from '../shared/models/index.js';
-import { trainLocal } from '../shared/training/index.js';
+import {
+  consensusProxy,
+  evaluate,
+  predictProbs,
+  proxyRows,
+  trainLocal,
+} from '../shared/training/index.js';
 import { createCodec, decodeWeights, encodeWeights } from '../shared/codec/index.js';
-import { decodeSoftLabels } from '../shared/softLabels/index.js';
+import { decodeSoftLabels, encodeSoftLabels } from '../shared/softLabels/index.js';
 import { decodeProxyInputs } from '../shared/artifacts/index.js';
 import type {
   ArtifactRef,
   JoinAccepted,
+  ProxyPredictions,
   RoundStart,
   TrainMetrics,
 } from '../shared/protocol/index.js';
@@ -60,9 +67,18 @@ export interface FedClientOptions {
   transport: FedTransport;
   /** Private labelled data; never sent anywhere. */
   data: LabeledData;
+  /** Private held-out data: the client reports its model's accuracy on it each round. */
+  validation?: LabeledData;
+  /**
+   * This client's own student architecture, for strategies where no weights travel (fedmd,
+   * dsfl, local). Defaults to the coordinator's spec.
+   */
+  studentSpec?: ModelSpec;
   platform: 'node' | 'browser' | 'sim';
   backend: string;
   name?: string;
+  /** An id from an earlier JoinAccepted, to rejoin as the same client (a reloaded page). */
+  clientId?: string;
   cache?: ArtifactCache;
   onEvent?: (event: FedClientEvent) => void;
 }
@@ -77,6 +93,7 @@ export class FedClient {
   private joined: JoinAccepted | undefined;
   private model: tf.LayersModel | undefined;
   private spec: ModelSpec | undefined;
+  private joinedSpecKey: string | undefined;
   private proxy: ProxyData | undefined;
   private readonly artifactsByHash = new Map<string, Uint8Array>();
   private busyRound: number | undefined;
@@ -88,7 +105,9 @@ export class FedClient {
   private bytesDown = 0;
   private bytesUp = 0;
 
-  constructor(private readonly options: FedClientOptions) {}
+  constructor(private readonly options: FedClientOptions) {
+    this.clientId = options.clientId;
+  }
 
   get id(): string | undefined {
     return this.clientId;
@@ -163,11 +182,13 @@ export class FedClient {
   }
 
   private async loadArtifacts(joined: JoinAccepted): Promise<void> {
-    const specChanged = JSON.stringify(joined.model.spec) !== JSON.stringify(this.spec);
-    if (specChanged) {
+    // A rejoin with the same spec keeps the model (and, without weights travelling, its training).
+    const specKey = JSON.stringify(joined.model.spec);
+    if (specKey !== this.joinedSpecKey) {
+      this.joinedSpecKey = specKey;
       this.model?.dispose();
-      this.spec = joined.model.spec;
-      this.model = buildModel(joined.model.spec);
+      this.spec = this.options.studentSpec ?? joined.model.spec;
+      this.model = buildModel(this.spec);
     }
     if (
       this.proxy &&
@@ -213,37 +234,54 @@ export class FedClient {
     this.busyRound = round.roundId;
     this.emit({ type: 'round:start', roundId: round.roundId, deadline: round.deadline });
     try {
-      const global = decodeWeights(round.weights, this.joined.model.numParams);
       this.bytesDown += this.codec.encode(round).byteLength;
-      setFlatWeights(model, global);
+      // Without weights (logit exchange, local training) the client trains its own model on.
+      const start = round.weights
+        ? decodeWeights(round.weights, this.joined.model.numParams)
+        : getFlatWeights(model);
+      if (round.weights) setFlatWeights(model, start);
+      const proxy = this.roundProxy(round);
       const result = await trainLocal({
         model,
         spec,
         data: this.options.data,
-        ...(this.proxy ? { proxy: this.proxy } : {}),
+        ...(proxy ? { proxy } : {}),
         config: round.config,
         seed: round.roundId,
         onProgress: (p) => this.emit({ type: 'train:progress', roundId: round.roundId, ...p }),
       });
-      const trained = getFlatWeights(model);
-      const delta = new Float32Array(trained.length);
-      for (let i = 0; i < delta.length; i++) delta[i] = trained[i]! - global[i]!;
       const metrics: TrainMetrics = {
         loss: result.loss,
         accuracy: result.accuracy,
         trainMillis: result.millis,
         steps: result.steps,
+        ...(this.options.validation
+          ? { validationAccuracy: evaluate(model, this.options.validation).accuracy }
+          : {}),
       };
       this.emit({ type: 'round:trained', roundId: round.roundId, metrics });
+      let delta: Float32Array | undefined;
+      if (round.weights) {
+        const trained = getFlatWeights(model);
+        delta = new Float32Array(trained.length);
+        for (let i = 0; i < delta.length; i++) delta[i] = trained[i]! - start[i]!;
+      }
       await this.deliver(
         {
           roundId: round.roundId,
           modelVersion: round.modelVersion,
           numSamples: result.numSamples,
-          // Per-tensor int8 scales: one shared scale would round small tensors (biases) to zero.
-          delta: encodeWeights(delta, round.config.updatePrecision, {
-            segments: weightSegments(model),
-          }),
+          ...(delta
+            ? {
+                // Per-tensor int8 scales: one shared scale would round small tensors (biases) to zero.
+                delta: encodeWeights(delta, round.config.updatePrecision, {
+                  segments: weightSegments(model),
+                }),
+              }
+            : {}),
+          ...(round.predict
+            ? { predictions: this.predictions(round.predict.indices, round.config.temperature) }
+            : {}),
           metrics,
         },
         round.deadline,
@@ -254,6 +292,37 @@ export class FedClient {
       this.finishedRounds.add(round.roundId);
       this.busyRound = undefined;
     }
+  }
+
+  /** The proxy set this round trains on: the teacher's soft labels, or the consensus blended with them. */
+  private roundProxy(round: RoundStart): ProxyData | undefined {
+    if (!this.proxy || !round.consensus) return this.proxy;
+    const numClasses = this.proxy.softLabels.length / this.proxy.count;
+    const probs = decodeSoftLabels(round.consensus.probs, {
+      maxElements: round.consensus.indices.length * numClasses,
+    });
+    return consensusProxy(
+      this.proxy,
+      round.consensus.indices,
+      probs,
+      round.config.consensusWeight ?? 0.5,
+    );
+  }
+
+  /** This client's probabilities at temperature T on the requested proxy samples, compactly encoded. */
+  private predictions(indices: Int32Array, temperature: number): ProxyPredictions {
+    if (!this.proxy || !this.model || !this.spec)
+      throw new Error('predictions requested before the proxy set loaded');
+    const probs = predictProbs(
+      this.model,
+      proxyRows(this.proxy, indices),
+      indices.length,
+      temperature,
+    );
+    return {
+      indices,
+      probs: encodeSoftLabels(probs, { numClasses: this.spec.numClasses, precision: 'float16' }),
+    };
   }
 
   /** Sends an update, retrying across reconnections until the round's deadline. */

@@ -8,9 +8,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import type * as tf from '@tensorflow/tfjs';
-import { FedAvgAccumulator } from '../shared/aggregation/index.js';
+import type { Aggregator } from '../shared/aggregation/index.js';
+import { ServerOptimizer, createAggregator } from '../shared/aggregation/index.js';
 import { createRng } from '../shared/data/index.js';
-import type { LabeledData } from '../shared/data/types.js';
+import type { LabeledData, ProxyData } from '../shared/data/types.js';
 import type { ModelSpec } from '../shared/models/index.js';
 import {
   buildModel,
@@ -18,15 +19,14 @@ import {
   getFlatWeights,
   setFlatWeights,
 } from '../shared/models/index.js';
-import { evaluate } from '../shared/training/index.js';
-import { createCodec, decodeWeights, encodeWeights } from '../shared/codec/index.js';
+import { evaluate, trainLocal } from '../shared/training/index.js';
+import { encodeSoftLabels } from '../shared/softLabels/index.js';
+import { createCodec, encodeWeights } from '../shared/codec/index.js';
 import type {
   ArtifactRef,
-  ClientToServerEvents,
   ErrorCode,
   JoinResponse,
   RoundStart,
-  ServerToClientEvents,
   UpdateResponse,
 } from '../shared/protocol/index.js';
 import { PROTOCOL_VERSION, joinRequestSchema, updateSchema } from '../shared/protocol/index.js';
@@ -35,6 +35,9 @@ import type { ClientHub, ClientLink } from './clientHub.js';
 import type { RoundRecord, RunStore } from './store.js';
 import { quorumSize, sampleClients } from './sampling.js';
 import type { CheckpointWriter } from './checkpoints.js';
+import type { StrategyPlan } from './strategy.js';
+import { blend, planFor, roundConfigFor, sharpen } from './strategy.js';
+import { ContributionError, RoundContributions } from './roundContributions.js';
 
 export type CoordinatorEvent =
   | {
@@ -73,6 +76,11 @@ export interface CoordinatorParts {
   teacherHash: string;
   proxyInputs: ArtifactRef;
   softLabels: ArtifactRef & { temperature: number };
+  /**
+   * The proxy inputs and the teacher's soft labels on them, as clients decode them.
+   * Needed by strategies that work on the proxy set at the coordinator (feddf).
+   */
+  proxy?: ProxyData;
   onEvent?: (event: CoordinatorEvent) => void;
 }
 
@@ -90,7 +98,7 @@ interface OpenRound {
   startedAt: number;
   sampled: Set<string>;
   answered: Set<string>;
-  accumulator: FedAvgAccumulator;
+  contributions: RoundContributions;
   clientLosses: number[];
   bytesUp: number;
   rejected: number;
@@ -127,11 +135,32 @@ export class Coordinator {
   private clientsChanged: (() => void) | undefined;
   private readonly history: RoundRecord[] = [];
   private readonly checkpoints: CheckpointWriter;
+  private readonly plan: StrategyPlan;
+  private readonly aggregator: Aggregator | undefined;
+  private readonly serverOptimizer: ServerOptimizer;
+  private readonly numClasses: number;
+  /** Logit exchange: the last round's consensus, sent with the next round. */
+  private consensus: { indices: Int32Array; probs: Float32Array } | undefined;
+  /** FedDF: a second student to run each client's weights on the proxy set. */
+  private scratchModel: tf.LayersModel | undefined;
   private state: 'waiting' | 'training' | 'completed' | 'stopped' = 'waiting';
 
   constructor(private readonly parts: CoordinatorParts) {
     this.runId = parts.runId;
     this.checkpoints = parts.checkpoints;
+    this.plan = planFor(parts.config.strategy);
+    // FedAvg streams; the robust aggregators see every delta at once.
+    this.aggregator =
+      parts.config.aggregator.kind === 'fedavg'
+        ? undefined
+        : createAggregator(parts.config.aggregator);
+    this.serverOptimizer = new ServerOptimizer(parts.config.serverOptimizer);
+    this.numClasses = parts.studentSpec.numClasses;
+    if (this.plan.distillsEnsemble && !parts.proxy) {
+      throw new Error(
+        `strategy ${parts.config.strategy} needs the proxy set at the coordinator (parts.proxy)`,
+      );
+    }
     this.model = buildModel(parts.studentSpec, parts.config.seed);
     this.globalWeights = getFlatWeights(this.model);
     parts.store.createRun({
@@ -402,18 +431,11 @@ export class Coordinator {
         bytes,
       );
     }
-    let delta: Float32Array;
     try {
-      delta = decodeWeights(update.delta, this.globalWeights.length);
-      round.accumulator.add(delta, update.numSamples);
+      round.contributions.add(update);
     } catch (error) {
-      return this.reject(
-        update.roundId,
-        clientId,
-        'rejected-weights',
-        (error as Error).message,
-        bytes,
-      );
+      const code = error instanceof ContributionError ? error.code : 'rejected-weights';
+      return this.reject(update.roundId, clientId, code, (error as Error).message, bytes);
     }
     round.answered.add(clientId);
     round.bytesUp += bytes;
@@ -473,12 +495,27 @@ export class Coordinator {
       createRng(config.seed * 100_003 + roundId),
     );
     const startedAt = Date.now();
+    const plan = this.plan;
+    const predictIndices = plan.exchangesLogits ? this.proxySample(roundId) : undefined;
+    const consensus = this.consensus;
     const message: RoundStart = {
       roundId,
       modelVersion: this.modelVersion,
       deadline: startedAt + config.roundTimeoutMs,
-      config: config.training,
-      weights: encodeWeights(this.globalWeights, 'float32'),
+      config: roundConfigFor(plan, config.training, config.logitExchange.consensusWeight),
+      ...(plan.sendsWeights ? { weights: encodeWeights(this.globalWeights, 'float32') } : {}),
+      ...(predictIndices ? { predict: { indices: predictIndices } } : {}),
+      ...(consensus
+        ? {
+            consensus: {
+              indices: consensus.indices,
+              probs: encodeSoftLabels(consensus.probs, {
+                numClasses: this.numClasses,
+                precision: 'float16',
+              }),
+            },
+          }
+        : {}),
     };
     const bytesDown = this.codec.encode(message).byteLength;
     let allAnswered: () => void = () => undefined;
@@ -490,7 +527,14 @@ export class Coordinator {
       startedAt,
       sampled: new Set(sampled),
       answered: new Set(),
-      accumulator: new FedAvgAccumulator(this.globalWeights.length),
+      contributions: new RoundContributions({
+        plan,
+        global: this.globalWeights,
+        numClasses: this.numClasses,
+        ...(predictIndices ? { predictIndices } : {}),
+        ...(this.aggregator ? { aggregator: this.aggregator } : {}),
+        ...(plan.distillsEnsemble ? { ensemble: this.ensembleInputs() } : {}),
+      }),
       clientLosses: [],
       bytesUp: 0,
       rejected: 0,
@@ -518,10 +562,13 @@ export class Coordinator {
     let studentAccuracy: number | null = null;
     let studentLoss: number | null = null;
     let agreement: number | null = null;
-    if (aggregated) {
-      const meanDelta = round.accumulator.result();
-      const next = new Float32Array(this.globalWeights.length);
-      for (let i = 0; i < next.length; i++) next[i] = this.globalWeights[i]! + meanDelta[i]!;
+    if (aggregated && plan.sendsWeights) {
+      let next = this.serverOptimizer.step(
+        this.globalWeights,
+        round.contributions.aggregateDelta(),
+      );
+      if (plan.distillsEnsemble)
+        next = await this.distillEnsemble(next, round.contributions, roundId);
       this.globalWeights = next;
       this.modelVersion += 1;
       setFlatWeights(this.model, this.globalWeights);
@@ -534,6 +581,19 @@ export class Coordinator {
       }
       agreement = agree / Math.max(1, result.predictions.length);
       await this.checkpoints.save(this.model, roundId);
+    } else if (aggregated) {
+      // No global model: the clients' own models are the students; report their mean accuracy.
+      const accuracies = round.contributions.validationAccuracies;
+      studentAccuracy =
+        accuracies.length > 0 ? accuracies.reduce((a, b) => a + b, 0) / accuracies.length : null;
+      const mean = round.contributions.meanPredictions();
+      if (mean && predictIndices) {
+        const { sharpenTemperature } = config.logitExchange;
+        const probs =
+          config.strategy === 'dsfl' ? sharpen(mean, this.numClasses, sharpenTemperature) : mean;
+        this.consensus = { indices: predictIndices, probs };
+      }
+      this.modelVersion += 1;
     }
     const endedAt = Date.now();
     const record: RoundRecord = {
@@ -568,6 +628,72 @@ export class Coordinator {
     });
     this.emit({ type: 'round:closed', record });
     return record;
+  }
+
+  /** Logit exchange: the proxy samples clients predict on in a round (seeded, sorted). */
+  private proxySample(roundId: number): Int32Array {
+    const total = this.parts.proxy?.count ?? this.parts.config.logitExchange.samples;
+    const count = Math.min(this.parts.config.logitExchange.samples, total);
+    const order = createRng(this.parts.config.seed * 7_919 + roundId).shuffle(
+      Int32Array.from({ length: total }, (_, i) => i),
+    );
+    return order.slice(0, count).sort();
+  }
+
+  private ensembleInputs(): NonNullable<
+    ConstructorParameters<typeof RoundContributions>[0]['ensemble']
+  > {
+    const proxy = this.parts.proxy!;
+    this.scratchModel ??= buildModel(this.parts.studentSpec, this.parts.config.seed);
+    return {
+      model: this.scratchModel,
+      proxyX: proxy.x,
+      proxyCount: proxy.count,
+      temperature: this.parts.config.training.temperature,
+    };
+  }
+
+  /**
+   * FedDF (Lin et al. 2020): after averaging, train the global student on the
+   * proxy set towards the clients' ensemble (blended with the teacher), so
+   * knowledge that averaging loses between non-IID clients is put back.
+   */
+  private async distillEnsemble(
+    averaged: Float32Array,
+    contributions: RoundContributions,
+    roundId: number,
+  ): Promise<Float32Array> {
+    const proxy = this.parts.proxy!;
+    const ensemble = contributions.ensembleMean();
+    if (!ensemble) return averaged;
+    const { epochs, learningRate, teacherWeight } = this.parts.config.ensembleDistillation;
+    const targets = blend(proxy.softLabels, ensemble, teacherWeight);
+    const labels = new Int32Array(proxy.count);
+    for (let r = 0; r < proxy.count; r++) {
+      let best = 0;
+      for (let c = 1; c < this.numClasses; c++) {
+        if (targets[r * this.numClasses + c]! > targets[r * this.numClasses + best]!) best = c;
+      }
+      labels[r] = best;
+    }
+    setFlatWeights(this.model, averaged);
+    // α = 0: only the soft term trains; the labels (the targets' argmax) only feed training accuracy.
+    await trainLocal({
+      model: this.model,
+      spec: this.parts.studentSpec,
+      data: { x: proxy.x, y: labels, count: proxy.count },
+      proxy: { x: proxy.x, softLabels: targets, count: proxy.count },
+      config: {
+        epochs,
+        batchSize: this.parts.config.training.batchSize,
+        learningRate,
+        temperature: this.parts.config.training.temperature,
+        alpha: 0,
+        optimizer: 'adam',
+      },
+      seed: roundId,
+    });
+    return getFlatWeights(this.model);
   }
 
   /** Runs rounds until `config.rounds` have been aggregated, too many fail in a row, or `stop()`. */
@@ -614,5 +740,6 @@ export class Coordinator {
 
   dispose(): void {
     this.model.dispose();
+    this.scratchModel?.dispose();
   }
 }

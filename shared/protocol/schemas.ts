@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import type { EncodedWeights } from '../codec/index.js';
+import type { SoftLabelSet } from '../softLabels/index.js';
 import { modelSpecSchema } from '../models/index.js';
 
 const finite = z.number().finite();
@@ -81,6 +82,10 @@ export const roundConfigSchema = z.strictObject({
   optimizer: z.enum(['sgd', 'momentum', 'adam']),
   /** Precision the client should send its update in. */
   updatePrecision: weightPrecisionSchema,
+  /** FedProx μ: weight of μ/2·‖w − w_round‖² in the local loss. Absent or 0: off. */
+  proximalMu: finite.min(0).optional(),
+  /** Logit exchange: weight of the consensus against the teacher's soft labels. Defaults to 0.5. */
+  consensusWeight: finite.min(0).max(1).optional(),
 });
 export type RoundConfig = z.infer<typeof roundConfigSchema>;
 
@@ -92,14 +97,43 @@ export const artifactRefSchema = z.strictObject({
 });
 export type ArtifactRef = z.infer<typeof artifactRefSchema>;
 
+const int32ArraySchema = z.custom<Int32Array>(
+  (value) => value instanceof Int32Array,
+  'expected an Int32Array',
+);
+
+/**
+ * A soft-label set as `encodeSoftLabels` writes it (format `fedistill.softlabels/1`);
+ * `decodeSoftLabels` checks every field.
+ */
+export const softLabelSetSchema = z.looseObject({ format: z.literal('fedistill.softlabels/1') });
+
+/** Proxy samples (indices into the proxy set) with a probability row for each. */
+export interface ProxyPredictions {
+  indices: Int32Array;
+  probs: SoftLabelSet;
+}
+
+export const proxyPredictionsSchema = z.strictObject({
+  indices: int32ArraySchema,
+  probs: softLabelSetSchema,
+}) as unknown as z.ZodType<ProxyPredictions>;
+
 export const roundStartSchema = z.strictObject({
   roundId: z.number().int().min(1),
   modelVersion: count,
   /** Unix epoch milliseconds after which an update is refused. */
   deadline: count,
   config: roundConfigSchema,
-  /** The global student's full weights for this round. */
-  weights: encodedWeightsSchema,
+  /**
+   * The global student's full weights. Absent when no weights travel (logit
+   * exchange, local training): the client trains its own model on.
+   */
+  weights: encodedWeightsSchema.optional(),
+  /** Logit exchange: send predictions (at the round's temperature) on these proxy samples. */
+  predict: z.strictObject({ indices: int32ArraySchema }).optional(),
+  /** Logit exchange: the federation's consensus on some proxy samples, to distil from. */
+  consensus: proxyPredictionsSchema.optional(),
 });
 export type RoundStart = z.infer<typeof roundStartSchema>;
 
@@ -127,6 +161,8 @@ export const trainMetricsSchema = z.strictObject({
   accuracy: finite.min(0).max(1),
   trainMillis: finite.nonnegative(),
   steps: count,
+  /** Accuracy of the client's own model on its own held-out data, when it has some. */
+  validationAccuracy: finite.min(0).max(1).optional(),
 });
 export type TrainMetrics = z.infer<typeof trainMetricsSchema>;
 
@@ -134,8 +170,10 @@ export const updateSchema = z.strictObject({
   roundId: z.number().int().min(1),
   modelVersion: count,
   numSamples: z.number().int().min(1).max(1e9),
-  /** The client's weights minus the round's global weights. */
-  delta: encodedWeightsSchema,
+  /** The client's weights minus the round's global weights (when the round sent weights). */
+  delta: encodedWeightsSchema.optional(),
+  /** The client's probabilities on the proxy samples the round asked for (logit exchange). */
+  predictions: proxyPredictionsSchema.optional(),
   metrics: trainMetricsSchema,
 });
 export type UpdateMessage = z.infer<typeof updateSchema>;

@@ -9,3 +9,4 @@ export type {
 } from './trainLocal.js';
 export { evaluate, predictProbs } from './evaluate.js';
 export type { EvaluateResult } from './evaluate.js';
+export { consensusProxy, proxyRows } from './consensusTargets.js';
