@@ -7,10 +7,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import type { LabeledData } from '../shared/data/types.js';
+import type { LabeledData, ProxyData } from '../shared/data/types.js';
 import type { ModelSpec } from '../shared/models/index.js';
 import { createCodec } from '../shared/codec/index.js';
-import { encodeSoftLabels } from '../shared/softLabels/index.js';
+import { decodeSoftLabels, encodeSoftLabels } from '../shared/softLabels/index.js';
 import { decodeProxyInputs, encodeProxyInputs } from '../shared/artifacts/index.js';
 import type { CoordinatorConfig, CoordinatorConfigInput } from './config.js';
 import { parseCoordinatorConfig } from './config.js';
@@ -49,6 +49,8 @@ export interface PreparedRun {
   readonly teacherTestPredictions: Int32Array;
   /** Proxy inputs exactly as clients decode them (what the soft labels describe). */
   readonly proxyX: Float32Array;
+  /** The proxy set with the teacher's soft labels, exactly as clients decode them. */
+  readonly proxy: ProxyData;
   readonly options: PrepareRunOptions;
   readonly proxyInputs: Awaited<ReturnType<ArtifactStore['put']>>;
   readonly softLabels: Awaited<ReturnType<ArtifactStore['put']>> & { temperature: number };
@@ -140,6 +142,11 @@ export async function prepareRun(options: PrepareRunOptions): Promise<PreparedRu
     );
   }
   const softLabels = { ...(await artifacts.put(softBytes)), temperature };
+  const proxy: ProxyData = {
+    x: proxyX,
+    softLabels: decodeSoftLabels(codec.decode(softBytes)),
+    count: data.proxy.count,
+  };
   const runId = randomUUID();
   return {
     config,
@@ -151,6 +158,7 @@ export async function prepareRun(options: PrepareRunOptions): Promise<PreparedRu
     teacherTestLogits,
     teacherTestPredictions,
     proxyX,
+    proxy,
     options,
     proxyInputs,
     softLabels,
@@ -176,6 +184,7 @@ export function createCoordinator(
     teacherHash: run.options.teacher.hash,
     proxyInputs: run.proxyInputs,
     softLabels: run.softLabels,
+    proxy: run.proxy,
     ...(onEvent ? { onEvent } : {}),
   });
 }
