@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { summarizeRun, formatSummary } from '../server/summary.js';
 import type { RunSummary } from '../server/summary.js';
-import type { CoordinatorEvent } from '../server/coordinator.js';
 import { prepareCoordinator } from './coordinatorSetup.js';
+import { roundLine } from './roundLine.js';
 import type { Log } from './consoleLog.js';
 
 export interface DemoOptions {
@@ -29,21 +29,6 @@ export interface DemoOptions {
   log: Log;
   /** Print progress bars (off when not a terminal). */
   progress: boolean;
-}
-
-function roundLine(event: CoordinatorEvent, rounds: number): string | undefined {
-  if (event.type === 'round:started')
-    return `round ${event.roundId}: ${event.sampled.length} clients training`;
-  if (event.type !== 'round:closed') return undefined;
-  const r = event.record;
-  if (r.status === 'failed')
-    return `round ${r.round}: below quorum (${r.participants}/${r.sampled} answered), not aggregated`;
-  const pct = (v: number | null) => (v === null ? 'n/a' : `${(v * 100).toFixed(2)}%`);
-  return (
-    `round ${r.round} (${r.modelVersion}/${rounds}): ${r.participants}/${r.sampled} updates, ` +
-    `student accuracy ${pct(r.studentAccuracy)}, agreement with teacher ${pct(r.agreement)}, ` +
-    `${(r.durationMs / 1000).toFixed(1)} s`
-  );
 }
 
 export async function runDemo(options: DemoOptions): Promise<RunSummary> {

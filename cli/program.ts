@@ -96,6 +96,17 @@ export function buildProgram(): Command {
       ]),
     )
     .option('--seed <n>', 'seed for sampling and initial weights', int)
+    .option('--resume', "continue the data directory's last run if it did not complete")
+    .addOption(
+      new Option('--strategy <name>', 'how knowledge moves (docs/strategies.md)').choices([
+        'fedkd',
+        'fedavg',
+        'feddf',
+        'fedmd',
+        'dsfl',
+        'local',
+      ]),
+    )
     .action(async (flags: Record<string, unknown>) => {
       const file = typeof flags.config === 'string' ? readConfigFile(flags.config) : {};
       const fileTraining = (file.training ?? {}) as Record<string, unknown>;
@@ -141,6 +152,8 @@ export function buildProgram(): Command {
         ...pick('softLabelTopK', flags.softLabelTopK),
         ...pick('softLabelPrecision', flags.softLabelPrecision),
         ...pick('seed', flags.seed),
+        ...pick('resume', flags.resume),
+        ...pick('strategy', flags.strategy),
         training,
       };
       process.exitCode = await runServe({

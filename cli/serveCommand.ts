@@ -9,6 +9,8 @@ import { parse as parseYaml } from 'yaml';
 import type { CoordinatorSetup } from './coordinatorSetup.js';
 import { prepareCoordinator } from './coordinatorSetup.js';
 import { formatSummary, summarizeRun } from '../server/summary.js';
+import { parseCoordinatorConfig } from '../server/config.js';
+import { roundLine } from './roundLine.js';
 
 /** Reads a JSON or YAML coordinator config file; flags given on the command line override it. */
 export function readConfigFile(path: string): Record<string, unknown> {
@@ -21,7 +23,15 @@ export function readConfigFile(path: string): Record<string, unknown> {
 }
 
 export async function runServe(setup: CoordinatorSetup): Promise<number> {
-  const prepared = await prepareCoordinator(setup);
+  const rounds = parseCoordinatorConfig(setup.config).rounds;
+  const prepared = await prepareCoordinator({
+    ...setup,
+    onEvent: (event) => {
+      const line = roundLine(event, rounds);
+      if (line) setup.log(line);
+      setup.onEvent?.(event);
+    },
+  });
   const { running } = prepared;
   const stop = () => running.coordinator.stop();
   process.once('SIGINT', stop);

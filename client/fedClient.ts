@@ -96,8 +96,11 @@ export class FedClient {
   private joinedSpecKey: string | undefined;
   private proxy: ProxyData | undefined;
   private readonly artifactsByHash = new Map<string, Uint8Array>();
-  private busyRound: number | undefined;
-  private readonly finishedRounds = new Set<number>();
+  /** The round being trained, to abort when a restarted coordinator supersedes it. */
+  private busy: { key: string; abort: AbortController; done: Promise<void> } | undefined;
+  /** A round:start that arrived before the join's ack was handled or the artifacts loaded. */
+  private pendingRound: RoundStart | undefined;
+  private readonly finishedRounds = new Set<string>();
   private resolveDone: (reason: string) => void = () => undefined;
   private readonly codec = createCodec();
   /** Resolves with the reason when the run ends or the client is stopped. */
@@ -162,7 +165,9 @@ export class FedClient {
     this.joined = response;
     this.emit({ type: 'joined', clientId: response.clientId, runId: response.runId, rejoin });
     await this.loadArtifacts(response);
-    if (response.round) void this.onRoundStart(response.round);
+    const round = response.round ?? this.pendingRound;
+    this.pendingRound = undefined;
+    if (round) void this.onRoundStart(round);
   }
 
   private async artifact(ref: ArtifactRef): Promise<{ bytes: Uint8Array; fromCache: boolean }> {
@@ -227,11 +232,30 @@ export class FedClient {
       return;
     }
     const round = parsed.data;
-    if (this.busyRound === round.roundId || this.finishedRounds.has(round.roundId)) return;
+    // A coordinator restarted from its data directory re-runs an interrupted round under the
+    // same id with a new deadline: that is a new round:start, a repeated message is not.
+    const roundKey = `${round.roundId}@${round.deadline}`;
+    if (this.busy?.key === roundKey || this.finishedRounds.has(roundKey)) return;
     const model = this.model;
     const spec = this.spec;
-    if (!model || !spec || !this.joined) return;
-    this.busyRound = round.roundId;
+    if (!model || !spec || !this.joined || !this.proxy) {
+      // Node's ws can deliver the join ack and round:start in one tick, before join() resumes:
+      // keep the round and start it once joined with the artifacts loaded.
+      this.pendingRound = round;
+      return;
+    }
+    if (this.busy) {
+      // Only one training at a time on the model: a newer round replaces an unfinished one.
+      this.busy.abort.abort(new Error(`superseded by round ${round.roundId}`));
+      await this.busy.done;
+    }
+    const abort = new AbortController();
+    let finished: () => void = () => undefined;
+    this.busy = {
+      key: roundKey,
+      abort,
+      done: new Promise<void>((resolve) => (finished = resolve)),
+    };
     this.emit({ type: 'round:start', roundId: round.roundId, deadline: round.deadline });
     try {
       this.bytesDown += this.codec.encode(round).byteLength;
@@ -248,6 +272,7 @@ export class FedClient {
         ...(proxy ? { proxy } : {}),
         config: round.config,
         seed: round.roundId,
+        signal: abort.signal,
         onProgress: (p) => this.emit({ type: 'train:progress', roundId: round.roundId, ...p }),
       });
       const metrics: TrainMetrics = {
@@ -289,8 +314,9 @@ export class FedClient {
     } catch (error) {
       this.emit({ type: 'error', message: `round ${round.roundId}: ${(error as Error).message}` });
     } finally {
-      this.finishedRounds.add(round.roundId);
-      this.busyRound = undefined;
+      this.finishedRounds.add(roundKey);
+      if (this.busy?.key === roundKey) this.busy = undefined;
+      finished();
     }
   }
 

@@ -65,6 +65,11 @@ export const coordinatorConfigSchema = z.strictObject({
     optimizer: 'adam',
     updatePrecision: 'float32',
   }),
+  /**
+   * Continue the data directory's last run if it did not complete (same teacher and student):
+   * its completed rounds stand, the student restarts from the last checkpoint. Defaults to false.
+   */
+  resume: z.boolean().default(false),
   /** Defaults to fedkd. */
   strategy: strategySchema.default('fedkd'),
   /** How updates are combined. Defaults to sample-weighted FedAvg (streaming). */

@@ -81,6 +81,8 @@ export interface CoordinatorParts {
    * Needed by strategies that work on the proxy set at the coordinator (feddf).
    */
   proxy?: ProxyData;
+  /** Continue a run that was interrupted: its completed rounds and the student they produced. */
+  resume?: ResumePoint;
   onEvent?: (event: CoordinatorEvent) => void;
 }
 
@@ -103,6 +105,13 @@ interface OpenRound {
   bytesUp: number;
   rejected: number;
   allAnswered: () => void;
+}
+
+/** Where an interrupted run picks up: everything its completed rounds left behind. */
+export interface ResumePoint {
+  rounds: RoundRecord[];
+  /** The global student after the last aggregated round (its checkpoint); absent before any. */
+  weights?: Float32Array;
 }
 
 export interface RunResult {
@@ -163,16 +172,26 @@ export class Coordinator {
     }
     this.model = buildModel(parts.studentSpec, parts.config.seed);
     this.globalWeights = getFlatWeights(this.model);
-    parts.store.createRun({
-      id: this.runId,
-      startedAt: Date.now(),
-      config: {
-        ...parts.config,
-        tokens: parts.config.tokens.length > 0 ? '[set]' : '[none]',
-        studentSpec: parts.studentSpec,
-      },
-      teacherHash: parts.teacherHash,
-    });
+    if (parts.resume) {
+      // Rounds that were open when the coordinator died are run again; completed ones stand.
+      if (parts.resume.weights) {
+        setFlatWeights(this.model, parts.resume.weights);
+        this.globalWeights = getFlatWeights(this.model);
+      }
+      this.history.push(...parts.resume.rounds);
+      this.nextRoundId = (parts.resume.rounds.at(-1)?.round ?? 0) + 1;
+      this.modelVersion = parts.resume.rounds.at(-1)?.modelVersion ?? 0;
+    } else
+      parts.store.createRun({
+        id: this.runId,
+        startedAt: Date.now(),
+        config: {
+          ...parts.config,
+          tokens: parts.config.tokens.length > 0 ? '[set]' : '[none]',
+          studentSpec: parts.studentSpec,
+        },
+        teacherHash: parts.teacherHash,
+      });
     parts.hub.onConnection((link) => this.onConnection(link));
   }
 
@@ -699,7 +718,7 @@ export class Coordinator {
   /** Runs rounds until `config.rounds` have been aggregated, too many fail in a row, or `stop()`. */
   async run(): Promise<RunResult> {
     let failedInRow = 0;
-    let aggregatedRounds = 0;
+    let aggregatedRounds = this.history.filter((r) => r.status === 'aggregated').length;
     while (!this.stopped && aggregatedRounds < this.parts.config.rounds) {
       const record = await this.runRound();
       if (!record) break;
@@ -713,6 +732,7 @@ export class Coordinator {
     const status =
       !this.stopped && aggregatedRounds >= this.parts.config.rounds ? 'completed' : 'stopped';
     this.state = status;
+    this.parts.store.finishRun(this.runId, status, { roundsAggregated: aggregatedRounds });
     await this.checkpoints.exportFinal(this.model);
     this.parts.hub.broadcast('run:end', { runId: this.runId, reason: status });
     const last = [...this.history].reverse().find((r) => r.status === 'aggregated');

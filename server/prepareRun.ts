@@ -6,19 +6,22 @@
  * socket.io server in front of it; a simulation puts an in-memory hub.
  */
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LabeledData, ProxyData } from '../shared/data/types.js';
 import type { ModelSpec } from '../shared/models/index.js';
+import { getFlatWeights } from '../shared/models/index.js';
+import { loadLayersModelFromFile } from '../node/modelFiles.js';
 import { createCodec } from '../shared/codec/index.js';
 import { decodeSoftLabels, encodeSoftLabels } from '../shared/softLabels/index.js';
 import { decodeProxyInputs, encodeProxyInputs } from '../shared/artifacts/index.js';
 import type { CoordinatorConfig, CoordinatorConfigInput } from './config.js';
 import { parseCoordinatorConfig } from './config.js';
-import type { CoordinatorEvent } from './coordinator.js';
+import type { CoordinatorEvent, ResumePoint } from './coordinator.js';
 import { Coordinator } from './coordinator.js';
 import type { ClientHub } from './clientHub.js';
 import { RunStore } from './store.js';
-import { DirectoryCheckpoints } from './checkpoints.js';
+import { DirectoryCheckpoints, roundFolder } from './checkpoints.js';
 import { ArtifactStore } from './artifacts.js';
 import type { Teacher } from './teacher.js';
 
@@ -52,6 +55,8 @@ export interface PreparedRun {
   /** The proxy set with the teacher's soft labels, exactly as clients decode them. */
   readonly proxy: ProxyData;
   readonly options: PrepareRunOptions;
+  /** Set when this continues an interrupted run. */
+  readonly resume?: ResumePoint;
   readonly proxyInputs: Awaited<ReturnType<ArtifactStore['put']>>;
   readonly softLabels: Awaited<ReturnType<ArtifactStore['put']>> & { temperature: number };
 }
@@ -147,13 +152,18 @@ export async function prepareRun(options: PrepareRunOptions): Promise<PreparedRu
     softLabels: decodeSoftLabels(codec.decode(softBytes)),
     count: data.proxy.count,
   };
-  const runId = randomUUID();
+  const store = new RunStore(join(config.dataDir, 'fedistill.sqlite'));
+  const resumed = config.resume
+    ? await findResumePoint(store, options, config.dataDir, log)
+    : undefined;
+  const runId = resumed?.runId ?? randomUUID();
   return {
     config,
     runId,
-    store: new RunStore(join(config.dataDir, 'fedistill.sqlite')),
+    store,
     artifacts,
     checkpoints: new DirectoryCheckpoints(join(config.dataDir, 'runs', runId)),
+    ...(resumed ? { resume: resumed.point } : {}),
     teacherAccuracy,
     teacherTestLogits,
     teacherTestPredictions,
@@ -163,6 +173,58 @@ export async function prepareRun(options: PrepareRunOptions): Promise<PreparedRu
     proxyInputs,
     softLabels,
   };
+}
+
+/**
+ * The data directory's last run, when it did not complete and used the same
+ * teacher and student: SQLite is the record of which rounds completed, and the
+ * student restarts from the checkpoint of the last aggregated one. (Server
+ * optimiser state and a logit-exchange consensus start afresh.)
+ */
+async function findResumePoint(
+  store: RunStore,
+  options: PrepareRunOptions,
+  dataDir: string,
+  log: (message: string) => void,
+): Promise<{ runId: string; point: ResumePoint } | undefined> {
+  const previous = store.latestRun();
+  const previousSpec = (previous?.config as { studentSpec?: unknown } | undefined)?.studentSpec;
+  if (
+    !previous ||
+    previous.status === 'completed' ||
+    previous.teacherHash !== options.teacher.hash ||
+    JSON.stringify(previousSpec) !== JSON.stringify(options.studentSpec)
+  ) {
+    log('resume: no interrupted run with this teacher and student; starting a new run');
+    return undefined;
+  }
+  const rounds = store.rounds(previous.id);
+  const lastAggregated = rounds.filter((r) => r.status === 'aggregated').at(-1);
+  const checkpoint = lastAggregated
+    ? join(
+        dataDir,
+        'runs',
+        previous.id,
+        'checkpoints',
+        roundFolder(lastAggregated.round),
+        'model.json',
+      )
+    : undefined;
+  let weights: Float32Array | undefined;
+  if (checkpoint && existsSync(checkpoint)) {
+    const model = await loadLayersModelFromFile(checkpoint);
+    weights = getFlatWeights(model);
+    model.dispose();
+  } else if (checkpoint) {
+    log(
+      `resume: no checkpoint of round ${lastAggregated!.round} (a strategy without a global model?); student restarts fresh`,
+    );
+  }
+  store.reopenRun(previous.id);
+  log(
+    `resume: run ${previous.id} after round ${rounds.at(-1)?.round ?? 0} (${rounds.length} rounds recorded)`,
+  );
+  return { runId: previous.id, point: { rounds, ...(weights ? { weights } : {}) } };
 }
 
 /** The coordinator for a prepared run, talking to clients through `hub`. */
@@ -185,6 +247,7 @@ export function createCoordinator(
     proxyInputs: run.proxyInputs,
     softLabels: run.softLabels,
     proxy: run.proxy,
+    ...(run.resume ? { resume: run.resume } : {}),
     ...(onEvent ? { onEvent } : {}),
   });
 }

@@ -189,6 +189,19 @@ export class RunStore {
       .run(status, JSON.stringify(summary), id);
   }
 
+  /** The most recently started run, if any. */
+  latestRun(): RunRecord | undefined {
+    const row = this.db
+      .prepare('SELECT id FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1')
+      .get() as { id: string } | undefined;
+    return row ? this.getRun(row.id) : undefined;
+  }
+
+  /** Marks an interrupted run as running again. */
+  reopenRun(id: string): void {
+    this.db.prepare("UPDATE runs SET status = 'running' WHERE id = ?").run(id);
+  }
+
   getRun(id: string): RunRecord | undefined {
     const row = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as Row | undefined;
     if (!row) return undefined;

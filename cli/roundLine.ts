@@ -1,0 +1,17 @@
+/** One line of progress per round event, for `serve` and `demo`. */
+import type { CoordinatorEvent } from '../server/coordinator.js';
+
+export function roundLine(event: CoordinatorEvent, rounds: number): string | undefined {
+  if (event.type === 'round:started')
+    return `round ${event.roundId}: ${event.sampled.length} clients training`;
+  if (event.type !== 'round:closed') return undefined;
+  const r = event.record;
+  if (r.status === 'failed')
+    return `round ${r.round}: below quorum (${r.participants}/${r.sampled} answered), not aggregated`;
+  const pct = (v: number | null) => (v === null ? 'n/a' : `${(v * 100).toFixed(2)}%`);
+  return (
+    `round ${r.round} (${r.modelVersion}/${rounds}): ${r.participants}/${r.sampled} updates, ` +
+    `student accuracy ${pct(r.studentAccuracy)}, agreement with teacher ${pct(r.agreement)}, ` +
+    `${(r.durationMs / 1000).toFixed(1)} s`
+  );
+}
