@@ -1,11 +1,12 @@
 /**
- * The `fedistill` command line: serve, join, demo. The one place that wires
+ * The `fedistill` command line: serve, join, demo, simulate. The one place that wires
  * server, client and data loading together from flags and config files.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { consoleLog } from './consoleLog.js';
 import { runDemo } from './demoCommand.js';
 import { runJoin } from './joinCommand.js';
+import { runSimulate } from './simulateCommand.js';
 import { readConfigFile, runServe } from './serveCommand.js';
 
 function int(value: string): number {
@@ -252,6 +253,30 @@ export function buildProgram(): Command {
         progress: process.stderr.isTTY === true,
       });
       process.exitCode = summary.status === 'completed' ? 0 : 1;
+    });
+
+  program
+    .command('simulate')
+    .description(
+      'many virtual clients on worker threads, one or more strategies, metrics + summary + plot (docs/simulation.md)',
+    )
+    .option('--config <file>', 'JSON or YAML simulation config (every field has a default)')
+    .option('--out <dir>', 'run directory (default <outDir>/<name>-<time>)')
+    .option('--workers <n>', 'worker threads, 0 = main thread only (default: one per core)', int)
+    .option('--rounds <n>', "override the config's rounds", int)
+    .option('--quiet', 'print nothing but errors and the final table')
+    .action(async (flags: Record<string, unknown>) => {
+      const pick = <T>(key: string, value: T | undefined) =>
+        value !== undefined ? { [key]: value } : {};
+      const result = await runSimulate({
+        ...pick('config', flags.config as string | undefined),
+        ...pick('out', flags.out as string | undefined),
+        ...pick('workers', flags.workers as number | undefined),
+        ...pick('rounds', flags.rounds as number | undefined),
+        log: consoleLog('[simulate]', flags.quiet === true),
+        progress: process.stderr.isTTY === true && flags.quiet !== true,
+      });
+      process.exitCode = result.runs.some((r) => r.status !== 'completed') ? 1 : 0;
     });
 
   return program;

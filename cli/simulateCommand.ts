@@ -1,0 +1,43 @@
+/**
+ * `fedistill simulate --config sim.yaml`: many virtual clients, one or more
+ * strategies, a run directory with per-round metrics, a summary table and a
+ * plot. Flags override the file's `workers`, `name` and output location.
+ */
+import type { SimConfig } from '../sim/config.js';
+import { parseSimConfig, readSimConfigFile } from '../sim/config.js';
+import { runSimulation } from '../sim/simulate.js';
+import type { SimulationResult } from '../sim/simulate.js';
+import { strategyTable } from '../sim/results.js';
+import type { Log } from './consoleLog.js';
+
+export interface SimulateOptions {
+  /** JSON or YAML file; without one every field takes its default. */
+  config?: string;
+  /** Exact run directory (default `<outDir>/<name>-<time>`). */
+  out?: string;
+  workers?: number;
+  rounds?: number;
+  log: Log;
+  progress: boolean;
+}
+
+export async function runSimulate(options: SimulateOptions): Promise<SimulationResult> {
+  const base: SimConfig = options.config ? readSimConfigFile(options.config) : parseSimConfig({});
+  const config = parseSimConfig({
+    ...base,
+    ...(options.workers !== undefined ? { workers: options.workers } : {}),
+    ...(options.rounds !== undefined ? { rounds: options.rounds } : {}),
+  });
+  const result = await runSimulation({
+    config,
+    ...(options.out !== undefined ? { runDir: options.out } : {}),
+    log: options.log,
+    progress: options.progress,
+  });
+  process.stdout.write(`\n${strategyTable(result.summaries, config.rounds)}\n`);
+  if (result.files)
+    process.stdout.write(
+      `\nrun directory ${result.runDir}: metrics.jsonl, summary.md, rounds.svg, result.json\n`,
+    );
+  return result;
+}

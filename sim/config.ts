@@ -1,0 +1,243 @@
+/**
+ * What a simulation can be told (`fedistill simulate --config sim.yaml`), each
+ * field with its default; docs/simulation.md documents the same list. Every
+ * config goes through `simConfigSchema`, so a bad value fails before anything
+ * trains, with a message naming the field.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import type { ModelSpec } from '../shared/models/index.js';
+import { cnnSpec, mlpSpec, modelSpecSchema } from '../shared/models/index.js';
+import { aggregatorSpecSchema, serverOptimizerSchema } from '../shared/aggregation/index.js';
+import { coordinatorConfigSchema, strategySchema } from '../server/config.js';
+
+/** Coordinator strategies plus `central`, which only a simulation can run (all data in one place). */
+export const simStrategySchema = z.union([strategySchema, z.literal('central')]);
+export type SimStrategy = z.infer<typeof simStrategySchema>;
+
+/** Strategies where no weights travel, so every client may run its own architecture. */
+export const LOGIT_STRATEGIES: readonly SimStrategy[] = ['fedmd', 'dsfl'];
+
+const MODEL_SHORTHAND = /^(mlp:\d+(,\d+)*|cnn)$/;
+
+/** `mlp:H1,H2,…`, `cnn`, or a full model spec object (shared/models). */
+export const modelSpecInputSchema = z.union([
+  z
+    .string()
+    .regex(MODEL_SHORTHAND, 'expected mlp:H1,H2,… (hidden widths), cnn, or a model spec object'),
+  modelSpecSchema,
+]);
+export type ModelSpecInput = z.infer<typeof modelSpecInputSchema>;
+
+const fraction = z.number().min(0).max(1);
+
+export const partitionSchema = z.discriminatedUnion('kind', [
+  /** Equal random parts. */
+  z.strictObject({ kind: z.literal('iid') }),
+  z.strictObject({
+    kind: z.literal('dirichlet'),
+    /** Concentration: 0.1 very skewed, 100 near IID. Defaults to 0.5. */
+    alpha: z.number().positive().finite().default(0.5),
+    /** Smallest client accepted (the draw is repeated otherwise). Defaults to 10. */
+    minPerClient: z.number().int().min(1).default(10),
+  }),
+  z.strictObject({
+    kind: z.literal('shards'),
+    /** Label-sorted shards per client (McMahan et al. 2017). Defaults to 2. */
+    perClient: z.number().int().min(1).default(2),
+  }),
+]);
+export type PartitionSpec = z.infer<typeof partitionSchema>;
+
+export const simConfigSchema = z
+  .strictObject({
+    /** Name of the experiment: run directories are `<outDir>/<name>-<time>`. Defaults to sim. */
+    name: z
+      .string()
+      .regex(/^[\w.-]{1,80}$/, 'letters, digits, _ . - only')
+      .default('sim'),
+    /** Where run directories go. Defaults to runs. */
+    outDir: z.string().min(1).default('runs'),
+    /** Teacher and artifacts cache, shared between simulations. Defaults to .fedistill/sim-cache. */
+    cacheDir: z.string().min(1).default('.fedistill/sim-cache'),
+    /**
+     * Run seeds: each strategy runs once per seed (student init, client sampling, partition).
+     * Defaults to [1].
+     */
+    seeds: z.array(z.number().int().min(0).max(1_000_000)).min(1).max(100).default([1]),
+    data: z
+      .strictObject({
+        /** Embedded MNIST: the 10,000 real digits of the `mnist` package. Defaults to mnist. */
+        source: z.literal('mnist').default('mnist'),
+        /** Digits used in all (≤ 10,000). Defaults to 10,000. */
+        total: z.number().int().min(100).max(10_000).default(10_000),
+        /** Shares of the digits for the teacher, the public proxy set, the clients and the test split. Defaults to 0.4 / 0.2 / 0.2 / 0.2. */
+        split: z
+          .strictObject({
+            teacher: fraction.default(0.4),
+            proxy: fraction.default(0.2),
+            clients: fraction.default(0.2),
+            test: fraction.default(0.2),
+          })
+          .default({ teacher: 0.4, proxy: 0.2, clients: 0.2, test: 0.2 })
+          .refine((s) => s.teacher + s.proxy + s.clients + s.test <= 1 + 1e-9, {
+            message: 'shares must sum to at most 1',
+          })
+          .refine((s) => s.proxy > 0 && s.clients > 0 && s.test > 0 && s.teacher > 0, {
+            message: 'every share must be > 0',
+          }),
+        /** Seed of the split (the same for every run seed, so the teacher is trained once). Defaults to 42. */
+        seed: z.number().int().min(0).default(42),
+      })
+      .default({
+        source: 'mnist',
+        total: 10_000,
+        split: { teacher: 0.4, proxy: 0.2, clients: 0.2, test: 0.2 },
+        seed: 42,
+      }),
+    /** Virtual clients. Defaults to 10. */
+    clients: z.number().int().min(1).max(10_000).default(10),
+    /** How the client pool is dealt out. Defaults to Dirichlet α = 0.5. */
+    partition: partitionSchema.default({ kind: 'dirichlet', alpha: 0.5, minPerClient: 10 }),
+    participation: z
+      .strictObject({
+        /** Share of clients sampled each round. Defaults to 1. */
+        fraction: z.number().gt(0).max(1).default(1),
+        /** Fewest clients sampled in a round. Defaults to 2 (capped at `clients`). */
+        minClients: z.number().int().min(1).default(2),
+      })
+      .default({ fraction: 1, minClients: 2 }),
+    /** Federated rounds. Defaults to 10. */
+    rounds: z.number().int().min(1).max(10_000).default(10),
+    training: z
+      .strictObject({
+        /** Local epochs per round. Defaults to 1. */
+        epochs: z.number().int().min(1).max(1000).default(1),
+        /** Defaults to 32. */
+        batchSize: z.number().int().min(1).max(65_536).default(32),
+        /** Defaults to 0.002. */
+        learningRate: z.number().positive().finite().default(0.002),
+        /** Distillation temperature T. Defaults to 4. */
+        temperature: z.number().positive().finite().default(4),
+        /** Weight of the hard-label loss, 0..1 (fedavg forces 1). Defaults to 0.3. */
+        alpha: z.number().min(0).max(1).default(0.3),
+        /** Defaults to adam. */
+        optimizer: z.enum(['sgd', 'momentum', 'adam']).default('adam'),
+        /** Precision of weight updates. Defaults to float32. */
+        updatePrecision: z.enum(['float32', 'float16', 'int8']).default('float32'),
+        /** FedProx μ (0 = off). Defaults to 0. */
+        proximalMu: z.number().min(0).finite().default(0),
+      })
+      .default({
+        epochs: 1,
+        batchSize: 32,
+        learningRate: 0.002,
+        temperature: 4,
+        alpha: 0.3,
+        optimizer: 'adam',
+        updatePrecision: 'float32',
+        proximalMu: 0,
+      }),
+    teacher: z
+      .strictObject({
+        /** Defaults to mlp:1200,1200 (Hinton et al. 2015). */
+        spec: modelSpecInputSchema.default('mlp:1200,1200'),
+        /** Defaults to 8. */
+        epochs: z.number().int().min(1).max(1000).default(8),
+        /** Defaults to 64. */
+        batchSize: z.number().int().min(1).default(64),
+        /** Defaults to 0.001. */
+        learningRate: z.number().positive().finite().default(0.001),
+      })
+      .default({ spec: 'mlp:1200,1200', epochs: 8, batchSize: 64, learningRate: 0.001 }),
+    /** The student every client trains (and the coordinator aggregates). Defaults to mlp:128. */
+    student: modelSpecInputSchema.default('mlp:128'),
+    /**
+     * fedmd / dsfl only: per-client students, client i gets `clientStudents[i % length]`.
+     * Defaults to none (everyone runs `student`).
+     */
+    clientStudents: z.array(modelSpecInputSchema).min(1).optional(),
+    /** One strategy or a list to compare over the same split and teacher. Defaults to fedkd. */
+    strategy: z
+      .union([simStrategySchema, z.array(simStrategySchema).min(1)])
+      .default('fedkd')
+      .transform((s) => (Array.isArray(s) ? [...new Set(s)] : [s])),
+    /** Defaults to none. */
+    serverOptimizer: serverOptimizerSchema.default({ kind: 'none' }),
+    /** Defaults to fedavg. */
+    aggregator: aggregatorSpecSchema.default({ kind: 'fedavg' }),
+    /** fedmd / dsfl settings, as in the coordinator config. */
+    logitExchange: coordinatorConfigSchema.shape.logitExchange,
+    /** feddf settings, as in the coordinator config. */
+    ensembleDistillation: coordinatorConfigSchema.shape.ensembleDistillation,
+    /** Precision the soft labels travel in. Defaults to float16. */
+    softLabelPrecision: z.enum(['float32', 'float16', 'uint8']).default('float16'),
+    /** Worker threads hosting the clients: auto = one per core; 0 = all in the main thread. Defaults to auto. */
+    workers: z.union([z.literal('auto'), z.number().int().min(0).max(256)]).default('auto'),
+    /** tfjs backend to force (wasm, cpu, tensorflow). Defaults to the best that loads. */
+    backend: z.string().optional(),
+  })
+  .superRefine((config, ctx) => {
+    if (config.clientStudents && !config.strategy.every((s) => LOGIT_STRATEGIES.includes(s))) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['clientStudents'],
+        message: `per-client students need strategies where no weights travel (${LOGIT_STRATEGIES.join(', ')}); got ${config.strategy.join(', ')}`,
+      });
+    }
+    if (config.partition.kind === 'dirichlet' || config.partition.kind === 'iid') {
+      const pool = Math.floor(config.data.total * config.data.split.clients);
+      if (pool < config.clients) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['clients'],
+          message: `${config.clients} clients but only ${pool} digits in the client pool`,
+        });
+      }
+    }
+  });
+
+export type SimConfigInput = z.input<typeof simConfigSchema>;
+export type SimConfig = z.output<typeof simConfigSchema>;
+
+/** Validates a simulation config; throws one Error listing every problem by field path. */
+export function parseSimConfig(input: unknown): SimConfig {
+  const result = simConfigSchema.safeParse(input);
+  if (!result.success) {
+    throw new Error(`invalid simulation config:\n${z.prettifyError(result.error)}`);
+  }
+  return result.data;
+}
+
+/** Reads and validates a JSON or YAML simulation config file. */
+export function readSimConfigFile(path: string): SimConfig {
+  const text = readFileSync(path, 'utf8');
+  let value: unknown;
+  try {
+    value = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    throw new Error(`${path}: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    return parseSimConfig(value ?? {});
+  } catch (error) {
+    throw new Error(`${path}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** A spec from its config form, sized to the data. */
+export function resolveSpec(
+  input: ModelSpecInput,
+  inputShape: readonly number[],
+  numClasses: number,
+): ModelSpec {
+  if (typeof input !== 'string') return input as ModelSpec;
+  if (input === 'cnn') return cnnSpec({ numClasses });
+  const hidden = input.slice('mlp:'.length).split(',').map(Number);
+  return mlpSpec(
+    inputShape.reduce((a, b) => a * b, 1),
+    hidden,
+    numClasses,
+  );
+}

@@ -1,0 +1,507 @@
+/**
+ * Runs a simulation: one split and one teacher, then for every seed and
+ * strategy a coordinator run (prepareRun + createCoordinator over a SimHub)
+ * with the configured number of virtual clients spread over worker threads —
+ * or, for `central`, the student distilled on the pooled data. Writes the run
+ * directory: config.json, metrics.jsonl, summary.md, rounds.svg, result.json,
+ * and the coordinator's own data dir (SQLite, checkpoints) under coordinator/.
+ */
+import { mkdir, writeFile, appendFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MultiBar, Presets } from 'cli-progress';
+import type { ModelSpec } from '../shared/models/index.js';
+import { selectNodeBackend } from '../node/backend.js';
+import type { CoordinatorConfigInput } from '../server/config.js';
+import type { CoordinatorEvent } from '../server/coordinator.js';
+import { loadOrTrainDefaultTeacher } from '../server/defaultTeacher.js';
+import { createCoordinator, prepareRun } from '../server/prepareRun.js';
+import type { RoundRecord } from '../server/store.js';
+import type { Teacher } from '../server/teacher.js';
+import type { SimConfig, SimStrategy } from './config.js';
+import { resolveSpec } from './config.js';
+import { partitionClients, splitSimData } from './data.js';
+import type { SimSplit } from './data.js';
+import { runCentral } from './central.js';
+import { ClientPool, defaultThreads } from './clientPool.js';
+import { SimHub } from './simHub.js';
+import type { TappedMessage } from './simHub.js';
+import type { SimRoundMetrics, SimRunResult, StrategySummary } from './results.js';
+import { pct, strategyTable, summarizeStrategies } from './results.js';
+import { renderRoundsChart } from './plot.js';
+
+export interface SimulationOptions {
+  config: SimConfig;
+  /** Exact run directory. Defaults to `<outDir>/<name>-<UTC time>`. */
+  runDir?: string;
+  log?: (message: string) => void;
+  /** Show progress bars on stderr. Defaults to false. */
+  progress?: boolean;
+  /** Called after every round of every run. */
+  onRound?: (metrics: SimRoundMetrics) => void;
+  /** Every coordinator event of every run, tagged with its strategy and seed (tests). */
+  onCoordinatorEvent?: (strategy: SimStrategy, seed: number, event: CoordinatorEvent) => void;
+  /** Every message between the coordinator and a client, both ways (tests, debugging). */
+  onMessage?: (strategy: SimStrategy, seed: number, message: TappedMessage) => void;
+  /** Write the run directory. Defaults to true. */
+  writeOutputs?: boolean;
+}
+
+export interface SimulationResult {
+  runDir: string;
+  config: SimConfig;
+  backend: string;
+  threads: number;
+  teacher: { description: string; parameters: number; accuracy: number };
+  data: { teacher: number; proxy: number; clientPool: number; test: number };
+  /** Client shard sizes and label skew (mean total-variation distance) per seed. */
+  partitions: { seed: number; sizes: number[]; meanSkew: number }[];
+  runs: SimRunResult[];
+  summaries: StrategySummary[];
+  /** Paths written, when `writeOutputs`. */
+  files: { metrics: string; summary: string; plot: string; result: string } | undefined;
+}
+
+function timestamp(): string {
+  return new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+}
+
+function metricsOf(strategy: SimStrategy, seed: number, record: RoundRecord): SimRoundMetrics {
+  return {
+    strategy,
+    seed,
+    round: record.round,
+    status: record.status,
+    studentAccuracy: record.studentAccuracy,
+    studentLoss: record.studentLoss,
+    agreement: record.agreement,
+    teacherAccuracy: record.teacherAccuracy,
+    sampled: record.sampled,
+    participants: record.participants,
+    bytesDownPerClient: record.bytesDownPerClient,
+    bytesUpPerClient: record.bytesUpPerClient,
+    meanClientLoss: record.meanClientLoss,
+    durationMs: record.durationMs,
+  };
+}
+
+/** The coordinator settings of one federated run. */
+export function coordinatorConfigFor(
+  config: SimConfig,
+  strategy: Exclude<SimStrategy, 'central'>,
+  seed: number,
+  dataDir: string,
+): CoordinatorConfigInput {
+  const { training } = config;
+  return {
+    dataDir,
+    rounds: config.rounds,
+    fraction: config.participation.fraction,
+    minClients: Math.min(config.clients, config.participation.minClients),
+    // The simulation starts rounds only once every client has joined and loaded its artifacts.
+    waitForClientsMs: 0,
+    // No wall-clock deadline: a virtual client that fails aborts the run instead.
+    roundTimeoutMs: 7 * 24 * 3600 * 1000,
+    quorum: 1,
+    maxFailedRounds: 1,
+    seed,
+    training: {
+      epochs: training.epochs,
+      batchSize: training.batchSize,
+      learningRate: training.learningRate,
+      temperature: training.temperature,
+      alpha: training.alpha,
+      optimizer: training.optimizer,
+      updatePrecision: training.updatePrecision,
+      ...(training.proximalMu > 0 ? { proximalMu: training.proximalMu } : {}),
+    },
+    strategy,
+    aggregator: config.aggregator,
+    serverOptimizer: config.serverOptimizer,
+    logitExchange: config.logitExchange,
+    ensembleDistillation: config.ensembleDistillation,
+    softLabelPrecision: config.softLabelPrecision,
+  };
+}
+
+interface RunContext {
+  config: SimConfig;
+  split: SimSplit;
+  teacher: Teacher;
+  teacherAccuracy: number;
+  studentSpec: ModelSpec;
+  clientSpecs: ModelSpec[] | undefined;
+  pool: ClientPool;
+  coordinatorDir: string;
+  log: (message: string) => void;
+  onRound: (metrics: SimRoundMetrics) => void;
+  onCoordinatorEvent?: SimulationOptions['onCoordinatorEvent'];
+  onMessage?: SimulationOptions['onMessage'];
+}
+
+/** A federated run: coordinator + hub in this thread, the clients in the pool. */
+async function runFederated(
+  ctx: RunContext,
+  strategy: Exclude<SimStrategy, 'central'>,
+  seed: number,
+): Promise<SimRunResult> {
+  const { config, split } = ctx;
+  const started = Date.now();
+  const run = await prepareRun({
+    config: coordinatorConfigFor(config, strategy, seed, ctx.coordinatorDir),
+    teacher: ctx.teacher,
+    studentSpec: ctx.studentSpec,
+    data: {
+      proxy: { x: split.proxy.x, count: split.proxy.count, featureShape: split.inputShape },
+      test: split.test,
+    },
+  });
+  const onMessage = ctx.onMessage;
+  const hub = new SimHub({
+    artifact: (hash) => run.artifacts.get(hash),
+    ...(onMessage ? { tap: (message: TappedMessage) => onMessage(strategy, seed, message) } : {}),
+  });
+  const rounds: SimRoundMetrics[] = [];
+  let failure: string | undefined;
+  let failed: (message: string) => void = () => undefined;
+  const failedPromise = new Promise<never>((_, reject) => {
+    failed = (message) => reject(new Error(message));
+  });
+  failedPromise.catch(() => undefined);
+  const coordinator = createCoordinator(run, hub, (event) => {
+    ctx.onCoordinatorEvent?.(strategy, seed, event);
+    if (event.type === 'round:closed') {
+      const metrics = metricsOf(strategy, seed, event.record);
+      rounds.push(metrics);
+      ctx.onRound(metrics);
+    }
+  });
+  const fail = (message: string) => {
+    if (failure !== undefined) return;
+    failure = message;
+    failed(message);
+    coordinator.stop();
+  };
+  let ready = 0;
+  let allReady: () => void = () => undefined;
+  const readyPromise = new Promise<void>((resolve) => (allReady = resolve));
+  const session = ctx.pool.startSession(
+    hub,
+    Array.from({ length: config.clients }, (_, index) => ({
+      index,
+      clientId: `c${String(index).padStart(4, '0')}`,
+      name: `sim-${index}`,
+      ...(ctx.clientSpecs ? { studentSpec: ctx.clientSpecs[index % ctx.clientSpecs.length]! } : {}),
+    })),
+    {
+      onClientEvent: (index, event) => {
+        if (event.type === 'artifacts' && ++ready === config.clients) allReady();
+        else if (event.type === 'error') fail(`client ${index}: ${event.message}`);
+        else if (event.type === 'update:rejected')
+          fail(
+            `client ${index}: update of round ${event.roundId} refused (${event.code}: ${event.message})`,
+          );
+      },
+      onFailure: fail,
+    },
+  );
+  let status: SimRunResult['status'] = 'failed';
+  try {
+    await Promise.race([readyPromise, failedPromise]);
+    const result = await Promise.race([coordinator.run(), failedPromise]);
+    status = failure !== undefined ? 'failed' : result.status;
+  } catch (error) {
+    failure ??= (error as Error).message;
+    ctx.log(`${strategy} (seed ${seed}) failed: ${failure}`);
+  } finally {
+    ctx.pool.stopSession(session);
+    hub.close();
+  }
+  const summary: SimRunResult = {
+    strategy,
+    seed,
+    status,
+    ...(failure !== undefined ? { error: failure } : {}),
+    rounds,
+    studentParams: coordinator.studentParams,
+    artifactBytes: coordinator.artifactBytes,
+    wallMs: Date.now() - started,
+  };
+  coordinator.dispose();
+  run.store.close();
+  return summary;
+}
+
+export async function runSimulation(options: SimulationOptions): Promise<SimulationResult> {
+  const { config } = options;
+  const log = options.log ?? (() => undefined);
+  const writeOutputs = options.writeOutputs ?? true;
+  const runDir = options.runDir ?? join(config.outDir, `${config.name}-${timestamp()}`);
+  const backend = await selectNodeBackend({
+    ...(config.backend !== undefined ? { force: config.backend } : {}),
+    log,
+  });
+
+  const split = splitSimData(config);
+  log(
+    `data: MNIST ${config.data.total} digits: teacher ${split.teacherTrain.count}, proxy ${split.proxy.count}, ` +
+      `client pool ${split.clientPool.count}, test ${split.test.count}`,
+  );
+  const teacherSpec = resolveSpec(config.teacher.spec, split.inputShape, split.numClasses);
+  const bars = options.progress
+    ? new MultiBar(
+        {
+          format: '{name} [{bar}] {value}/{total} {unit} | {info}',
+          hideCursor: true,
+          clearOnComplete: false,
+          barsize: 24,
+        },
+        Presets.shades_classic,
+      )
+    : undefined;
+  // With bars on screen, lines go above them through the bars (a plain write would break them).
+  const say = bars ? (message: string) => bars.log(`${message}\n`) : log;
+  const teacherBar = bars?.create(1, 0, { name: 'teacher        ', unit: 'steps', info: '' });
+  const teacher = await loadOrTrainDefaultTeacher({
+    spec: teacherSpec,
+    data: split.teacherTrain,
+    dataDir: config.cacheDir,
+    epochs: config.teacher.epochs,
+    batchSize: config.teacher.batchSize,
+    learningRate: config.teacher.learningRate,
+    seed: config.data.seed,
+    log: say,
+    onProgress: (done, total, loss) => {
+      teacherBar?.setTotal(total);
+      teacherBar?.update(done, { info: `loss ${loss.toFixed(3)}` });
+    },
+  });
+  const threads =
+    config.workers === 'auto'
+      ? defaultThreads(config.clients)
+      : Math.min(config.workers, config.clients);
+  let pool: ClientPool | undefined;
+  try {
+    const testLogits = teacher.predictLogits(split.test.x, split.test.count);
+    let correct = 0;
+    for (let i = 0; i < split.test.count; i++) {
+      let best = 0;
+      for (let c = 1; c < split.numClasses; c++)
+        if (testLogits[i * split.numClasses + c]! > testLogits[i * split.numClasses + best]!)
+          best = c;
+      if (best === split.test.y[i]) correct += 1;
+    }
+    const teacherAccuracy = correct / split.test.count;
+    teacherBar?.update(teacherBar.getTotal(), { info: `test accuracy ${pct(teacherAccuracy)}` });
+    say(
+      `teacher: ${teacher.description}, ${teacher.numParams} parameters, test accuracy ${pct(teacherAccuracy)}`,
+    );
+    const studentSpec = resolveSpec(config.student, split.inputShape, split.numClasses);
+    const clientSpecs = config.clientStudents?.map((s) =>
+      resolveSpec(s, split.inputShape, split.numClasses),
+    );
+
+    pool = await ClientPool.create({
+      threads,
+      ...(config.backend !== undefined ? { backend: config.backend } : {}),
+    });
+    say(
+      `clients: ${config.clients} virtual clients on ${threads === 0 ? 'the main thread' : `${threads} worker threads`} (${pool.backends[0] ?? backend.name})`,
+    );
+    if (writeOutputs) {
+      await mkdir(runDir, { recursive: true });
+      await writeFile(join(runDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+      await writeFile(join(runDir, 'metrics.jsonl'), '');
+    }
+    const metricsPath = join(runDir, 'metrics.jsonl');
+    let pendingWrite = Promise.resolve();
+    const runBar = bars?.create(config.rounds, 0, {
+      name: 'runs           ',
+      unit: 'rounds',
+      info: '',
+    });
+    const totalRuns = config.seeds.length * config.strategy.length;
+    let runsDone = 0;
+    const onRound = (metrics: SimRoundMetrics) => {
+      if (writeOutputs) {
+        const line = `${JSON.stringify(metrics)}\n`;
+        pendingWrite = pendingWrite.then(() => appendFile(metricsPath, line));
+      }
+      runBar?.update(metrics.round, {
+        info: `${metrics.strategy} seed ${metrics.seed} (${runsDone + 1}/${totalRuns}) accuracy ${pct(metrics.studentAccuracy)}`,
+      });
+      if (!bars)
+        say(
+          `${metrics.strategy} seed ${metrics.seed} round ${metrics.round}/${config.rounds}: ` +
+            `accuracy ${pct(metrics.studentAccuracy)}, loss ${metrics.studentLoss?.toFixed(4) ?? '—'}, ` +
+            `${(metrics.durationMs / 1000).toFixed(1)} s`,
+        );
+      options.onRound?.(metrics);
+    };
+    const ctx: RunContext = {
+      config,
+      split,
+      teacher,
+      teacherAccuracy,
+      studentSpec,
+      clientSpecs,
+      pool,
+      coordinatorDir: writeOutputs ? join(runDir, 'coordinator') : join(config.cacheDir, 'scratch'),
+      log: say,
+      onRound,
+      ...(options.onCoordinatorEvent ? { onCoordinatorEvent: options.onCoordinatorEvent } : {}),
+      ...(options.onMessage ? { onMessage: options.onMessage } : {}),
+    };
+    const runs: SimRunResult[] = [];
+    const partitions: SimulationResult['partitions'] = [];
+    for (const seed of config.seeds) {
+      const { shards, skew } = partitionClients(config, split.clientPool, seed);
+      partitions.push({ seed, sizes: shards.map((s) => s.count), meanSkew: skew.mean });
+      say(
+        `seed ${seed}: ${config.partition.kind} partition, client sizes ${shards.map((s) => s.count).join('/')}, mean label skew (TV) ${skew.mean.toFixed(3)}`,
+      );
+      // Clients report their own models' accuracy on the test split: for strategies without a
+      // global model (local, fedmd, dsfl) that is the accuracy the coordinator records.
+      pool.loadShards(shards, split.test);
+      for (const strategy of config.strategy) {
+        runBar?.update(0, { info: `${strategy} seed ${seed} (${runsDone + 1}/${totalRuns})` });
+        let result: SimRunResult;
+        if (strategy === 'central') {
+          const started = Date.now();
+          const central = await runCentral({
+            config,
+            seed,
+            studentSpec,
+            teacher,
+            shards,
+            proxy: split.proxy,
+            test: split.test,
+            teacherAccuracy,
+            onRound,
+          });
+          result = {
+            strategy,
+            seed,
+            status: 'completed',
+            rounds: central.rounds,
+            studentParams: central.studentParams,
+            artifactBytes: 0,
+            wallMs: Date.now() - started,
+          };
+        } else {
+          result = await runFederated(ctx, strategy, seed);
+        }
+        runs.push(result);
+        runsDone += 1;
+        const last = result.rounds.at(-1);
+        say(
+          `${strategy} seed ${seed}: ${result.status}${result.error ? ` (${result.error})` : ''}, ` +
+            `final accuracy ${pct(last?.studentAccuracy ?? null)}, ${(result.wallMs / 1000).toFixed(1)} s`,
+        );
+      }
+    }
+    runBar?.update(config.rounds, { info: `${totalRuns} runs done` });
+    bars?.stop();
+    await pendingWrite;
+
+    const summaries = summarizeStrategies(runs, teacherAccuracy);
+    const result: SimulationResult = {
+      runDir,
+      config,
+      backend: pool.backends[0] ?? backend.name,
+      threads,
+      teacher: {
+        description: teacher.description,
+        parameters: teacher.numParams,
+        accuracy: teacherAccuracy,
+      },
+      data: {
+        teacher: split.teacherTrain.count,
+        proxy: split.proxy.count,
+        clientPool: split.clientPool.count,
+        test: split.test.count,
+      },
+      partitions,
+      runs,
+      summaries,
+      files: undefined,
+    };
+    if (writeOutputs) {
+      const files = {
+        metrics: metricsPath,
+        summary: join(runDir, 'summary.md'),
+        plot: join(runDir, 'rounds.svg'),
+        result: join(runDir, 'result.json'),
+      };
+      await writeFile(files.summary, simulationMarkdown(result));
+      await writeFile(
+        files.plot,
+        await renderRoundsChart(
+          runs.flatMap((r) => r.rounds),
+          {
+            title: `${config.name}: ${config.clients} clients, ${describePartition(config)}`,
+            teacherAccuracy,
+            order: config.strategy,
+          },
+        ),
+      );
+      await writeFile(files.result, `${JSON.stringify({ ...result, files }, null, 2)}\n`);
+      result.files = files;
+    }
+    return result;
+  } finally {
+    bars?.stop();
+    await pool?.close();
+    teacher.dispose();
+  }
+}
+
+export function describePartition(config: SimConfig): string {
+  const p = config.partition;
+  return p.kind === 'iid'
+    ? 'IID'
+    : p.kind === 'dirichlet'
+      ? `Dirichlet α = ${p.alpha}`
+      : `${p.perClient} label shards per client`;
+}
+
+/** summary.md: the setting in a few lines, then the per-strategy table. */
+export function simulationMarkdown(result: SimulationResult): string {
+  const { config } = result;
+  const t = config.training;
+  const lines = [
+    `# Simulation ${config.name}`,
+    '',
+    `- Data: embedded MNIST, ${config.data.total} real digits: teacher ${result.data.teacher}, ` +
+      `public proxy ${result.data.proxy}, client pool ${result.data.clientPool}, test ${result.data.test}.`,
+    `- Clients: ${config.clients}, ${describePartition(config)}; ${config.participation.fraction * 100}% sampled per round (at least ${config.participation.minClients}); ` +
+      `mean label skew (TV) ${result.partitions.map((p) => p.meanSkew.toFixed(3)).join(' / ')}.`,
+    `- Teacher: ${result.teacher.description}, ${result.teacher.parameters.toLocaleString('en')} parameters, test accuracy ${pct(result.teacher.accuracy)}.`,
+    `- Student: ${typeof config.student === 'string' ? config.student : (config.student.name ?? 'custom spec')}` +
+      (config.clientStudents
+        ? `; per client: ${config.clientStudents.map((s) => (typeof s === 'string' ? s : (s.name ?? 'spec'))).join(', ')}`
+        : '') +
+      '.',
+    `- Rounds: ${config.rounds}; local training: ${t.epochs} epoch(s), batch ${t.batchSize}, ${t.optimizer} lr ${t.learningRate}, T = ${t.temperature}, α = ${t.alpha}` +
+      (t.proximalMu > 0 ? `, FedProx μ = ${t.proximalMu}` : '') +
+      `; server optimiser ${config.serverOptimizer.kind}; aggregator ${config.aggregator.kind}.`,
+    `- Seeds: ${config.seeds.join(', ')}; backend ${result.backend}, ${result.threads === 0 ? 'main thread only' : `${result.threads} worker threads`}.`,
+    '',
+    strategyTable(result.summaries, config.rounds),
+    '',
+    'Bytes are per client per round as the coordinator counts them (MessagePack-encoded round message down, update up); ' +
+      '"artifacts once" is the proxy inputs plus soft labels each client downloads once.',
+    '',
+    '![accuracy and loss per round](rounds.svg)',
+    '',
+  ];
+  const failures = result.runs.filter((r) => r.error);
+  if (failures.length > 0) {
+    lines.push('## Failed runs', '');
+    for (const r of failures) lines.push(`- ${r.strategy} seed ${r.seed}: ${r.error}`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}
