@@ -49,6 +49,10 @@ export const coordinatorConfigSchema = z.strictObject({
   tokens: z.array(z.string().min(1)).default([]),
   /** Origins allowed by CORS for browser clients. Defaults to none (same origin only). */
   corsOrigins: z.array(z.string()).default([]),
+  /** Refused messages a connection may send within `refusalWindowMs` before it is disconnected. Defaults to 20. */
+  maxRefusals: z.number().int().min(0).default(20),
+  /** Defaults to 60 s. */
+  refusalWindowMs: z.number().int().min(1).default(60_000),
   /** Largest socket.io message accepted, in bytes. Defaults to 64 MiB. */
   maxMessageBytes: z
     .number()

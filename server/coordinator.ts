@@ -34,6 +34,7 @@ import type { CoordinatorConfig } from './config.js';
 import type { ClientHub, ClientLink } from './clientHub.js';
 import type { RoundRecord, RunStore } from './store.js';
 import { quorumSize, sampleClients } from './sampling.js';
+import { StrikeCounter } from './strikes.js';
 import type { CheckpointWriter } from './checkpoints.js';
 import type { StrategyPlan } from './strategy.js';
 import { blend, planFor, roundConfigFor, sharpen } from './strategy.js';
@@ -50,6 +51,8 @@ export type CoordinatorEvent =
       rejoin: boolean;
     }
   | { type: 'client:left'; clientId: string }
+  /** Disconnected for sending more refused messages than `maxRefusals` within `refusalWindowMs`. */
+  | { type: 'client:cut-off'; clientId: string | null; refusals: number }
   | { type: 'round:started'; roundId: number; sampled: string[]; deadline: number }
   | {
       type: 'update:accepted';
@@ -253,23 +256,37 @@ export class Coordinator {
   }
 
   private onConnection(link: ClientLink): void {
-    link.on('join', (request, ack) => {
-      const reply = typeof ack === 'function' ? ack : () => undefined;
-      try {
-        reply(this.handleJoin(link, request));
-      } catch (error) {
-        reply(refusal('internal', (error as Error).message));
+    const { maxRefusals, refusalWindowMs } = this.parts.config;
+    const strikes = new StrikeCounter(maxRefusals, refusalWindowMs);
+    // Every answer goes through here: a refusal counts against the connection.
+    const answer = <T extends { ok: boolean }>(ack: unknown, response: T) => {
+      if (typeof ack === 'function') (ack as (response: T) => void)(response);
+      if (!response.ok && strikes.strike()) {
+        this.emit({
+          type: 'client:cut-off',
+          clientId: link.clientId ?? null,
+          refusals: maxRefusals + 1,
+        });
+        link.disconnect();
       }
+    };
+    link.on('join', (request, ack) => {
+      let response: JoinResponse;
+      try {
+        response = this.handleJoin(link, request);
+      } catch (error) {
+        response = refusal('internal', (error as Error).message);
+      }
+      answer(ack, response);
     });
     link.on('update', (update, ack) => {
-      const reply = typeof ack === 'function' ? ack : () => undefined;
       let response: UpdateResponse;
       try {
         response = this.handleUpdate(link, update);
       } catch (error) {
         response = refusal('internal', (error as Error).message);
       }
-      reply(response);
+      answer(ack, response);
     });
     link.onDisconnect(() => {
       const id = link.clientId;
