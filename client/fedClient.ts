@@ -26,6 +26,8 @@ import {
 import { createCodec, decodeWeights, encodeWeights } from '../shared/codec/index.js';
 import { decodeSoftLabels, encodeSoftLabels } from '../shared/softLabels/index.js';
 import { decodeProxyInputs } from '../shared/artifacts/index.js';
+import { clipAndNoise, secureSeed } from '../shared/privacy/index.js';
+import { createRng } from '../shared/data/index.js';
 import type {
   ArtifactRef,
   JoinAccepted,
@@ -290,6 +292,9 @@ export class FedClient {
         const trained = getFlatWeights(model);
         delta = new Float32Array(trained.length);
         for (let i = 0; i < delta.length; i++) delta[i] = trained[i]! - start[i]!;
+        const privacy = round.config.privacy;
+        // Noise from a seed the coordinator never sees: the update is private before it leaves.
+        if (privacy) delta = clipAndNoise(delta, { ...privacy, rng: createRng(secureSeed()) });
       }
       await this.deliver(
         {

@@ -74,6 +74,19 @@ export const coordinatorConfigSchema = z.strictObject({
    * its completed rounds stand, the student restarts from the last checkpoint. Defaults to false.
    */
   resume: z.boolean().default(false),
+  /**
+   * Client-side differential privacy for weight updates: each client clips its delta to
+   * `clipNorm` and adds Gaussian noise of std `noiseMultiplier·clipNorm`; the coordinator reports
+   * the ε spent at `delta` (δ) after every round. Defaults to off.
+   */
+  privacy: z
+    .strictObject({
+      clipNorm: z.number().positive(),
+      noiseMultiplier: z.number().min(0),
+      /** δ of the reported (ε, δ). Defaults to 1e-5. */
+      delta: z.number().gt(0).lt(1).default(1e-5),
+    })
+    .optional(),
   /** Defaults to fedkd. */
   strategy: strategySchema.default('fedkd'),
   /** How updates are combined. Defaults to sample-weighted FedAvg (streaming). */

@@ -21,6 +21,7 @@ import {
 } from '../shared/models/index.js';
 import { evaluate, trainLocal } from '../shared/training/index.js';
 import { encodeSoftLabels } from '../shared/softLabels/index.js';
+import { computeEpsilon } from '../shared/privacy/index.js';
 import { createCodec, encodeWeights } from '../shared/codec/index.js';
 import type {
   ArtifactRef,
@@ -153,6 +154,8 @@ export class Coordinator {
   private readonly numClasses: number;
   /** Logit exchange: the last round's consensus, sent with the next round. */
   private consensus: { indices: Int32Array; probs: Float32Array } | undefined;
+  /** Rounds each client's update was aggregated in, for the privacy accountant. */
+  private readonly participation = new Map<string, number>();
   /** FedDF: a second student to run each client's weights on the proxy set. */
   private scratchModel: tf.LayersModel | undefined;
   private state: 'waiting' | 'training' | 'completed' | 'stopped' = 'waiting';
@@ -182,6 +185,14 @@ export class Coordinator {
         this.globalWeights = getFlatWeights(this.model);
       }
       this.history.push(...parts.resume.rounds);
+      for (const update of parts.store.updates(parts.runId)) {
+        if (update.status === 'accepted') {
+          this.participation.set(
+            update.clientId,
+            (this.participation.get(update.clientId) ?? 0) + 1,
+          );
+        }
+      }
       this.nextRoundId = (parts.resume.rounds.at(-1)?.round ?? 0) + 1;
       this.modelVersion = parts.resume.rounds.at(-1)?.modelVersion ?? 0;
     } else
@@ -538,7 +549,12 @@ export class Coordinator {
       roundId,
       modelVersion: this.modelVersion,
       deadline: startedAt + config.roundTimeoutMs,
-      config: roundConfigFor(plan, config.training, config.logitExchange.consensusWeight),
+      config: roundConfigFor(
+        plan,
+        config.training,
+        config.logitExchange.consensusWeight,
+        config.privacy,
+      ),
       ...(plan.sendsWeights ? { weights: encodeWeights(this.globalWeights, 'float32') } : {}),
       ...(predictIndices ? { predict: { indices: predictIndices } } : {}),
       ...(consensus
@@ -653,6 +669,9 @@ export class Coordinator {
         round.clientLosses.length > 0
           ? round.clientLosses.reduce((a, b) => a + b, 0) / round.clientLosses.length
           : null,
+      privacyEpsilon: aggregated
+        ? this.accountPrivacy(round.answered)
+        : (this.history.at(-1)?.privacyEpsilon ?? null),
     };
     this.parts.store.recordRound(record);
     this.history.push(record);
@@ -664,6 +683,27 @@ export class Coordinator {
     });
     this.emit({ type: 'round:closed', record });
     return record;
+  }
+
+  /**
+   * ε spent so far by the client that has taken part most often. The
+   * coordinator sees each noised update, and replacing one client's data moves
+   * its clipped update by up to 2C, so each round it takes part in is a
+   * Gaussian mechanism with noise multiplier σ/2 (docs/reliability.md). No
+   * amplification by sampling is claimed: clients are not Poisson-sampled.
+   */
+  private accountPrivacy(answered: Set<string>): number | null {
+    const privacy = this.parts.config.privacy;
+    if (!privacy || !this.plan.sendsWeights) return null;
+    for (const id of answered) this.participation.set(id, (this.participation.get(id) ?? 0) + 1);
+    const steps = Math.max(0, ...this.participation.values());
+    if (privacy.noiseMultiplier === 0) return Number.POSITIVE_INFINITY;
+    return computeEpsilon({
+      noiseMultiplier: privacy.noiseMultiplier / 2,
+      samplingRate: 1,
+      steps,
+      delta: privacy.delta,
+    }).epsilon;
   }
 
   /** Logit exchange: the proxy samples clients predict on in a round (seeded, sorted). */

@@ -25,6 +25,8 @@ export interface RoundRecord {
   bytesUpPerClient: number;
   durationMs: number;
   meanClientLoss: number | null;
+  /** ε of (ε, δ)-DP spent so far, when client-side privacy is on. */
+  privacyEpsilon: number | null;
 }
 
 export interface RunRecord {
@@ -139,6 +141,7 @@ function roundFromRow(row: Row): RoundRecord {
     bytesUpPerClient: row.bytes_up_per_client as number,
     durationMs: row.duration_ms as number,
     meanClientLoss: row.mean_client_loss as number | null,
+    privacyEpsilon: row.privacy_epsilon as number | null,
   };
 }
 
@@ -165,6 +168,7 @@ export class RunStore {
         if (!columns.some((c) => c.name === 'name'))
           db.exec('ALTER TABLE clients ADD COLUMN name TEXT');
       },
+      (db) => db.exec('ALTER TABLE rounds ADD COLUMN privacy_epsilon REAL'),
     ];
     const applied = this.db.pragma('user_version', { simple: true }) as number;
     for (let version = applied; version < migrations.length; version++) {
@@ -221,10 +225,10 @@ export class RunStore {
       .prepare(
         `INSERT OR REPLACE INTO rounds (run_id, round, status, started_at, ended_at, model_version, sampled,
           participants, rejected, student_accuracy, student_loss, teacher_accuracy, agreement,
-          bytes_down_per_client, bytes_up_per_client, duration_ms, mean_client_loss)
+          bytes_down_per_client, bytes_up_per_client, duration_ms, mean_client_loss, privacy_epsilon)
          VALUES (@runId, @round, @status, @startedAt, @endedAt, @modelVersion, @sampled, @participants,
           @rejected, @studentAccuracy, @studentLoss, @teacherAccuracy, @agreement, @bytesDownPerClient,
-          @bytesUpPerClient, @durationMs, @meanClientLoss)`,
+          @bytesUpPerClient, @durationMs, @meanClientLoss, @privacyEpsilon)`,
       )
       .run(record);
   }

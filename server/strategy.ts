@@ -63,11 +63,16 @@ export function roundConfigFor(
   plan: StrategyPlan,
   training: RoundConfig,
   consensusWeight: number,
+  privacy?: { clipNorm: number; noiseMultiplier: number },
 ): RoundConfig {
   return {
     ...training,
     ...(plan.usesTeacher ? {} : { alpha: 1 }),
     ...(plan.exchangesLogits ? { consensusWeight } : {}),
+    // Only weight deltas are privatised; predictions on public proxy samples are not covered.
+    ...(privacy && plan.sendsWeights
+      ? { privacy: { clipNorm: privacy.clipNorm, noiseMultiplier: privacy.noiseMultiplier } }
+      : {}),
   };
 }
 

@@ -86,6 +86,13 @@ export const roundConfigSchema = z.strictObject({
   proximalMu: finite.min(0).optional(),
   /** Logit exchange: weight of the consensus against the teacher's soft labels. Defaults to 0.5. */
   consensusWeight: finite.min(0).max(1).optional(),
+  /**
+   * Client-side differential privacy: clip the weight delta to L2 norm `clipNorm`, then add
+   * N(0, (noiseMultiplier·clipNorm)²) noise to every coordinate before sending it. Absent: off.
+   */
+  privacy: z
+    .strictObject({ clipNorm: finite.positive(), noiseMultiplier: finite.min(0) })
+    .optional(),
 });
 export type RoundConfig = z.infer<typeof roundConfigSchema>;
 

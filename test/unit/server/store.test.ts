@@ -30,6 +30,7 @@ test('runs, rounds, clients and updates survive closing and reopening the SQLite
       bytesUpPerClient: 410,
       durationMs: 1000,
       meanClientLoss: 0.5,
+      privacyEpsilon: 1.25,
     };
     store.recordRound(round);
     store.upsertClient({
