@@ -9,6 +9,11 @@ import type { ClientToServerEvents, ServerToClientEvents } from '../shared/proto
 export interface ClientLink {
   /** The client id this connection joined as, once it has. */
   clientId: string | undefined;
+  /**
+   * Size on the wire of the message being handled, when the transport knows it (socket.io
+   * frames); undefined otherwise, and the coordinator measures the decoded payload instead.
+   */
+  readonly lastMessageBytes?: number | undefined;
   on<E extends keyof ClientToServerEvents>(event: E, handler: ClientToServerEvents[E]): void;
   onDisconnect(handler: () => void): void;
   emit<E extends keyof ServerToClientEvents>(

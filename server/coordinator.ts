@@ -400,7 +400,7 @@ export class Coordinator {
 
   private handleUpdate(link: ClientLink, raw: unknown): UpdateResponse {
     const clientId = link.clientId;
-    const bytes = this.codec.encode(raw).byteLength;
+    const bytes = link.lastMessageBytes ?? this.codec.encode(raw).byteLength;
     const claimedRound =
       typeof raw === 'object' &&
       raw !== null &&

@@ -22,7 +22,16 @@ type ClientSocket = Socket<
 >;
 
 function linkFor(socket: ClientSocket): ClientLink {
+  // engine.io hands each frame to socket.io, which decodes it and runs the event handler before
+  // the next frame of this connection is read: the last frame seen is the message being handled.
+  let lastFrameBytes: number | undefined;
+  socket.conn.on('data', (data: string | Uint8Array | ArrayBuffer) => {
+    lastFrameBytes = typeof data === 'string' ? data.length : data.byteLength;
+  });
   return {
+    get lastMessageBytes() {
+      return lastFrameBytes;
+    },
     get clientId() {
       return socket.data.clientId;
     },
