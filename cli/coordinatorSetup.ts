@@ -77,6 +77,7 @@ export async function prepareCoordinator(setup: CoordinatorSetup): Promise<Prepa
   let proxy: LabeledData;
   let test: LabeledData;
   let teacherTrain: LabeledData | undefined;
+  let demoShards: LabeledData[] | undefined;
   if (setup.proxyData || setup.testData) {
     if (!setup.proxyData || !setup.testData)
       throw new Error('--proxy-data and --test-data go together');
@@ -93,6 +94,7 @@ export async function prepareCoordinator(setup: CoordinatorSetup): Promise<Prepa
       ...(setup.demoAlpha !== undefined ? { alpha: setup.demoAlpha } : {}),
     });
     ({ proxy, test, teacherTrain } = split);
+    demoShards = split.shards;
     log(
       `data: embedded MNIST (real digits): teacher-train ${split.teacherTrain.count}, proxy ${proxy.count}, ` +
         `test ${test.count}, client shards ${split.shards.map((s) => s.count).join('/')}`,
@@ -144,9 +146,11 @@ export async function prepareCoordinator(setup: CoordinatorSetup): Promise<Prepa
     data: { proxy: { x: proxy.x, count: proxy.count, featureShape: inputShape }, test },
     log,
     ...(setup.onEvent ? { onEvent: setup.onEvent } : {}),
+    ...(demoShards ? { demoShards } : {}),
   });
   log(
     `student: ${studentSpec.name ?? 'custom'}, ${running.coordinator.studentParams} parameters; data dir ${join(config.dataDir)}`,
   );
+  log(`dashboard: ${running.url}/  browser client: ${running.url}/client`);
   return { running, teacher, studentSpec, test, backend: backend.name };
 }

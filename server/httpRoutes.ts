@@ -17,6 +17,8 @@ export interface HttpRouteOptions {
   status: StatusSource;
   /** When set, artifact requests must carry `Authorization: Bearer <one of these>`. */
   tokens: readonly string[];
+  /** Further routes (the dashboard and browser client): returns true when it answered. */
+  fallback?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean;
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -85,7 +87,8 @@ export function createHttpHandler(
           sendJson(res, 200, options.status.clients());
           return;
         default:
-          sendJson(res, 404, { error: `no route ${url.pathname}` });
+          if (!options.fallback?.(req, res, url))
+            sendJson(res, 404, { error: `no route ${url.pathname}` });
       }
     } catch (error) {
       sendJson(res, 500, { error: (error as Error).message });

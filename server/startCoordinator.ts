@@ -1,12 +1,13 @@
 /**
- * Wires a coordinator together: teacher, soft-label artifacts, SQLite store,
- * HTTP routes and the socket.io server, then listens. The one function the
- * CLI, the demo and the tests call.
+ * A coordinator on the network: the prepared run (prepareRun.ts) behind a
+ * socket.io server with its auth middleware, the artifact and JSON routes and
+ * the dashboard, listening. The one function the CLI, the demo and the tests call.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server } from 'socket.io';
 import * as tf from '@tensorflow/tfjs';
+import type { LabeledData } from '../shared/data/types.js';
 import type { ModelSpec } from '../shared/models/index.js';
 import { createSocketParser } from '../shared/codec/index.js';
 import { handshakeAuthSchema, PROTOCOL_VERSION } from '../shared/protocol/index.js';
@@ -21,6 +22,10 @@ import type { RunStore } from './store.js';
 import type { DirectoryCheckpoints } from './checkpoints.js';
 import { createHttpHandler } from './httpRoutes.js';
 import type { Teacher } from './teacher.js';
+import { DashboardHub } from './dashboard/hub.js';
+import { DemoShards } from './dashboard/demoShards.js';
+import { meanCrossEntropy } from './dashboard/metrics.js';
+import { createDashboardRoutes } from './dashboard/routes.js';
 
 export type { CoordinatorData };
 
@@ -31,6 +36,8 @@ export interface StartCoordinatorOptions {
   data: CoordinatorData;
   log?: (message: string) => void;
   onEvent?: (event: CoordinatorEvent) => void;
+  /** Client shards a browser page may fetch at `/api/demo-shard` (demo runs on the embedded split only). */
+  demoShards?: LabeledData[];
 }
 
 export interface RunningCoordinator {
@@ -49,8 +56,11 @@ export async function startCoordinator(
   options: StartCoordinatorOptions,
 ): Promise<RunningCoordinator> {
   const log = options.log ?? (() => undefined);
+  const { teacher, studentSpec, data } = options;
+  const numClasses = studentSpec.numClasses;
   const run = await prepareRun(options);
   const { config, store, artifacts, runId, checkpoints, teacherAccuracy } = run;
+  const testLogits = run.teacherTestLogits;
 
   const io: CoordinatorServer = new Server({
     parser: createSocketParser({ maxBytes: config.maxMessageBytes }),
@@ -80,6 +90,18 @@ export async function startCoordinator(
 
   const coordinator = createCoordinator(run, new SocketHub(io), options.onEvent);
 
+  const demoShards = new DemoShards(options.demoShards ?? [], data.proxy.featureShape);
+  const dashboard = new DashboardHub({
+    coordinator,
+    store,
+    io,
+    teacher: {
+      description: teacher.description,
+      accuracy: teacherAccuracy,
+      loss: meanCrossEntropy(testLogits, data.test.y, numClasses),
+    },
+    demoShards: demoShards.count,
+  });
   const httpServer = createServer(
     createHttpHandler({
       artifacts,
@@ -89,6 +111,13 @@ export async function startCoordinator(
         rounds: () => store.rounds(runId),
         clients: () => store.clients(runId),
       },
+      fallback: createDashboardRoutes({
+        hub: dashboard,
+        store,
+        runId,
+        tokens: config.tokens,
+        demoShards,
+      }),
     }),
   );
   io.attach(httpServer);
@@ -109,6 +138,7 @@ export async function startCoordinator(
     teacherAccuracy,
     async close() {
       coordinator.stop();
+      dashboard.close();
       io.disconnectSockets(true);
       await new Promise<void>((resolve) => io.close(() => resolve()));
       coordinator.dispose();
