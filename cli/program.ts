@@ -52,6 +52,14 @@ export function buildProgram(): Command {
     .option('--quorum <f>', 'share of sampled clients that must answer (default 0.5)', num)
     .option('--token <token>', 'join token clients must present (repeatable)', collect)
     .option(
+      '--tokens-file <file>',
+      'per-client tokens: JSON {"name":"token"} or name:token lines; each binds one client',
+    )
+    .option(
+      '--admin-token <token>',
+      'bearer token for /api/admin/stop and /api/admin/export (≥ 16 characters)',
+    )
+    .option(
       '--teacher <model.json>',
       'teacher model (tfjs layers or graph format); default: train one on --teacher-data or MNIST',
     )
@@ -150,6 +158,8 @@ export function buildProgram(): Command {
         ),
         ...pick('quorum', flags.quorum),
         ...pick('tokens', flags.token),
+        ...pick('tokensFile', flags.tokensFile),
+        ...pick('adminToken', flags.adminToken),
         ...pick('softLabelTopK', flags.softLabelTopK),
         ...pick('softLabelPrecision', flags.softLabelPrecision),
         ...pick('seed', flags.seed),

@@ -47,6 +47,13 @@ export const coordinatorConfigSchema = z.strictObject({
   seed: z.number().int().default(1),
   /** Join tokens; when empty anyone may join. Defaults to none. */
   tokens: z.array(z.string().min(1)).default([]),
+  /**
+   * Per-client tokens: JSON (`{ "name": "token" }`) or one `name:token` per line. Each token
+   * admits one named client and binds its client id (server/auth.ts). Defaults to none.
+   */
+  tokensFile: z.string().min(1).optional(),
+  /** Bearer token for /api/admin/* (stop the run, export the student); unset: those are off. Defaults to none. */
+  adminToken: z.string().min(16).max(500).optional(),
   /** Origins allowed by CORS for browser clients. Defaults to none (same origin only). */
   corsOrigins: z.array(z.string()).default([]),
   /** Refused messages a connection may send within `refusalWindowMs` before it is disconnected. Defaults to 20. */

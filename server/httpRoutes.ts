@@ -5,6 +5,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ArtifactStore } from './artifacts.js';
 import { ARTIFACT_ROUTE } from './artifacts.js';
+import type { AdminControl } from './adminRoutes.js';
+import { ADMIN_ROUTE, handleAdmin } from './adminRoutes.js';
 
 export interface StatusSource {
   status(): unknown;
@@ -17,6 +19,8 @@ export interface HttpRouteOptions {
   status: StatusSource;
   /** When set, artifact requests must carry `Authorization: Bearer <one of these>`. */
   tokens: readonly string[];
+  /** `/api/admin/*` behind the admin token (adminRoutes.ts); absent: those routes answer 404. */
+  admin?: AdminControl;
   /** Further routes (the dashboard and browser client): returns true when it answered. */
   fallback?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean;
 }
@@ -36,6 +40,12 @@ export function createHttpHandler(
   return (req, res) => {
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
+      if (url.pathname === ADMIN_ROUTE || url.pathname.startsWith(`${ADMIN_ROUTE}/`)) {
+        handleAdmin(req, res, url, options.admin).catch((error: Error) =>
+          sendJson(res, 500, { error: error.message }),
+        );
+        return;
+      }
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         sendJson(res, 405, { error: `method ${req.method} not allowed` });
         return;

@@ -21,6 +21,8 @@ import { createCoordinator, prepareRun } from './prepareRun.js';
 import type { RunStore } from './store.js';
 import type { DirectoryCheckpoints } from './checkpoints.js';
 import { createHttpHandler } from './httpRoutes.js';
+import { JoinAuthority, loadTokensFile } from './auth.js';
+import { latestStudent } from './adminRoutes.js';
 import type { Teacher } from './teacher.js';
 import { DashboardHub } from './dashboard/hub.js';
 import { DemoShards } from './dashboard/demoShards.js';
@@ -61,6 +63,11 @@ export async function startCoordinator(
   const run = await prepareRun(options);
   const { config, store, artifacts, runId, checkpoints, teacherAccuracy } = run;
   const testLogits = run.teacherTestLogits;
+  const authority = new JoinAuthority({
+    tokens: config.tokens,
+    ...(config.tokensFile ? { clientTokens: loadTokensFile(config.tokensFile) } : {}),
+    known: store.clients(runId),
+  });
 
   const io: CoordinatorServer = new Server({
     parser: createSocketParser({ maxBytes: config.maxMessageBytes }),
@@ -82,9 +89,9 @@ export async function startCoordinator(
         `protocol version ${auth.data.protocolVersion} is not supported; this coordinator speaks version ${PROTOCOL_VERSION}`,
       );
     }
-    if (config.tokens.length > 0 && !config.tokens.includes(auth.data.token ?? '')) {
-      return fail('unauthorized', 'join token missing or not accepted');
-    }
+    const identity = authority.authenticate(auth.data.token);
+    if (!identity) return fail('unauthorized', 'join token missing or not accepted');
+    authority.guard(socket, identity.principal);
     next();
   });
 
@@ -105,7 +112,21 @@ export async function startCoordinator(
   const httpServer = createServer(
     createHttpHandler({
       artifacts,
-      tokens: config.tokens,
+      tokens: authority.joinTokens,
+      ...(config.adminToken
+        ? {
+            admin: {
+              token: config.adminToken,
+              runId,
+              stop: () => {
+                coordinator.stop();
+                return { stopping: true, ...coordinator.status() };
+              },
+              status: () => coordinator.status(),
+              latestStudent: () => latestStudent(checkpoints, coordinator.finished),
+            },
+          }
+        : {}),
       status: {
         status: () => coordinator.status(),
         rounds: () => store.rounds(runId),
@@ -115,7 +136,7 @@ export async function startCoordinator(
         hub: dashboard,
         store,
         runId,
-        tokens: config.tokens,
+        tokens: authority.joinTokens,
         demoShards,
       }),
     }),

@@ -20,6 +20,9 @@ export interface ConnectOutcome {
   refused?: { code: string; message: string };
 }
 
+/** Why each socket disconnected, kept for a caller that asks after the fact. */
+const disconnectReasons = new WeakMap<RawSocket, string>();
+
 /**
  * Opens one socket.io connection of its own (never multiplexed with another
  * test socket, never reconnecting by itself) with the given handshake auth.
@@ -37,6 +40,7 @@ export function connectSocket(
     forceNew: true,
     timeout: timeoutMs,
   });
+  socket.on('disconnect', (reason: string) => disconnectReasons.set(socket, reason));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       socket.close();
@@ -58,7 +62,7 @@ export function connectSocket(
 
 /** Resolves with the disconnect reason, or 'timeout' if the socket is still up after `timeoutMs`. */
 export function disconnected(socket: RawSocket, timeoutMs: number): Promise<string> {
-  if (!socket.connected) return Promise.resolve('already disconnected');
+  if (!socket.connected) return Promise.resolve(disconnectReasons.get(socket) ?? 'never connected');
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve('timeout'), timeoutMs);
     socket.once('disconnect', (reason: string) => {

@@ -1,0 +1,251 @@
+/**
+ * Who may connect, as whom, and who may control the run.
+ *
+ * - Shared join tokens (`tokens`, `--token`): anyone holding one may connect
+ *   and join. Such a connection has no identity beyond the client id the
+ *   coordinator hands out, so it may rejoin under any id that no per-client
+ *   token owns (ids are random UUIDs; treat them as secrets).
+ * - Per-client tokens (`tokensFile`): each token belongs to one client name.
+ *   The rule for a connection authenticated by client X's token:
+ *   1. its joins are recorded under the name X (a name in the request is replaced);
+ *   2. the first join accepted for X binds the client id it got to X; every
+ *      later join with X's token continues as that id: a join without an id
+ *      becomes a rejoin of it (the coordinator closes X's older connection, as
+ *      on any rejoin), so one token is one client slot in the run;
+ *   3. a join that names a client id bound to another name, or used by a
+ *      shared-token client, or any id other than X's own once X has one, is
+ *      refused `unauthorized` and the connection is closed.
+ *   A shared-token connection may not name an id that a per-client token owns.
+ *   Ids known from an interrupted run (resume) are bound again from SQLite.
+ * - Admin token (`adminToken`): `Authorization: Bearer <token>` on
+ *   `/api/admin/*` (stop the run, export the student).
+ *
+ * Token comparisons take constant time (SHA-256 digests, timingSafeEqual).
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+
+/** Client names in a tokens file: what the clients table records. */
+const CLIENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$/;
+const MIN_TOKEN_LENGTH = 8;
+const MAX_TOKEN_LENGTH = 500;
+const PENDING_JOIN_MS = 10_000;
+
+export class TokensFileError extends Error {
+  override readonly name = 'TokensFileError';
+}
+
+/**
+ * Parses a tokens file: JSON (`{ "name": "token", … }` or
+ * `[{ "name": …, "token": … }, …]`), or one `name:token` per line (blank
+ * lines and lines starting with `#` are skipped; the token is everything after
+ * the first colon, trimmed). Names are 1–100 of `A-Z a-z 0-9 . _ @ -`;
+ * tokens 8–500 characters; names and tokens must each be unique.
+ * @returns client name → token
+ * @throws TokensFileError naming the line or entry
+ */
+export function parseTokensFile(text: string, source = 'tokens file'): Map<string, string> {
+  const entries: [string, string, string][] = [];
+  const trimmed = text.trim();
+  if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
+    let value: unknown;
+    try {
+      value = JSON.parse(trimmed);
+    } catch (error) {
+      throw new TokensFileError(`${source}: invalid JSON: ${(error as Error).message}`);
+    }
+    if (Array.isArray(value)) {
+      value.forEach((entry: unknown, i) => {
+        const { name, token } = (entry ?? {}) as { name?: unknown; token?: unknown };
+        if (typeof name !== 'string' || typeof token !== 'string')
+          throw new TokensFileError(`${source}: entry ${i} needs string "name" and "token"`);
+        entries.push([name, token, `entry ${i}`]);
+      });
+    } else {
+      for (const [name, token] of Object.entries(value as Record<string, unknown>)) {
+        if (typeof token !== 'string')
+          throw new TokensFileError(`${source}: the token of "${name}" must be a string`);
+        entries.push([name, token, `"${name}"`]);
+      }
+    }
+  } else {
+    text.split(/\r?\n/).forEach((raw, i) => {
+      const line = raw.trim();
+      if (line === '' || line.startsWith('#')) return;
+      const colon = line.indexOf(':');
+      if (colon < 0) throw new TokensFileError(`${source} line ${i + 1}: expected name:token`);
+      entries.push([line.slice(0, colon).trim(), line.slice(colon + 1).trim(), `line ${i + 1}`]);
+    });
+  }
+  const byName = new Map<string, string>();
+  const tokens = new Set<string>();
+  for (const [name, token, where] of entries) {
+    if (!CLIENT_NAME.test(name))
+      throw new TokensFileError(
+        `${source} ${where}: client name "${name}" must be 1–100 of A-Z a-z 0-9 . _ @ -`,
+      );
+    if (token.length < MIN_TOKEN_LENGTH || token.length > MAX_TOKEN_LENGTH)
+      throw new TokensFileError(
+        `${source} ${where}: the token of "${name}" must be ${MIN_TOKEN_LENGTH}–${MAX_TOKEN_LENGTH} characters`,
+      );
+    if (byName.has(name)) throw new TokensFileError(`${source} ${where}: "${name}" appears twice`);
+    if (tokens.has(token))
+      throw new TokensFileError(`${source} ${where}: two clients share the token of "${name}"`);
+    byName.set(name, token);
+    tokens.add(token);
+  }
+  if (byName.size === 0) throw new TokensFileError(`${source}: no client tokens`);
+  return byName;
+}
+
+export function loadTokensFile(path: string): Map<string, string> {
+  return parseTokensFile(readFileSync(path, 'utf8'), path);
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest();
+}
+
+/** Constant-time string equality (over SHA-256 digests, so lengths leak nothing either). */
+export function tokenEquals(a: string, b: string): boolean {
+  return timingSafeEqual(digest(a), digest(b));
+}
+
+/** The value of `Authorization: Bearer <token>`, or '' when absent. */
+export function bearerToken(header: string | undefined): string {
+  return header?.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : '';
+}
+
+/** Who a connection is: a per-client name, or `null` for a shared token (or no tokens at all). */
+export type Principal = string | null;
+
+type Refusal = { ok: false; error: { code: 'unauthorized'; message: string } };
+
+/** The part of a server-side socket the join guard needs. */
+export interface GuardedSocket {
+  use(fn: (packet: unknown[], next: (error?: Error) => void) => void): void;
+  disconnect(close: boolean): void;
+}
+
+export class JoinAuthority {
+  private readonly sharedTokens: readonly string[];
+  private readonly clientTokens: [name: string, token: string][];
+  /** Client id → the principal that owns it. */
+  private readonly owners = new Map<string, Principal>();
+  /** Per-client name → its bound id. */
+  private readonly idOf = new Map<string, string>();
+  /** Per-client names with a join in flight → until when that holds (a dropped join expires). */
+  private readonly pending = new Map<string, number>();
+
+  /**
+   * @param known clients of the run so far (a resumed run): ids recorded under a
+   *   per-client name are bound to it again, any other id counts as shared.
+   */
+  constructor(options: {
+    tokens: readonly string[];
+    clientTokens?: ReadonlyMap<string, string>;
+    known?: readonly { id: string; name: string | null }[];
+  }) {
+    this.sharedTokens = options.tokens;
+    this.clientTokens = [...(options.clientTokens ?? new Map<string, string>())];
+    const names = new Set(this.clientTokens.map(([name]) => name));
+    for (const client of options.known ?? [])
+      this.bind(client.id, client.name !== null && names.has(client.name) ? client.name : null);
+  }
+
+  /** True when a token is needed to connect. */
+  get required(): boolean {
+    return this.sharedTokens.length > 0 || this.clientTokens.length > 0;
+  }
+
+  /** Every token that may fetch artifacts over HTTP. */
+  get joinTokens(): string[] {
+    return [...this.sharedTokens, ...this.clientTokens.map(([, token]) => token)];
+  }
+
+  /**
+   * Checks a handshake token. Every configured token is compared, so the time
+   * taken does not say which matched.
+   * @returns the principal, or `undefined` when the token is not accepted.
+   */
+  authenticate(token: string | undefined): { principal: Principal } | undefined {
+    if (!this.required) return { principal: null };
+    const given = token ?? '';
+    let principal: Principal | undefined;
+    for (const shared of this.sharedTokens)
+      if (tokenEquals(given, shared) && principal === undefined) principal = null;
+    for (const [name, clientToken] of this.clientTokens)
+      if (tokenEquals(given, clientToken)) principal = name;
+    return principal === undefined ? undefined : { principal };
+  }
+
+  private bind(clientId: string, principal: Principal): void {
+    if (this.owners.has(clientId)) return;
+    this.owners.set(clientId, principal);
+    if (principal !== null && !this.idOf.has(principal)) this.idOf.set(principal, clientId);
+  }
+
+  /**
+   * Applies the rule to one join request from `principal`.
+   * @returns the request to hand on (possibly rewritten), or why it is refused.
+   */
+  checkJoin(principal: Principal, request: unknown): { request: unknown } | { refused: string } {
+    if (typeof request !== 'object' || request === null || Array.isArray(request))
+      return { request }; // the coordinator's schema refuses it
+    const fields = request as Record<string, unknown>;
+    const wanted = typeof fields.clientId === 'string' ? fields.clientId : undefined;
+    const owner = wanted === undefined ? undefined : this.owners.get(wanted);
+    if (principal === null) {
+      if (typeof owner === 'string')
+        return { refused: `client id ${wanted} belongs to a per-client token` };
+      return { request };
+    }
+    const own = this.idOf.get(principal);
+    if (wanted !== undefined && wanted !== own && (own !== undefined || owner !== undefined))
+      return { refused: `client id ${wanted} does not belong to ${principal}` };
+    return {
+      request: { ...fields, name: principal, ...(own !== undefined ? { clientId: own } : {}) },
+    };
+  }
+
+  /**
+   * Guards the `join` events of one connection (socket.io per-socket
+   * middleware): rewrites or refuses them by the rule above and binds the id
+   * of every accepted join to `principal`. A per-client join must ask for an
+   * ack (the id it gets is bound from it) and may not overlap another join
+   * of the same name.
+   */
+  guard(socket: GuardedSocket, principal: Principal): void {
+    socket.use((packet, next) => {
+      if (packet[0] !== 'join') return next();
+      const last = packet.length - 1;
+      const ack =
+        packet.length > 2 && typeof packet[last] === 'function'
+          ? (packet[last] as (response: unknown) => void)
+          : undefined;
+      const refuse = (message: string) => {
+        const refusal: Refusal = { ok: false, error: { code: 'unauthorized', message } };
+        ack?.(refusal);
+        socket.disconnect(true);
+      };
+      if (principal !== null && !ack)
+        return refuse('a join with a per-client token must ask for an acknowledgement');
+      if (principal !== null && (this.pending.get(principal) ?? 0) > Date.now())
+        return refuse(`another join of ${principal} is in progress`);
+      const verdict = this.checkJoin(principal, packet[1]);
+      if ('refused' in verdict) return refuse(verdict.refused);
+      packet[1] = verdict.request;
+      if (ack) {
+        if (principal !== null) this.pending.set(principal, Date.now() + PENDING_JOIN_MS);
+        packet[last] = (response: unknown) => {
+          if (principal !== null) this.pending.delete(principal);
+          const accepted = response as { ok?: unknown; clientId?: unknown } | undefined;
+          if (accepted?.ok === true && typeof accepted.clientId === 'string')
+            this.bind(accepted.clientId, principal);
+          ack(response);
+        };
+      }
+      next();
+    });
+  }
+}
