@@ -64,6 +64,7 @@ export type CoordinatorEvent =
     }
   | { type: 'update:rejected'; roundId: number; clientId: string; code: ErrorCode; message: string }
   | { type: 'round:closed'; record: RoundRecord }
+  | { type: 'run:ended'; status: 'completed' | 'stopped'; roundsAggregated: number }
   | { type: 'waiting'; connected: number; needed: number };
 
 export interface CoordinatorParts {
@@ -790,6 +791,7 @@ export class Coordinator {
       !this.stopped && aggregatedRounds >= this.parts.config.rounds ? 'completed' : 'stopped';
     this.state = status;
     this.parts.store.finishRun(this.runId, status, { roundsAggregated: aggregatedRounds });
+    this.emit({ type: 'run:ended', status, roundsAggregated: aggregatedRounds });
     await this.checkpoints.exportFinal(this.model);
     this.parts.hub.broadcast('run:end', { runId: this.runId, reason: status });
     const last = [...this.history].reverse().find((r) => r.status === 'aggregated');

@@ -109,6 +109,11 @@ test('three rounds aggregate and the student improves from the first to the last
   assert.equal(result.status, 'completed');
   const aggregated = result.rounds.filter((r) => r.status === 'aggregated');
   assert.equal(aggregated.length, 3);
+  // Clients leave once told the run ended, so run:ended is followed only by client:left events.
+  assert.deepEqual(
+    events.filter((e) => e.type === 'run:ended'),
+    [{ type: 'run:ended', status: 'completed', roundsAggregated: 3 }],
+  );
   const first = aggregated[0]!.studentAccuracy!;
   const last = aggregated[2]!.studentAccuracy!;
   assert.ok(
