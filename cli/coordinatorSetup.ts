@@ -3,7 +3,11 @@
  * the data (the embedded MNIST split unless folders are given), loads or
  * trains the teacher, and starts listening. Shared by `serve` and `demo`.
  */
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { RunResult } from '../server/coordinator.js';
+import type { RunSummary } from '../server/summary.js';
+import { formatSummary, summarizeRun } from '../server/summary.js';
 import { SingleBar } from 'cli-progress';
 import type { LabeledData } from '../shared/data/types.js';
 import type { ModelSpec } from '../shared/models/index.js';
@@ -153,4 +157,30 @@ export async function prepareCoordinator(setup: CoordinatorSetup): Promise<Prepa
   );
   log(`dashboard: ${running.url}/  browser client: ${running.url}/client`);
   return { running, teacher, studentSpec, test, backend: backend.name };
+}
+
+/**
+ * Runs the prepared coordinator's rounds to the end, then measures and writes
+ * the summary (`summaryPath`) and prints it. Shared by `serve` and `demo`.
+ */
+export async function runAndSummarize(
+  prepared: PreparedCoordinator,
+  summaryPath: string,
+): Promise<{ result: RunResult; summary: RunSummary }> {
+  const { running } = prepared;
+  const result = await running.coordinator.run();
+  const summary = summarizeRun({
+    result,
+    teacher: prepared.teacher,
+    teacherAccuracy: running.teacherAccuracy,
+    student: running.coordinator.studentModel,
+    test: prepared.test,
+    clients: running.store.clients(result.runId),
+    artifactBytes: running.coordinator.artifactBytes,
+    checkpoint: join(running.checkpoints.finalDir, 'model.json'),
+    backend: prepared.backend,
+  });
+  await writeFile(summaryPath, JSON.stringify(summary, null, 2));
+  process.stdout.write(`\n${formatSummary(summary)}\nsummary written to ${summaryPath}\n`);
+  return { result, summary };
 }

@@ -5,12 +5,10 @@
  * progress shown, and a summary (also written as JSON in the data directory).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { summarizeRun, formatSummary } from '../server/summary.js';
 import type { RunSummary } from '../server/summary.js';
-import { prepareCoordinator } from './coordinatorSetup.js';
+import { prepareCoordinator, runAndSummarize } from './coordinatorSetup.js';
 import { roundLine } from './roundLine.js';
 import type { Log } from './consoleLog.js';
 
@@ -115,21 +113,7 @@ export async function runDemo(options: DemoOptions): Promise<RunSummary> {
   }
   log(`started ${options.clients} client processes`);
   try {
-    const result = await running.coordinator.run();
-    const summary = summarizeRun({
-      result,
-      teacher: prepared.teacher,
-      teacherAccuracy: running.teacherAccuracy,
-      student: running.coordinator.studentModel,
-      test: prepared.test,
-      clients: running.store.clients(result.runId),
-      artifactBytes: running.coordinator.artifactBytes,
-      checkpoint: join(running.checkpoints.finalDir, 'model.json'),
-      backend: prepared.backend,
-    });
-    const path = join(options.dataDir, 'summary.json');
-    await writeFile(path, JSON.stringify(summary, null, 2));
-    process.stdout.write(`\n${formatSummary(summary)}\nsummary written to ${path}\n`);
+    const { summary } = await runAndSummarize(prepared, join(options.dataDir, 'summary.json'));
     return summary;
   } finally {
     await Promise.all(

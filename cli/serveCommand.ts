@@ -3,12 +3,10 @@
  * whichever clients join, then exports the student and prints the summary.
  */
 import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { CoordinatorSetup } from './coordinatorSetup.js';
-import { prepareCoordinator } from './coordinatorSetup.js';
-import { formatSummary, summarizeRun } from '../server/summary.js';
+import { prepareCoordinator, runAndSummarize } from './coordinatorSetup.js';
 import { parseCoordinatorConfig } from '../server/config.js';
 import { roundLine } from './roundLine.js';
 
@@ -37,23 +35,10 @@ export async function runServe(setup: CoordinatorSetup): Promise<number> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
-    const result = await running.coordinator.run();
-    const summary = summarizeRun({
-      result,
-      teacher: prepared.teacher,
-      teacherAccuracy: running.teacherAccuracy,
-      student: running.coordinator.studentModel,
-      test: prepared.test,
-      clients: running.store.clients(result.runId),
-      artifactBytes: running.coordinator.artifactBytes,
-      checkpoint: join(running.checkpoints.finalDir, 'model.json'),
-      backend: prepared.backend,
-    });
-    await writeFile(
+    const { result } = await runAndSummarize(
+      prepared,
       join(running.checkpoints.runDir, 'summary.json'),
-      JSON.stringify(summary, null, 2),
     );
-    process.stdout.write(`${formatSummary(summary)}\n`);
     return result.status === 'completed' ? 0 : 1;
   } finally {
     await running.close();
