@@ -76,6 +76,11 @@ export interface FedClientOptions {
    * dsfl, local). Defaults to the coordinator's spec.
    */
   studentSpec?: ModelSpec;
+  /**
+   * Seed of this client's initial weights, which matter when no weights travel (fedmd, dsfl,
+   * local). Defaults to unseeded (tfjs's own random initialisers).
+   */
+  modelSeed?: number;
   platform: 'node' | 'browser' | 'sim';
   backend: string;
   name?: string;
@@ -195,7 +200,7 @@ export class FedClient {
       this.joinedSpecKey = specKey;
       this.model?.dispose();
       this.spec = this.options.studentSpec ?? joined.model.spec;
-      this.model = buildModel(this.spec);
+      this.model = buildModel(this.spec, this.options.modelSeed);
     }
     if (
       this.proxy &&
