@@ -19,6 +19,7 @@ import type { CoordinatorEvent, RunResult } from '../../server/coordinator.js';
 import type { DashboardSnapshot } from '../../server/dashboard/snapshot.js';
 import { runCli, type CliProcess } from '../integration/processes.js';
 import { launchChromium } from './chromium.js';
+import { SMALL_MODELS, smallTraining } from '../support/smallRun.js';
 
 const TOKEN = 'browser-secret';
 const OUT = join('test-output', 'browser');
@@ -85,20 +86,10 @@ async function runEverything(): Promise<void> {
       roundTimeoutMs: 180_000,
       quorum: 1,
       tokens: [TOKEN],
-      training: {
-        epochs: 1,
-        batchSize: 32,
-        learningRate: 0.003,
-        temperature: 4,
-        alpha: 0.3,
-        optimizer: 'adam',
-        updatePrecision: 'float16',
-      },
+      training: smallTraining(),
     },
     backend: 'cpu',
-    teacherSpec: 'mlp:32',
-    teacherEpochs: 1,
-    student: 'mlp:16',
+    ...SMALL_MODELS,
     demoClients: 2,
     log: () => undefined,
     onEvent: (event) => events.push(event),

@@ -17,6 +17,7 @@ import { SocketTransport } from '../../client/socketTransport.js';
 import { RefusedError } from '../../client/transport.js';
 import { demoSplit } from '../../node/demo/demoSplit.js';
 import { runCli } from './processes.js';
+import { SMALL_MODELS, smallTraining } from '../support/smallRun.js';
 
 const TOKEN = 'join-rules-secret';
 const dataDir = mkdtempSync(join(tmpdir(), 'fedistill-join-rules-'));
@@ -34,20 +35,10 @@ before(async () => {
       waitForClientsMs: 60_000,
       roundTimeoutMs: 60_000,
       tokens: [TOKEN],
-      training: {
-        epochs: 1,
-        batchSize: 32,
-        learningRate: 0.003,
-        temperature: 4,
-        alpha: 0.3,
-        optimizer: 'adam',
-        updatePrecision: 'float16',
-      },
+      training: smallTraining(),
     },
     backend: 'cpu',
-    teacherSpec: 'mlp:32',
-    teacherEpochs: 1,
-    student: 'mlp:16',
+    ...SMALL_MODELS,
     log: () => undefined,
     onEvent: (event) => coordinatorEvents.push(event),
   });

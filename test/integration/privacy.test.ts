@@ -17,6 +17,7 @@ import { demoSplit } from '../../node/demo/demoSplit.js';
 import { fileModelLoader } from '../../node/modelFiles.js';
 import { buildModel, computeEpsilon, getFlatWeights } from '../../shared/index.js';
 import { roundFolder } from '../../server/checkpoints.js';
+import { SMALL_MODELS, smallTraining } from '../support/smallRun.js';
 
 test('noised updates move the model by the noise, and ε is reported per round', async () => {
   await tf.setBackend('cpu');
@@ -28,20 +29,10 @@ test('noised updates move the model by the noise, and ε is reported per round',
       rounds: 2,
       minClients: 2,
       privacy: { clipNorm: 1, noiseMultiplier: 1, delta: 1e-5 },
-      training: {
-        epochs: 1,
-        batchSize: 32,
-        learningRate: 0.003,
-        temperature: 4,
-        alpha: 0.3,
-        optimizer: 'adam',
-        updatePrecision: 'float32',
-      },
+      training: smallTraining({ updatePrecision: 'float32' }),
     },
     backend: 'cpu',
-    teacherSpec: 'mlp:32',
-    teacherEpochs: 1,
-    student: 'mlp:16',
+    ...SMALL_MODELS,
     log: () => undefined,
   });
   const shards = demoSplit({ clients: 2 }).shards;
