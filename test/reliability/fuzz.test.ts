@@ -128,6 +128,7 @@ class Ledger {
   parserCloses = 0;
   cutOffs = 0;
   duplicates = 0;
+  adversaryJoins = 0;
   readonly rawKinds = new Map<string, number>();
 
   update(who: string, code: string): void {
@@ -213,6 +214,7 @@ async function federation(
       return new FedClient({
         transport: ledger
           ? new DuplicatingTransport(socket, (code) => {
+              ledger.tried += 1;
               ledger.duplicates += 1;
               ledger.update(`honest${i}`, code);
             })
@@ -409,10 +411,12 @@ async function joinedAdversary(
     ledger.tried += 1;
     if (!joined.ok) {
       assert.equal(joined.error.code, 'run-ended');
+      ledger.joinRefusals += 1;
       socket.close();
       return;
     }
     clientId = joined.clientId;
+    ledger.adversaryJoins += 1;
     adversaryIds.add(clientId);
     view = { ...view, numParams: joined.model.numParams };
     if (joined.round)
@@ -574,11 +578,17 @@ test(
       ledger.joinRefusals +
       ledger.handshakeRefusals +
       ledger.parserMessages;
+    assert.equal(
+      refused + ledger.ignoredEvents + ledger.adversaryJoins,
+      ledger.tried,
+      'every message tried was refused, ignored (unknown events) or an accepted join of the joined adversary',
+    );
     t.diagnostic(
       `messages tried ${ledger.tried}: refused ${refused} (updates ${ledger.refusedUpdates} recorded in SQLite, ` +
         `joins ${ledger.joinRefusals}, handshakes ${ledger.handshakeRefusals}, ` +
         `parser-level ${ledger.parserMessages} on ${ledger.parserCloses} dropped connections), ` +
-        `unknown events ignored ${ledger.ignoredEvents}, accepted 0; duplicates refused ${ledger.duplicates}; ` +
+        `unknown events ignored ${ledger.ignoredEvents}, joins of the joined adversary accepted ${ledger.adversaryJoins}, ` +
+        `hostile updates accepted 0; honest duplicates refused ${ledger.duplicates}; ` +
         `cut-offs ${ledger.cutOffs}; /healthz answered ${healthy}×; crashes 0`,
     );
     t.diagnostic(
