@@ -138,3 +138,15 @@ export function parseCoordinatorConfig(input: unknown): CoordinatorConfig {
   }
   return result.data;
 }
+
+/**
+ * The config as it may be written down with a run: secrets replaced by whether
+ * they were set. Every secret setting is listed here, in one place.
+ */
+export function recordableConfig(config: CoordinatorConfig): Record<string, unknown> {
+  return {
+    ...config,
+    tokens: config.tokens.length > 0 ? '[set]' : '[none]',
+    adminToken: config.adminToken !== undefined ? '[set]' : '[none]',
+  };
+}

@@ -32,6 +32,7 @@ import type {
 } from '../shared/protocol/index.js';
 import { PROTOCOL_VERSION, joinRequestSchema, updateSchema } from '../shared/protocol/index.js';
 import type { CoordinatorConfig } from './config.js';
+import { recordableConfig } from './config.js';
 import type { ClientHub, ClientLink } from './clientHub.js';
 import type { RoundRecord, RunStore } from './store.js';
 import { quorumSize, sampleClients } from './sampling.js';
@@ -200,11 +201,7 @@ export class Coordinator {
       parts.store.createRun({
         id: this.runId,
         startedAt: Date.now(),
-        config: {
-          ...parts.config,
-          tokens: parts.config.tokens.length > 0 ? '[set]' : '[none]',
-          studentSpec: parts.studentSpec,
-        },
+        config: { ...recordableConfig(parts.config), studentSpec: parts.studentSpec },
         teacherHash: parts.teacherHash,
       });
     parts.hub.onConnection((link) => this.onConnection(link));

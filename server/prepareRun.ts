@@ -233,11 +233,9 @@ export function createCoordinator(
   hub: ClientHub,
   onEvent?: (event: CoordinatorEvent) => void,
 ): Coordinator {
-  // The admin token is no business of the round logic, and must not be recorded with the run.
-  const { adminToken: _adminToken, ...config } = run.config;
   return new Coordinator({
     runId: run.runId,
-    config,
+    config: run.config,
     hub,
     store: run.store,
     checkpoints: run.checkpoints,
