@@ -77,10 +77,11 @@ export interface FedClientOptions {
    */
   studentSpec?: ModelSpec;
   /**
-   * Seed of this client's initial weights, which matter when no weights travel (fedmd, dsfl,
-   * local). Defaults to unseeded (tfjs's own random initialisers).
+   * This client's seed: of its initial weights (which matter when no weights travel: fedmd,
+   * dsfl, local) and, mixed with the round id, of its batch order and dropout. Defaults to
+   * unseeded initial weights and a batch order seeded by the round id alone.
    */
-  modelSeed?: number;
+  seed?: number;
   platform: 'node' | 'browser' | 'sim';
   backend: string;
   name?: string;
@@ -200,7 +201,7 @@ export class FedClient {
       this.joinedSpecKey = specKey;
       this.model?.dispose();
       this.spec = this.options.studentSpec ?? joined.model.spec;
-      this.model = buildModel(this.spec, this.options.modelSeed);
+      this.model = buildModel(this.spec, this.options.seed);
     }
     if (
       this.proxy &&
@@ -278,7 +279,8 @@ export class FedClient {
         data: this.options.data,
         ...(proxy ? { proxy } : {}),
         config: round.config,
-        seed: round.roundId,
+        // Clients with seeds draw different batches; the round id still varies them by round.
+        seed: round.roundId * 1_000_003 + (this.options.seed ?? 0),
         signal: abort.signal,
         onProgress: (p) => this.emit({ type: 'train:progress', roundId: round.roundId, ...p }),
       });

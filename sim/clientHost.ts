@@ -67,6 +67,7 @@ export class ClientHost {
         backend: this.backend,
         name: spec.name,
         clientId: spec.clientId,
+        seed: spec.seed,
         onEvent: (event) => {
           if (forwarded(event))
             this.report({ type: 'client-event', session, index: spec.index, event });

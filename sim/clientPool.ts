@@ -23,6 +23,7 @@ export interface SessionClient {
   clientId: string;
   name: string;
   studentSpec?: ModelSpec;
+  seed: number;
 }
 
 export interface SessionListener {
@@ -169,6 +170,7 @@ export class ClientPool {
           index: client.index,
           clientId: client.clientId,
           name: client.name,
+          seed: client.seed,
           port: channel.port2,
           ...(client.studentSpec ? { studentSpec: client.studentSpec } : {}),
         },

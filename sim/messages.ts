@@ -37,6 +37,8 @@ export interface VirtualClientStart {
   port: MessagePort;
   /** This client's own student architecture (heterogeneous logit-exchange runs). */
   studentSpec?: ModelSpec;
+  /** FedClient's seed (initial weights, batch order), so every strategy repeats exactly. */
+  seed: number;
 }
 
 /** Main thread → worker. */

@@ -193,6 +193,7 @@ async function runFederated(
       index,
       clientId: `c${String(index).padStart(4, '0')}`,
       name: `sim-${index}`,
+      seed: seed * 100_003 + index,
       ...(ctx.clientSpecs ? { studentSpec: ctx.clientSpecs[index % ctx.clientSpecs.length]! } : {}),
     })),
     {

@@ -24,7 +24,7 @@ function numbers(rounds: SimRoundMetrics[]): unknown[] {
 
 test('a seeded simulation gives the same numbers twice, and the same without worker threads', async () => {
   const config = tinyConfig({
-    strategy: ['fedavg', 'fedkd', 'feddf'],
+    strategy: ['fedavg', 'fedkd', 'feddf', 'local', 'fedmd', 'dsfl'],
     clients: 4,
     rounds: 3,
     participation: { fraction: 0.5, minClients: 2 },
@@ -37,7 +37,7 @@ test('a seeded simulation gives the same numbers twice, and the same without wor
     assert.equal(first.threads, 2);
     assert.equal(inline.threads, 0);
     const a = numbers(first.runs.flatMap((r) => r.rounds));
-    assert.equal(a.length, 9);
+    assert.equal(a.length, 18);
     for (const r of first.runs) {
       assert.equal(r.status, 'completed', r.error);
       for (const m of r.rounds) assert.equal(m.sampled, 2);
