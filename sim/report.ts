@@ -119,7 +119,7 @@ function federatedSection(sims: SimulationResult[], plots: string[]): string {
       `Seed${c.seeds.length > 1 ? 's' : ''} ${c.seeds.join(', ')}. \`central\` is the upper bound: the same student distilled on all clients' data pooled.`,
     '',
     "For local, fedmd and dsfl there is no global model: their accuracy is the mean test accuracy of the clients' own models. " +
-      "Those three are not bit-for-bit repeatable yet (each client's own model starts from unseeded weights); the others are.",
+      'Every run is seeded (split, partition, initial weights, sampling, batch order) and repeats bit for bit (test/sim/repeat.test.ts).',
     '',
     gridTable(sims, 'Final test accuracy', (s) => pct(s.finalAccuracy)),
     '',
