@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import type { RunSummary } from '../server/summary.js';
+import { DEFAULT_TRAINING } from '../server/config.js';
 import { prepareCoordinator, runAndSummarize } from './coordinatorSetup.js';
 import { roundLine } from './roundLine.js';
 import type { Log } from './consoleLog.js';
@@ -41,15 +42,7 @@ export async function runDemo(options: DemoOptions): Promise<RunSummary> {
       roundTimeoutMs: 300_000,
       ...(options.epochs !== undefined
         ? {
-            training: {
-              epochs: options.epochs,
-              batchSize: 32,
-              learningRate: 0.002,
-              temperature: 4,
-              alpha: 0.3,
-              optimizer: 'adam' as const,
-              updatePrecision: 'float32' as const,
-            },
+            training: { ...DEFAULT_TRAINING, epochs: options.epochs },
           }
         : {}),
     },

@@ -3,6 +3,7 @@
  * server, client and data loading together from flags and config files.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_TRAINING } from '../server/config.js';
 import { consoleLog } from './consoleLog.js';
 import { runDemo } from './demoCommand.js';
 import { runJoin } from './joinCommand.js';
@@ -120,13 +121,7 @@ export function buildProgram(): Command {
       const file = typeof flags.config === 'string' ? readConfigFile(flags.config) : {};
       const fileTraining = (file.training ?? {}) as Record<string, unknown>;
       const training: Record<string, unknown> = {
-        epochs: 2,
-        batchSize: 32,
-        learningRate: 0.002,
-        temperature: 4,
-        alpha: 0.3,
-        optimizer: 'adam',
-        updatePrecision: 'float32',
+        ...DEFAULT_TRAINING,
         ...fileTraining,
         ...(flags.epochs !== undefined ? { epochs: flags.epochs } : {}),
         ...(flags.batchSize !== undefined ? { batchSize: flags.batchSize } : {}),

@@ -4,6 +4,7 @@
  * in one place with a message naming the field.
  */
 import { z } from 'zod';
+import type { RoundConfig } from '../shared/protocol/index.js';
 import { roundConfigSchema } from '../shared/protocol/index.js';
 import { aggregatorSpecSchema, serverOptimizerSchema } from '../shared/aggregation/index.js';
 
@@ -19,6 +20,17 @@ import { aggregatorSpecSchema, serverOptimizerSchema } from '../shared/aggregati
  *   teacher, so every client may run its own architecture (Li & Wang 2019; Itahara et al. 2021).
  * - `local`: no federation; clients train alone (the lower bound).
  */
+/** Local training settings when none are given; flags and files override single fields. */
+export const DEFAULT_TRAINING: RoundConfig = {
+  epochs: 2,
+  batchSize: 32,
+  learningRate: 0.002,
+  temperature: 4,
+  alpha: 0.3,
+  optimizer: 'adam',
+  updatePrecision: 'float32',
+};
+
 export const strategySchema = z.enum(['fedkd', 'fedavg', 'feddf', 'fedmd', 'dsfl', 'local']);
 export type StrategyName = z.infer<typeof strategySchema>;
 
@@ -67,15 +79,7 @@ export const coordinatorConfigSchema = z.strictObject({
     .min(1024)
     .default(64 * 1024 * 1024),
   /** Local training settings sent to clients each round. */
-  training: roundConfigSchema.default({
-    epochs: 2,
-    batchSize: 32,
-    learningRate: 0.002,
-    temperature: 4,
-    alpha: 0.3,
-    optimizer: 'adam',
-    updatePrecision: 'float32',
-  }),
+  training: roundConfigSchema.default(DEFAULT_TRAINING),
   /**
    * Continue the data directory's last run if it did not complete (same teacher and student):
    * its completed rounds stand, the student restarts from the last checkpoint. Defaults to false.

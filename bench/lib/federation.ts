@@ -15,6 +15,7 @@ import type { CoordinatorConfigInput } from '../../server/config.js';
 import type { CoordinatorEvent, RunResult } from '../../server/coordinator.js';
 import type { Teacher } from '../../server/teacher.js';
 import type { LabeledData } from '../../shared/data/types.js';
+import { DEFAULT_TRAINING } from '../../server/config.js';
 
 export interface FederationOptions {
   dataDir: string;
@@ -115,15 +116,7 @@ export async function runFederation(options: FederationOptions): Promise<Federat
 }
 
 /** Demo-like training settings (the demo's defaults with one local epoch). */
-export const DEMO_TRAINING: FederationOptions['training'] = {
-  epochs: 1,
-  batchSize: 32,
-  learningRate: 0.002,
-  temperature: 4,
-  alpha: 0.3,
-  optimizer: 'adam',
-  updatePrecision: 'float32',
-};
+export const DEMO_TRAINING: FederationOptions['training'] = { ...DEFAULT_TRAINING, epochs: 1 };
 
 /** Total length of the union of `[start, end)` intervals. */
 export function unionLength(intervals: readonly (readonly [number, number])[]): number {
