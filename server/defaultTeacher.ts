@@ -63,7 +63,12 @@ function cacheKey(
   return hash.digest('hex').slice(0, 16);
 }
 
-export async function loadOrTrainDefaultTeacher(options: DefaultTeacherOptions): Promise<Teacher> {
+/** A teacher, and whether it came from the cache (no training happened now). */
+export type DefaultTeacher = Teacher & { readonly fromCache: boolean };
+
+export async function loadOrTrainDefaultTeacher(
+  options: DefaultTeacherOptions,
+): Promise<DefaultTeacher> {
   const epochs = options.epochs ?? 8;
   const batchSize = options.batchSize ?? 64;
   const learningRate = options.learningRate ?? 0.001;
@@ -74,9 +79,11 @@ export async function loadOrTrainDefaultTeacher(options: DefaultTeacherOptions):
 
   let model: LayersModel;
   let meta: TeacherMeta;
+  let fromCache = false;
   if (existsSync(metaPath) && existsSync(join(dir, 'model', 'model.json'))) {
     meta = JSON.parse(await readFile(metaPath, 'utf8')) as TeacherMeta;
     model = await loadLayersModelFromFile(join(dir, 'model', 'model.json'));
+    fromCache = true;
     log(`teacher: reusing cached default teacher ${key} (${dir})`);
   } else {
     log(
@@ -102,7 +109,7 @@ export async function loadOrTrainDefaultTeacher(options: DefaultTeacherOptions):
     await writeFileAtomic(metaPath, JSON.stringify(meta, null, 2));
   }
   const trained = model;
-  return teacherFromForward({
+  const teacher = teacherFromForward({
     description: `default teacher ${options.spec.name ?? 'mlp'} (${key})`,
     numParams: countParameters(trained),
     hash: meta.hash,
@@ -111,4 +118,5 @@ export async function loadOrTrainDefaultTeacher(options: DefaultTeacherOptions):
     forward: (x) => trained.predict(x) as Tensor,
     dispose: () => trained.dispose(),
   });
+  return Object.assign(teacher, { fromCache });
 }

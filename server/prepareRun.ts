@@ -13,7 +13,7 @@ import type { ModelSpec } from '../shared/models/index.js';
 import { getFlatWeights } from '../shared/models/index.js';
 import { loadLayersModelFromFile } from '../node/modelFiles.js';
 import { createCodec } from '../shared/codec/index.js';
-import { decodeSoftLabels, encodeSoftLabels } from '../shared/softLabels/index.js';
+import { decodeSoftLabels, encodeSoftLabels, softmaxRows } from '../shared/softLabels/index.js';
 import { decodeProxyInputs, encodeProxyInputs } from '../shared/artifacts/index.js';
 import type { CoordinatorConfig, CoordinatorConfigInput } from './config.js';
 import { parseCoordinatorConfig } from './config.js';
@@ -70,27 +70,6 @@ export function argmaxRows(values: Float32Array, numClasses: number): Int32Array
       if (values[r * numClasses + c]! > values[r * numClasses + best]!) best = c;
     }
     out[r] = best;
-  }
-  return out;
-}
-
-export function softmaxRows(
-  logits: Float32Array,
-  numClasses: number,
-  temperature: number,
-): Float32Array {
-  const out = new Float32Array(logits.length);
-  for (let r = 0; r < logits.length / numClasses; r++) {
-    let max = -Infinity;
-    for (let c = 0; c < numClasses; c++)
-      max = Math.max(max, logits[r * numClasses + c]! / temperature);
-    let sum = 0;
-    for (let c = 0; c < numClasses; c++) {
-      const e = Math.exp(logits[r * numClasses + c]! / temperature - max);
-      out[r * numClasses + c] = e;
-      sum += e;
-    }
-    for (let c = 0; c < numClasses; c++) out[r * numClasses + c]! /= sum;
   }
   return out;
 }

@@ -4,6 +4,7 @@
  * sharpening and FedDF's ensemble targets.
  */
 import type { RoundConfig } from '../shared/protocol/index.js';
+import { softmaxRows } from '../shared/softLabels/index.js';
 import type { StrategyName } from './config.js';
 
 export interface StrategyPlan {
@@ -87,20 +88,7 @@ export function sharpen(
   numClasses: number,
   temperature: number,
 ): Float32Array {
-  const out = new Float32Array(probs.length);
-  for (let r = 0; r < probs.length / numClasses; r++) {
-    let max = -Infinity;
-    for (let c = 0; c < numClasses; c++)
-      max = Math.max(max, probs[r * numClasses + c]! / temperature);
-    let sum = 0;
-    for (let c = 0; c < numClasses; c++) {
-      const e = Math.exp(probs[r * numClasses + c]! / temperature - max);
-      out[r * numClasses + c] = e;
-      sum += e;
-    }
-    for (let c = 0; c < numClasses; c++) out[r * numClasses + c]! /= sum;
-  }
-  return out;
+  return softmaxRows(probs, numClasses, temperature);
 }
 
 /** `w·a + (1 − w)·b`, elementwise: blending two sets of distributions stays a set of distributions. */

@@ -14,7 +14,7 @@ import type { ModelSpec } from '../shared/models/index.js';
 import { evaluate, trainLocal } from '../shared/training/index.js';
 import { loadMnist, MNIST_FEATURES } from '../node/data/index.js';
 import { loadOrTrainDefaultTeacher } from '../server/defaultTeacher.js';
-import { softmaxRows } from '../server/prepareRun.js';
+import { softmaxRows } from '../shared/softLabels/index.js';
 import { modelSpecInputSchema, resolveSpec } from './config.js';
 
 const trainingSchema = z.strictObject({
@@ -70,7 +70,8 @@ export interface HintonRow {
   testErrors: number;
   testCount: number;
   errorRate: number;
-  seconds: number;
+  /** Training time; null when the model came from the cache (trained in an earlier run). */
+  seconds: number | null;
 }
 
 export interface HintonResult {
@@ -108,7 +109,7 @@ export async function runHinton(
     spec: ModelSpec,
     parameters: number,
     errors: number,
-    seconds: number,
+    seconds: number | null,
   ) => {
     rows.push({
       model,
@@ -119,7 +120,9 @@ export async function runHinton(
       errorRate: errors / test.count,
       seconds,
     });
-    log(`${model}: ${errors} test errors of ${test.count} (${seconds.toFixed(0)} s)`);
+    log(
+      `${model}: ${errors} test errors of ${test.count} (${seconds === null ? 'cached' : `${seconds.toFixed(0)} s`})`,
+    );
   };
 
   let started = Date.now();
@@ -140,7 +143,13 @@ export async function runHinton(
         if (teacherLogits[i * 10 + c]! > teacherLogits[i * 10 + best]!) best = c;
       if (best !== test.y[i]) teacherErrors += 1;
     }
-    row('teacher', teacherSpec, teacher.numParams, teacherErrors, (Date.now() - started) / 1000);
+    row(
+      'teacher',
+      teacherSpec,
+      teacher.numParams,
+      teacherErrors,
+      teacher.fromCache ? null : (Date.now() - started) / 1000,
+    );
 
     const { training } = config.student;
     started = Date.now();

@@ -53,7 +53,7 @@ function hintonSection(result: HintonResult): string {
     const paper = PAPER[row.model];
     lines.push(
       `| ${row.model} (${row.spec}) | ${row.parameters.toLocaleString('en')} | ${row.testErrors} of ${row.testCount} | ` +
-        `${pct(row.errorRate)} | ${paper} | ${pct(paper / 10_000)} | ${row.seconds.toFixed(0)} s |`,
+        `${pct(row.errorRate)} | ${paper} | ${pct(paper / 10_000)} | ${row.seconds === null ? 'cached from an earlier run' : `${row.seconds.toFixed(0)} s`} |`,
     );
   }
   const alone = result.rows.find((r) => r.model === 'student alone');

@@ -23,6 +23,7 @@ import type { BenchRow } from '../lib/common.js';
 import { fillRandom, fmt, log, ratio, runSection, size } from '../lib/common.js';
 import type { FederationOptions, FederationResult } from '../lib/federation.js';
 import { DEMO_TRAINING, runFederation } from '../lib/federation.js';
+import { softmaxRows } from '../../shared/softLabels/index.js';
 
 const HIDDEN = size([800, 800], [64, 64]);
 const ROUNDS = size(3, 1);
@@ -68,22 +69,6 @@ function updateBytes(): BenchRow[] {
 }
 
 /** Row-wise softmax(logits / T) on the host. */
-function softmaxRows(logits: Float32Array, numClasses: number, temperature: number): Float32Array {
-  const out = new Float32Array(logits.length);
-  for (let base = 0; base < logits.length; base += numClasses) {
-    let max = -Infinity;
-    for (let c = 0; c < numClasses; c++)
-      max = Math.max(max, (logits[base + c] as number) / temperature);
-    let sum = 0;
-    for (let c = 0; c < numClasses; c++) {
-      const e = Math.exp((logits[base + c] as number) / temperature - max);
-      out[base + c] = e;
-      sum += e;
-    }
-    for (let c = 0; c < numClasses; c++) out[base + c] = (out[base + c] as number) / sum;
-  }
-  return out;
-}
 
 function softLabelRows(run: FederationResult): BenchRow[] {
   const numClasses = 10;

@@ -24,3 +24,4 @@ export type {
   SoftLabelPrecision,
   SoftLabelSet,
 } from './softLabelSet.js';
+export { softmaxRows } from './softmaxRows.js';
