@@ -15,6 +15,7 @@ import type { RunResult } from '../../server/coordinator.js';
 import { fileModelLoader } from '../../node/modelFiles.js';
 import { evaluate } from '../../shared/training/index.js';
 import { runCli, type CliProcess } from './processes.js';
+import { smallTraining } from '../support/smallRun.js';
 
 const TOKEN = 'integration-secret';
 const dataDir = mkdtempSync(join(tmpdir(), 'fedistill-federation-'));
@@ -36,15 +37,7 @@ before(async () => {
       roundTimeoutMs: 240_000,
       quorum: 1,
       tokens: [TOKEN],
-      training: {
-        epochs: 1,
-        batchSize: 32,
-        learningRate: 0.003,
-        temperature: 4,
-        alpha: 0.3,
-        optimizer: 'adam',
-        updatePrecision: 'float32',
-      },
+      training: smallTraining({ updatePrecision: 'float32' }),
     },
     backend: 'wasm',
     teacherSpec: 'mlp:256',

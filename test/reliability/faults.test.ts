@@ -32,6 +32,7 @@ import type {
 } from '../../shared/protocol/index.js';
 import { runCli, type CliProcess } from '../integration/processes.js';
 import { VALID_AUTH, connectSocket } from './adversaries.js';
+import { smallTraining } from '../support/smallRun.js';
 
 const TOKEN = 'faults-secret';
 const ROUND_TIMEOUT_MS = 5_000;
@@ -54,15 +55,7 @@ test(
         roundTimeoutMs: ROUND_TIMEOUT_MS,
         quorum: 0.5,
         tokens: [TOKEN],
-        training: {
-          epochs: 1,
-          batchSize: 32,
-          learningRate: 0.003,
-          temperature: 4,
-          alpha: 0.3,
-          optimizer: 'adam',
-          updatePrecision: 'float32',
-        },
+        training: smallTraining({ updatePrecision: 'float32' }),
       },
       backend: 'cpu',
       teacherSpec: 'mlp:32',

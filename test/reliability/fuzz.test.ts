@@ -75,6 +75,7 @@ import {
   type RawSocket,
   type RoundView,
 } from './adversaries.js';
+import { smallTraining } from '../support/smallRun.js';
 
 const TOKEN = 'fuzz-secret';
 const ROUNDS = 3;
@@ -102,15 +103,7 @@ function config(): CoordinatorConfigInput {
     maxMessageBytes: MAX_MESSAGE_BYTES,
     maxRefusals: MAX_REFUSALS,
     refusalWindowMs: 60_000,
-    training: {
-      epochs: 1,
-      batchSize: 32,
-      learningRate: 0.003,
-      temperature: 4,
-      alpha: 0.3,
-      optimizer: 'adam',
-      updatePrecision: 'float32',
-    },
+    training: smallTraining({ updatePrecision: 'float32' }),
   };
 }
 
