@@ -15,6 +15,7 @@ import { evaluate, trainLocal } from '../shared/training/index.js';
 import { loadMnist, MNIST_FEATURES } from '../node/data/index.js';
 import { loadOrTrainDefaultTeacher } from '../server/defaultTeacher.js';
 import { softmaxRows } from '../shared/softLabels/index.js';
+import { argmaxRows } from '../server/prepareRun.js';
 import { modelSpecInputSchema, resolveSpec } from './config.js';
 
 const trainingSchema = z.strictObject({
@@ -135,14 +136,8 @@ export async function runHinton(
     seed: config.seed,
   });
   try {
-    const teacherLogits = teacher.predictLogits(test.x, test.count);
-    let teacherErrors = 0;
-    for (let i = 0; i < test.count; i++) {
-      let best = 0;
-      for (let c = 1; c < 10; c++)
-        if (teacherLogits[i * 10 + c]! > teacherLogits[i * 10 + best]!) best = c;
-      if (best !== test.y[i]) teacherErrors += 1;
-    }
+    const teacherPredictions = argmaxRows(teacher.predictLogits(test.x, test.count), 10);
+    const teacherErrors = teacherPredictions.filter((label, i) => label !== test.y[i]).length;
     row(
       'teacher',
       teacherSpec,
