@@ -33,11 +33,17 @@ import type {
   JoinAccepted,
   ProxyPredictions,
   RoundStart,
+  SecAggDown,
   TrainMetrics,
 } from '../shared/protocol/index.js';
-import { joinResponseSchema, roundStartSchema } from '../shared/protocol/index.js';
+import {
+  joinResponseSchema,
+  roundStartSchema,
+  secAggDownSchema,
+} from '../shared/protocol/index.js';
 import type { FedTransport } from './transport.js';
 import { RefusedError } from './transport.js';
+import { SecureSession } from './secureSession.js';
 
 export type FedClientEvent =
   | { type: 'joined'; clientId: string; runId: string; rejoin: boolean }
@@ -109,6 +115,9 @@ export class FedClient {
   /** A round:start that arrived before the join's ack was handled or the artifacts loaded. */
   private pendingRound: RoundStart | undefined;
   private readonly finishedRounds = new Set<string>();
+  /** The secure round this client takes part in, and step messages that came before it. */
+  private secure: SecureSession | undefined;
+  private earlySecAgg: SecAggDown[] = [];
   private resolveDone: (reason: string) => void = () => undefined;
   private readonly codec = createCodec();
   /** Resolves with the reason when the run ends or the client is stopped. */
@@ -144,6 +153,7 @@ export class FedClient {
             ? { studentAccuracy: summary.studentAccuracy }
             : {}),
         }),
+      secAgg: (message) => this.onSecAgg(message),
       runEnd: (summary) => {
         this.emit({ type: 'run:end', reason: summary.reason });
         this.resolveDone(summary.reason);
@@ -230,6 +240,18 @@ export class FedClient {
     });
   }
 
+  private onSecAgg(raw: SecAggDown): void {
+    const parsed = secAggDownSchema.safeParse(raw);
+    if (!parsed.success) {
+      this.emit({ type: 'error', message: `ignored malformed secagg: ${parsed.error.message}` });
+      return;
+    }
+    const message = parsed.data;
+    if (this.secure?.roundId === message.roundId) this.secure.handle(message);
+    // On a rejoin the step message can overtake the round:start it belongs to.
+    else this.earlySecAgg = [...this.earlySecAgg.slice(-3), message];
+  }
+
   private async onRoundStart(raw: RoundStart): Promise<void> {
     const parsed = roundStartSchema.safeParse(raw);
     if (!parsed.success) {
@@ -265,6 +287,23 @@ export class FedClient {
       done: new Promise<void>((resolve) => (finished = resolve)),
     };
     this.emit({ type: 'round:start', roundId: round.roundId, deadline: round.deadline });
+    const secureSettings = round.secureAggregation;
+    const secure = secureSettings
+      ? new SecureSession({
+          round: { ...round, secureAggregation: secureSettings },
+          length: this.joined.model.numParams,
+          send: (message) => this.options.transport.sendSecAgg(message),
+          onError: (message) => this.emit({ type: 'error', message }),
+        })
+      : undefined;
+    this.secure = secure;
+    if (secure) {
+      // Keys and shares go out while the student trains.
+      secure.start();
+      for (const early of this.earlySecAgg)
+        if (early.roundId === round.roundId) secure.handle(early);
+      this.earlySecAgg = [];
+    }
     try {
       this.bytesDown += this.codec.encode(round).byteLength;
       // Without weights (logit exchange, local training) the client trains its own model on.
@@ -303,12 +342,14 @@ export class FedClient {
         // Noise from a seed the coordinator never sees: the update is private before it leaves.
         if (privacy) delta = clipAndNoise(delta, { ...privacy, rng: createRng(secureSeed()) });
       }
+      const masked = secure && delta ? await secure.mask(delta, round.deadline) : undefined;
       await this.deliver(
         {
           roundId: round.roundId,
           modelVersion: round.modelVersion,
           numSamples: result.numSamples,
-          ...(delta
+          ...(masked ? { masked } : {}),
+          ...(delta && !masked
             ? {
                 // Per-tensor int8 scales: one shared scale would round small tensors (biases) to zero.
                 delta: encodeWeights(delta, round.config.updatePrecision, {

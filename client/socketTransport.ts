@@ -10,6 +10,7 @@ import type {
   ClientToServerEvents,
   JoinRequest,
   JoinResponse,
+  SecAggUp,
   ServerToClientEvents,
   UpdateMessage,
   UpdateResponse,
@@ -57,6 +58,7 @@ export class SocketTransport implements FedTransport {
     socket.on('round:start', (round) => handlers.roundStart(round));
     socket.on('round:end', (summary) => handlers.roundEnd(summary));
     socket.on('run:end', (summary) => handlers.runEnd(summary));
+    socket.on('secagg', (message) => handlers.secAgg(message));
     return new Promise((resolve, reject) => {
       let first = true;
       socket.on('connect', () => {
@@ -91,6 +93,10 @@ export class SocketTransport implements FedTransport {
 
   sendUpdate(update: UpdateMessage): Promise<UpdateResponse> {
     return this.live.timeout(this.options.ackTimeoutMs ?? 60_000).emitWithAck('update', update);
+  }
+
+  sendSecAgg(message: SecAggUp): Promise<UpdateResponse> {
+    return this.live.timeout(this.options.ackTimeoutMs ?? 60_000).emitWithAck('secagg', message);
   }
 
   async fetchArtifact(ref: ArtifactRef): Promise<Uint8Array> {

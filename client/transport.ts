@@ -10,6 +10,8 @@ import type {
   RoundEnd,
   RoundStart,
   RunEnd,
+  SecAggDown,
+  SecAggUp,
   UpdateMessage,
   UpdateResponse,
 } from '../shared/protocol/index.js';
@@ -18,6 +20,8 @@ export interface TransportHandlers {
   roundStart(round: RoundStart): void;
   roundEnd(summary: RoundEnd): void;
   runEnd(summary: RunEnd): void;
+  /** A secure-aggregation step message from the coordinator. */
+  secAgg(message: SecAggDown): void;
   /** The connection came back after a drop; the client should join again. */
   reconnected(): void;
   disconnected(reason: string): void;
@@ -28,6 +32,8 @@ export interface FedTransport {
   connect(handlers: TransportHandlers): Promise<void>;
   join(request: JoinRequest): Promise<JoinResponse>;
   sendUpdate(update: UpdateMessage): Promise<UpdateResponse>;
+  /** A secure-aggregation step (keys, shares, reveal); acked like an update. */
+  sendSecAgg(message: SecAggUp): Promise<UpdateResponse>;
   fetchArtifact(ref: ArtifactRef): Promise<Uint8Array>;
   readonly connected: boolean;
   close(): void;

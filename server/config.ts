@@ -34,103 +34,162 @@ export const DEFAULT_TRAINING: RoundConfig = {
 export const strategySchema = z.enum(['fedkd', 'fedavg', 'feddf', 'fedmd', 'dsfl', 'local']);
 export type StrategyName = z.infer<typeof strategySchema>;
 
-export const coordinatorConfigSchema = z.strictObject({
-  /** Host to listen on. Defaults to 127.0.0.1 (loopback only). */
-  host: z.string().default('127.0.0.1'),
-  /** Port; 0 picks a free one. Defaults to 8080. */
-  port: z.number().int().min(0).max(65_535).default(8080),
-  /** Data directory: SQLite, checkpoints, cached teacher and artifacts. Defaults to .fedistill. */
-  dataDir: z.string().default('.fedistill'),
-  /** Federated rounds to aggregate before the run ends. Defaults to 10. */
-  rounds: z.number().int().min(1).max(100_000).default(10),
-  /** Fraction of connected clients sampled each round. Defaults to 1. */
-  fraction: z.number().gt(0).max(1).default(1),
-  /** Fewest clients a round is started with. Defaults to 2. */
-  minClients: z.number().int().min(1).default(2),
-  /** How long to wait for `minClients` before starting with whoever is connected (≥ 1). Defaults to 60 s. */
-  waitForClientsMs: z.number().int().min(0).default(60_000),
-  /** Time a sampled client has to answer. Defaults to 120 s. */
-  roundTimeoutMs: z.number().int().min(100).default(120_000),
-  /** Share of sampled clients whose updates must arrive for the round to count. Defaults to 0.5. */
-  quorum: z.number().gt(0).max(1).default(0.5),
-  /** Consecutive rounds below quorum after which the run stops. Defaults to 5. */
-  maxFailedRounds: z.number().int().min(1).default(5),
-  /** Seed for sampling and the student's initial weights. Defaults to 1. */
-  seed: z.number().int().default(1),
-  /** Join tokens; when empty anyone may join. Defaults to none. */
-  tokens: z.array(z.string().min(1)).default([]),
+export const secureAggregationSchema = z.strictObject({
   /**
-   * Per-client tokens: JSON (`{ "name": "token" }`) or one `name:token` per line. Each token
-   * admits one named client and binds its client id (server/auth.ts). Defaults to none.
+   * t as a fraction of a round's sampled clients, t = max(2, ⌈fraction·n⌉): the fewest that must
+   * stay to the end, and the fewest that could together unmask one client. Above 1/2 as Bonawitz
+   * et al. advise. Defaults to 2/3.
    */
-  tokensFile: z.string().min(1).optional(),
-  /** Bearer token for /api/admin/* (stop the run, export the student); unset: those are off. Defaults to none. */
-  adminToken: z.string().min(16).max(500).optional(),
-  /** Origins allowed by CORS for browser clients. Defaults to none (same origin only). */
-  corsOrigins: z.array(z.string()).default([]),
-  /** Refused messages a connection may send within `refusalWindowMs` before it is disconnected. Defaults to 20. */
-  maxRefusals: z.number().int().min(0).default(20),
-  /** Defaults to 60 s. */
-  refusalWindowMs: z.number().int().min(1).default(60_000),
-  /** Largest socket.io message accepted, in bytes. Defaults to 64 MiB. */
-  maxMessageBytes: z
+  threshold: z
     .number()
-    .int()
-    .min(1024)
-    .default(64 * 1024 * 1024),
-  /** Local training settings sent to clients each round. */
-  training: roundConfigSchema.default(DEFAULT_TRAINING),
+    .gt(0.5)
+    .max(1)
+    .default(2 / 3),
   /**
-   * Continue the data directory's last run if it did not complete (same teacher and student):
-   * its completed rounds stand, the student restarts from the last checkpoint. Defaults to false.
+   * Fixed-point scale of the masked values (resolution 1/scale); each client's weighted delta
+   * must stay within ±(2³¹ − 1)/(n·scale). Defaults to 2²⁰ (±2048/n, resolution ≈ 9.5e-7).
    */
-  resume: z.boolean().default(false),
-  /**
-   * Client-side differential privacy for weight updates: each client clips its delta to
-   * `clipNorm` and adds Gaussian noise of std `noiseMultiplier·clipNorm`; the coordinator reports
-   * the ε spent at `delta` (δ) after every round. Defaults to off.
-   */
-  privacy: z
-    .strictObject({
-      clipNorm: z.number().positive(),
-      noiseMultiplier: z.number().min(0),
-      /** δ of the reported (ε, δ). Defaults to 1e-5. */
-      delta: z.number().gt(0).lt(1).default(1e-5),
-    })
-    .optional(),
-  /** Defaults to fedkd. */
-  strategy: strategySchema.default('fedkd'),
-  /** How updates are combined. Defaults to sample-weighted FedAvg (streaming). */
-  aggregator: aggregatorSpecSchema.default({ kind: 'fedavg' }),
-  /** Defaults to none (global += aggregated delta). */
-  serverOptimizer: serverOptimizerSchema.default({ kind: 'none' }),
-  /** fedmd / dsfl: logit exchange settings. */
-  logitExchange: z
-    .strictObject({
-      /** Proxy samples clients predict on each round. Defaults to 500. */
-      samples: z.number().int().min(1).default(500),
-      /** Weight of the consensus against the teacher's soft labels in the clients' targets. Defaults to 0.5. */
-      consensusWeight: z.number().min(0).max(1).default(0.5),
-      /** dsfl: temperature of the entropy-reduction sharpening (< 1 sharpens). Defaults to 0.1. */
-      sharpenTemperature: z.number().positive().default(0.1),
-    })
-    .default({ samples: 500, consensusWeight: 0.5, sharpenTemperature: 0.1 }),
-  /** feddf: server-side ensemble distillation after averaging. */
-  ensembleDistillation: z
-    .strictObject({
-      /** Passes over the proxy set. Defaults to 1. */
-      epochs: z.number().int().min(1).default(1),
-      /** Defaults to 0.001. */
-      learningRate: z.number().positive().default(0.001),
-      /** Weight of the teacher in the ensemble's targets (clients share the rest). Defaults to 0.5. */
-      teacherWeight: z.number().min(0).max(1).default(0.5),
-    })
-    .default({ epochs: 1, learningRate: 0.001, teacherWeight: 0.5 }),
-  /** Soft labels kept per proxy sample; 0 keeps all classes. Defaults to 0. */
-  softLabelTopK: z.number().int().min(0).default(0),
-  /** Precision soft labels travel in. Defaults to float16. */
-  softLabelPrecision: z.enum(['float32', 'float16', 'uint8']).default('float16'),
+  scale: z
+    .number()
+    .positive()
+    .max(2 ** 30)
+    .default(2 ** 20),
+  /** How long the key, share and unmask steps wait for a quiet client. Defaults to 10 s. */
+  phaseTimeoutMs: z.number().int().min(1).default(10_000),
 });
+export type SecureAggregationConfig = z.output<typeof secureAggregationSchema>;
+
+/**
+ * Why secure aggregation cannot run with this strategy and aggregator, or undefined when it can:
+ * the coordinator must never need one client's update on its own.
+ */
+export function secureAggregationConflict(
+  strategy: StrategyName,
+  aggregator: string,
+): string | undefined {
+  if (strategy !== 'fedkd' && strategy !== 'fedavg')
+    return `secure aggregation needs strategy fedkd or fedavg (weights averaged blindly), not ${strategy}`;
+  if (aggregator !== 'fedavg')
+    return `secure aggregation sums updates blindly, so the ${aggregator} aggregator cannot see them; use fedavg`;
+  return undefined;
+}
+
+export const coordinatorConfigSchema = z
+  .strictObject({
+    /** Host to listen on. Defaults to 127.0.0.1 (loopback only). */
+    host: z.string().default('127.0.0.1'),
+    /** Port; 0 picks a free one. Defaults to 8080. */
+    port: z.number().int().min(0).max(65_535).default(8080),
+    /** Data directory: SQLite, checkpoints, cached teacher and artifacts. Defaults to .fedistill. */
+    dataDir: z.string().default('.fedistill'),
+    /** Federated rounds to aggregate before the run ends. Defaults to 10. */
+    rounds: z.number().int().min(1).max(100_000).default(10),
+    /** Fraction of connected clients sampled each round. Defaults to 1. */
+    fraction: z.number().gt(0).max(1).default(1),
+    /** Fewest clients a round is started with. Defaults to 2. */
+    minClients: z.number().int().min(1).default(2),
+    /** How long to wait for `minClients` before starting with whoever is connected (≥ 1). Defaults to 60 s. */
+    waitForClientsMs: z.number().int().min(0).default(60_000),
+    /** Time a sampled client has to answer. Defaults to 120 s. */
+    roundTimeoutMs: z.number().int().min(100).default(120_000),
+    /** Share of sampled clients whose updates must arrive for the round to count. Defaults to 0.5. */
+    quorum: z.number().gt(0).max(1).default(0.5),
+    /** Consecutive rounds below quorum after which the run stops. Defaults to 5. */
+    maxFailedRounds: z.number().int().min(1).default(5),
+    /** Seed for sampling and the student's initial weights. Defaults to 1. */
+    seed: z.number().int().default(1),
+    /** Join tokens; when empty anyone may join. Defaults to none. */
+    tokens: z.array(z.string().min(1)).default([]),
+    /**
+     * Per-client tokens: JSON (`{ "name": "token" }`) or one `name:token` per line. Each token
+     * admits one named client and binds its client id (server/auth.ts). Defaults to none.
+     */
+    tokensFile: z.string().min(1).optional(),
+    /** Bearer token for /api/admin/* (stop the run, export the student); unset: those are off. Defaults to none. */
+    adminToken: z.string().min(16).max(500).optional(),
+    /** Origins allowed by CORS for browser clients. Defaults to none (same origin only). */
+    corsOrigins: z.array(z.string()).default([]),
+    /** Refused messages a connection may send within `refusalWindowMs` before it is disconnected. Defaults to 20. */
+    maxRefusals: z.number().int().min(0).default(20),
+    /** Defaults to 60 s. */
+    refusalWindowMs: z.number().int().min(1).default(60_000),
+    /** Largest socket.io message accepted, in bytes. Defaults to 64 MiB. */
+    maxMessageBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(64 * 1024 * 1024),
+    /** Local training settings sent to clients each round. */
+    training: roundConfigSchema.default(DEFAULT_TRAINING),
+    /**
+     * Continue the data directory's last run if it did not complete (same teacher and student):
+     * its completed rounds stand, the student restarts from the last checkpoint. Defaults to false.
+     */
+    resume: z.boolean().default(false),
+    /**
+     * Client-side differential privacy for weight updates: each client clips its delta to
+     * `clipNorm` and adds Gaussian noise of std `noiseMultiplier·clipNorm`; the coordinator reports
+     * the ε spent at `delta` (δ) after every round. Defaults to off.
+     */
+    privacy: z
+      .strictObject({
+        clipNorm: z.number().positive(),
+        noiseMultiplier: z.number().min(0),
+        /** δ of the reported (ε, δ). Defaults to 1e-5. */
+        delta: z.number().gt(0).lt(1).default(1e-5),
+      })
+      .optional(),
+    /**
+     * Secure aggregation (Bonawitz et al. 2017): clients mask their deltas so the coordinator
+     * learns only their sum. Needs a strategy that averages weights without looking at each
+     * update (fedkd, fedavg) and the fedavg aggregator. Defaults to off.
+     */
+    secureAggregation: secureAggregationSchema.optional(),
+    /** Defaults to fedkd. */
+    strategy: strategySchema.default('fedkd'),
+    /** How updates are combined. Defaults to sample-weighted FedAvg (streaming). */
+    aggregator: aggregatorSpecSchema.default({ kind: 'fedavg' }),
+    /** Defaults to none (global += aggregated delta). */
+    serverOptimizer: serverOptimizerSchema.default({ kind: 'none' }),
+    /** fedmd / dsfl: logit exchange settings. */
+    logitExchange: z
+      .strictObject({
+        /** Proxy samples clients predict on each round. Defaults to 500. */
+        samples: z.number().int().min(1).default(500),
+        /** Weight of the consensus against the teacher's soft labels in the clients' targets. Defaults to 0.5. */
+        consensusWeight: z.number().min(0).max(1).default(0.5),
+        /** dsfl: temperature of the entropy-reduction sharpening (< 1 sharpens). Defaults to 0.1. */
+        sharpenTemperature: z.number().positive().default(0.1),
+      })
+      .default({ samples: 500, consensusWeight: 0.5, sharpenTemperature: 0.1 }),
+    /** feddf: server-side ensemble distillation after averaging. */
+    ensembleDistillation: z
+      .strictObject({
+        /** Passes over the proxy set. Defaults to 1. */
+        epochs: z.number().int().min(1).default(1),
+        /** Defaults to 0.001. */
+        learningRate: z.number().positive().default(0.001),
+        /** Weight of the teacher in the ensemble's targets (clients share the rest). Defaults to 0.5. */
+        teacherWeight: z.number().min(0).max(1).default(0.5),
+      })
+      .default({ epochs: 1, learningRate: 0.001, teacherWeight: 0.5 }),
+    /** Soft labels kept per proxy sample; 0 keeps all classes. Defaults to 0. */
+    softLabelTopK: z.number().int().min(0).default(0),
+    /** Precision soft labels travel in. Defaults to float16. */
+    softLabelPrecision: z.enum(['float32', 'float16', 'uint8']).default('float16'),
+  })
+  .superRefine((config, context) => {
+    if (!config.secureAggregation) return;
+    const conflict = secureAggregationConflict(config.strategy, config.aggregator.kind);
+    if (conflict)
+      context.addIssue({ code: 'custom', path: ['secureAggregation'], message: conflict });
+    if (config.minClients < 2)
+      context.addIssue({
+        code: 'custom',
+        path: ['minClients'],
+        message: 'secure aggregation needs at least 2 clients per round',
+      });
+  });
 
 export type CoordinatorConfigInput = z.input<typeof coordinatorConfigSchema>;
 export type CoordinatorConfig = z.output<typeof coordinatorConfigSchema>;

@@ -30,9 +30,16 @@ import type {
   RoundStart,
   UpdateResponse,
 } from '../shared/protocol/index.js';
-import { PROTOCOL_VERSION, joinRequestSchema, updateSchema } from '../shared/protocol/index.js';
+import {
+  PROTOCOL_VERSION,
+  joinRequestSchema,
+  secAggUpSchema,
+  updateSchema,
+} from '../shared/protocol/index.js';
+import { SecAggError } from '../shared/secureAggregation/index.js';
+import type { SecAggErrorCode } from '../shared/secureAggregation/index.js';
 import type { CoordinatorConfig } from './config.js';
-import { recordableConfig } from './config.js';
+import { recordableConfig, secureAggregationConflict } from './config.js';
 import type { ClientHub, ClientLink } from './clientHub.js';
 import type { RoundRecord, RunStore } from './store.js';
 import { quorumSize, sampleClients } from './sampling.js';
@@ -41,6 +48,7 @@ import type { CheckpointWriter } from './checkpoints.js';
 import type { StrategyPlan } from './strategy.js';
 import { blend, planFor, roundConfigFor, sharpen } from './strategy.js';
 import { ContributionError, RoundContributions } from './roundContributions.js';
+import { SecureAggregationRound } from './secureRound.js';
 
 export type CoordinatorEvent =
   | {
@@ -64,6 +72,18 @@ export type CoordinatorEvent =
       bytes: number;
     }
   | { type: 'update:rejected'; roundId: number; clientId: string; code: ErrorCode; message: string }
+  /**
+   * A secure round's aggregation ended: how many clients' masked deltas the sum holds (of
+   * `sampled`, with threshold t), or why it could not be unmasked.
+   */
+  | {
+      type: 'round:secure';
+      roundId: number;
+      sampled: number;
+      threshold: number;
+      survivors: number;
+      error?: string;
+    }
   | { type: 'round:closed'; record: RoundRecord }
   | { type: 'run:ended'; status: 'completed' | 'stopped'; roundsAggregated: number }
   | { type: 'waiting'; connected: number; needed: number };
@@ -111,6 +131,8 @@ interface OpenRound {
   bytesUp: number;
   rejected: number;
   allAnswered: () => void;
+  /** Set when the round aggregates securely. */
+  secure?: { round: SecureAggregationRound; setUp: Promise<void> };
 }
 
 /** Where an interrupted run picks up: everything its completed rounds left behind. */
@@ -127,6 +149,16 @@ export interface RunResult {
   finalStudentAccuracy: number | null;
   studentParams: number;
 }
+
+const SECAGG_REFUSAL: Record<SecAggErrorCode, ErrorCode> = {
+  phase: 'wrong-phase',
+  'too-few': 'wrong-phase',
+  duplicate: 'duplicate',
+  'unknown-client': 'not-sampled',
+  'bad-message': 'invalid-payload',
+  overflow: 'invalid-payload',
+  'bad-option': 'invalid-payload',
+};
 
 function refusal(
   code: ErrorCode,
@@ -173,6 +205,13 @@ export class Coordinator {
         : createAggregator(parts.config.aggregator);
     this.serverOptimizer = new ServerOptimizer(parts.config.serverOptimizer);
     this.numClasses = parts.studentSpec.numClasses;
+    if (parts.config.secureAggregation) {
+      const conflict = secureAggregationConflict(
+        parts.config.strategy,
+        parts.config.aggregator.kind,
+      );
+      if (conflict) throw new Error(conflict);
+    }
     if (this.plan.distillsEnsemble && !parts.proxy) {
       throw new Error(
         `strategy ${parts.config.strategy} needs the proxy set at the coordinator (parts.proxy)`,
@@ -297,6 +336,15 @@ export class Coordinator {
       }
       answer(ack, response);
     });
+    link.on('secagg', (message, ack) => {
+      let response: UpdateResponse;
+      try {
+        response = this.handleSecAgg(link, message);
+      } catch (error) {
+        response = refusal('internal', (error as Error).message);
+      }
+      answer(ack, response);
+    });
     link.onDisconnect(() => {
       const id = link.clientId;
       if (id && this.clients.get(id)?.link === link) {
@@ -360,8 +408,14 @@ export class Coordinator {
       round.sampled.has(clientId) &&
       !round.answered.has(clientId) &&
       Date.now() < round.message.deadline
-        ? round.message
+        ? this.roundStartFor(round, clientId)
         : undefined;
+    if (round?.secure && round.sampled.has(clientId)) {
+      // After the join's ack: the step message it may have missed while away (even after its
+      // masked input: the unmask step needs it too).
+      const secure = round.secure.round;
+      setImmediate(() => secure.resend(clientId));
+    }
     return {
       ok: true,
       clientId,
@@ -476,10 +530,31 @@ export class Coordinator {
         bytes,
       );
     }
+    if (
+      round.secure
+        ? update.masked === undefined || update.delta !== undefined
+        : update.masked !== undefined
+    ) {
+      return this.reject(
+        update.roundId,
+        clientId,
+        'invalid-payload',
+        round.secure
+          ? `round ${round.id} aggregates securely: send a masked input, not a delta`
+          : `round ${round.id} does not aggregate securely: a masked input cannot apply`,
+        bytes,
+      );
+    }
     try {
-      round.contributions.add(update);
+      if (round.secure) round.secure.round.receiveMasked(clientId, update.masked!);
+      else round.contributions.add(update);
     } catch (error) {
-      const code = error instanceof ContributionError ? error.code : 'rejected-weights';
+      const code =
+        error instanceof ContributionError
+          ? error.code
+          : error instanceof SecAggError
+            ? SECAGG_REFUSAL[error.code]
+            : 'rejected-weights';
       return this.reject(update.roundId, clientId, code, (error as Error).message, bytes);
     }
     round.answered.add(clientId);
@@ -505,6 +580,50 @@ export class Coordinator {
     });
     if (round.answered.size === round.sampled.size) round.allAnswered();
     return { ok: true, roundId: round.id };
+  }
+
+  /** A secure-aggregation step message (keys, shares, reveal) from a sampled client. */
+  private handleSecAgg(link: ClientLink, raw: unknown): UpdateResponse {
+    const clientId = link.clientId;
+    const bytes = link.lastMessageBytes ?? this.codec.encode(raw).byteLength;
+    const parsed = secAggUpSchema.safeParse(raw);
+    const claimedRound = parsed.success ? parsed.data.roundId : 0;
+    const reject = (code: ErrorCode, message: string) =>
+      this.reject(claimedRound, clientId ?? '(unjoined)', code, `secagg: ${message}`, bytes);
+    if (!clientId) return reject('not-joined', 'send join first');
+    if (!parsed.success) {
+      return reject(
+        'invalid-payload',
+        parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+      );
+    }
+    const message = parsed.data;
+    const round = this.openRound;
+    if (!round || round.id !== message.roundId)
+      return reject(
+        message.roundId < (round?.id ?? this.nextRoundId) ? 'too-late' : 'wrong-round',
+        `round ${message.roundId} is not open (open: ${round?.id ?? 'none'})`,
+      );
+    if (!round.secure)
+      return reject('wrong-phase', `round ${round.id} does not aggregate securely`);
+    if (!round.sampled.has(clientId))
+      return reject('not-sampled', `client was not sampled in round ${round.id}`);
+    try {
+      round.secure.round.receive(clientId, message);
+    } catch (error) {
+      if (!(error instanceof SecAggError)) throw error;
+      return reject(SECAGG_REFUSAL[error.code], `${message.step}: ${error.message}`);
+    }
+    round.bytesUp += bytes;
+    this.parts.store.addClientTraffic(this.runId, clientId, 0, bytes, false);
+    return { ok: true, roundId: round.id };
+  }
+
+  /** The round:start a client gets: secure rounds add its own id and weight. */
+  private roundStartFor(round: OpenRound, clientId: string): RoundStart {
+    return round.secure
+      ? { ...round.message, secureAggregation: round.secure.round.startFor(clientId) }
+      : round.message;
   }
 
   private async waitForClients(): Promise<string[]> {
@@ -590,10 +709,30 @@ export class Coordinator {
       rejected: 0,
       allAnswered,
     };
+    const secureConfig = config.secureAggregation;
+    if (secureConfig && plan.sendsWeights) {
+      const secure = new SecureAggregationRound({
+        session: `${this.runId}/${roundId}@${message.deadline}`,
+        roundId,
+        members: sampled.map((clientId) => ({
+          clientId,
+          numSamples: this.clients.get(clientId)?.numSamples ?? 0,
+        })),
+        thresholdFraction: secureConfig.threshold,
+        scale: secureConfig.scale,
+        length: this.globalWeights.length,
+        phaseTimeoutMs: secureConfig.phaseTimeoutMs,
+        send: (clientId, step) => this.clients.get(clientId)?.link.emit('secagg', step),
+      });
+      const setUp = secure.setUp();
+      // Too few clients took part in the key steps: nothing can be unmasked, end the round now.
+      setUp.catch(() => allAnswered());
+      round.secure = { round: secure, setUp };
+    }
     this.openRound = round;
     this.state = 'training';
     for (const id of sampled) {
-      this.clients.get(id)?.link.emit('round:start', message);
+      this.clients.get(id)?.link.emit('round:start', this.roundStartFor(round, id));
       this.parts.store.addClientTraffic(this.runId, id, bytesDown, 0, false);
     }
     this.emit({ type: 'round:started', roundId, sampled, deadline: message.deadline });
@@ -604,18 +743,20 @@ export class Coordinator {
       this.stopRequested,
     ]);
     clearTimeout(timer);
+    // The unmask step still needs the survivors' messages: the round stays open for them.
+    const secureDelta = round.secure ? await this.finishSecure(round) : undefined;
     this.openRound = undefined;
 
     const needed = quorumSize(round.sampled.size, config.quorum);
-    const participants = round.answered.size;
-    const aggregated = participants >= needed;
+    const participants = round.secure ? (secureDelta?.survivors ?? 0) : round.answered.size;
+    const aggregated = participants >= needed && (!round.secure || secureDelta !== undefined);
     let studentAccuracy: number | null = null;
     let studentLoss: number | null = null;
     let agreement: number | null = null;
     if (aggregated && plan.sendsWeights) {
       let next = this.serverOptimizer.step(
         this.globalWeights,
-        round.contributions.aggregateDelta(),
+        secureDelta?.meanDelta ?? round.contributions.aggregateDelta(),
       );
       if (plan.distillsEnsemble)
         next = await this.distillEnsemble(next, round.contributions, roundId);
@@ -681,6 +822,33 @@ export class Coordinator {
     });
     this.emit({ type: 'round:closed', record });
     return record;
+  }
+
+  /**
+   * Closes a secure round's aggregation: the masked inputs that arrived, the unmask step,
+   * the mean delta of the survivors. Undefined when too few clients stayed to unmask it.
+   */
+  private async finishSecure(
+    round: OpenRound,
+  ): Promise<{ meanDelta: Float32Array; survivors: number } | undefined> {
+    const secure = round.secure!;
+    if (this.stopped) secure.round.abort();
+    const report = {
+      type: 'round:secure' as const,
+      roundId: round.id,
+      sampled: round.sampled.size,
+      threshold: secure.round.threshold,
+    };
+    try {
+      await secure.setUp;
+      const result = await secure.round.finish();
+      this.emit({ ...report, survivors: result.survivors.length });
+      return { meanDelta: result.meanDelta, survivors: result.survivors.length };
+    } catch (error) {
+      if (!(error instanceof SecAggError)) throw error;
+      this.emit({ ...report, survivors: 0, error: error.message });
+      return undefined;
+    }
   }
 
   /**

@@ -10,7 +10,12 @@ import { z } from 'zod';
 import type { ModelSpec } from '../shared/models/index.js';
 import { cnnSpec, mlpSpec, modelSpecSchema } from '../shared/models/index.js';
 import { aggregatorSpecSchema, serverOptimizerSchema } from '../shared/aggregation/index.js';
-import { coordinatorConfigSchema, strategySchema } from '../server/config.js';
+import {
+  coordinatorConfigSchema,
+  secureAggregationConflict,
+  secureAggregationSchema,
+  strategySchema,
+} from '../server/config.js';
 
 /** Coordinator strategies plus `central`, which only a simulation can run (all data in one place). */
 export const simStrategySchema = z.union([strategySchema, z.literal('central')]);
@@ -167,6 +172,8 @@ export const simConfigSchema = z
     serverOptimizer: serverOptimizerSchema.default({ kind: 'none' }),
     /** Defaults to fedavg. */
     aggregator: aggregatorSpecSchema.default({ kind: 'fedavg' }),
+    /** Secure aggregation, as in the coordinator config (fedkd and fedavg only). Defaults to off. */
+    secureAggregation: secureAggregationSchema.optional(),
     /** fedmd / dsfl settings, as in the coordinator config. */
     logitExchange: coordinatorConfigSchema.shape.logitExchange,
     /** feddf settings, as in the coordinator config. */
@@ -179,6 +186,16 @@ export const simConfigSchema = z
     backend: z.string().optional(),
   })
   .superRefine((config, ctx) => {
+    if (config.secureAggregation) {
+      for (const strategy of config.strategy) {
+        const conflict =
+          strategy === 'central'
+            ? 'secure aggregation needs a federated strategy (fedkd, fedavg), not central'
+            : secureAggregationConflict(strategy, config.aggregator.kind);
+        if (conflict)
+          ctx.addIssue({ code: 'custom', path: ['secureAggregation'], message: conflict });
+      }
+    }
     if (config.clientStudents && !config.strategy.every((s) => LOGIT_STRATEGIES.includes(s))) {
       ctx.addIssue({
         code: 'custom',

@@ -13,6 +13,8 @@ import type {
   RoundEnd,
   RoundStart,
   RunEnd,
+  SecAggDown,
+  SecAggUp,
   UpdateMessage,
   UpdateResponse,
 } from '../shared/protocol/index.js';
@@ -75,6 +77,7 @@ export class PortTransport implements FedTransport {
     if (event === 'round:start') handlers.roundStart(payload as RoundStart);
     else if (event === 'round:end') handlers.roundEnd(payload as RoundEnd);
     else if (event === 'run:end') handlers.runEnd(payload as RunEnd);
+    else if (event === 'secagg') handlers.secAgg(payload as SecAggDown);
   }
 
   private post(message: ClientPortMessage): void {
@@ -96,6 +99,10 @@ export class PortTransport implements FedTransport {
 
   sendUpdate(update: UpdateMessage): Promise<UpdateResponse> {
     return this.emitWithAck('update', update);
+  }
+
+  sendSecAgg(message: SecAggUp): Promise<UpdateResponse> {
+    return this.emitWithAck('secagg', message);
   }
 
   fetchArtifact(ref: ArtifactRef): Promise<Uint8Array> {

@@ -119,6 +119,7 @@ export function coordinatorConfigFor(
     },
     strategy,
     aggregator: config.aggregator,
+    ...(config.secureAggregation ? { secureAggregation: config.secureAggregation } : {}),
     serverOptimizer: config.serverOptimizer,
     logitExchange: config.logitExchange,
     ensembleDistillation: config.ensembleDistillation,

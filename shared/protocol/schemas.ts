@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { EncodedWeights } from '../codec/index.js';
 import type { SoftLabelSet } from '../softLabels/index.js';
 import { modelSpecSchema } from '../models/index.js';
+import { maskedInputSchema, secureRoundSchema } from './secureAggregation.js';
 
 const finite = z.number().finite();
 const count = z.number().int().nonnegative();
@@ -24,6 +25,8 @@ export const errorCodeSchema = z.enum([
   'too-late',
   'rejected-weights',
   'run-ended',
+  /** A secure-aggregation message for a step the round is not at (late, early, or repeated). */
+  'wrong-phase',
   'internal',
 ]);
 export type ErrorCode = z.infer<typeof errorCodeSchema>;
@@ -141,6 +144,11 @@ export const roundStartSchema = z.strictObject({
   predict: z.strictObject({ indices: int32ArraySchema }).optional(),
   /** Logit exchange: the federation's consensus on some proxy samples, to distil from. */
   consensus: proxyPredictionsSchema.optional(),
+  /**
+   * Set when the round aggregates securely: the client masks its delta and the coordinator
+   * learns only the sum (see secureAggregation.ts). Differs per client (its id and weight).
+   */
+  secureAggregation: secureRoundSchema.optional(),
 });
 export type RoundStart = z.infer<typeof roundStartSchema>;
 
@@ -181,6 +189,8 @@ export const updateSchema = z.strictObject({
   delta: encodedWeightsSchema.optional(),
   /** The client's probabilities on the proxy samples the round asked for (logit exchange). */
   predictions: proxyPredictionsSchema.optional(),
+  /** Secure rounds: quantize(weight·delta) plus the client's masks, mod 2³², instead of `delta`. */
+  masked: maskedInputSchema.optional(),
   metrics: trainMetricsSchema,
 });
 export type UpdateMessage = z.infer<typeof updateSchema>;

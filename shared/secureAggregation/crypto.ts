@@ -19,6 +19,8 @@ const encoder = new TextEncoder();
 export const PUBLIC_KEY_BYTES = 65;
 /** Bytes of a mask seed. */
 export const SEED_BYTES = 32;
+/** AES-GCM IV of a sealed share. */
+export const IV_BYTES = 12;
 
 /** Copies into a fresh ArrayBuffer-backed array (WebCrypto wants exactly that). */
 function own(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
@@ -146,7 +148,7 @@ export async function sealShare(
   to: number,
   plaintext: Uint8Array,
 ): Promise<{ iv: Uint8Array; ciphertext: Uint8Array }> {
-  const iv = globalThis.crypto.getRandomValues(new Uint8Array(12));
+  const iv = globalThis.crypto.getRandomValues(new Uint8Array(IV_BYTES));
   const ciphertext = await subtle().encrypt(
     { name: 'AES-GCM', iv, additionalData: aad(session, from, to) },
     key,

@@ -16,6 +16,7 @@ export type {
 } from './messages.js';
 export { dequantize, quantize, quantizeBound } from './quantize.js';
 export type { QuantizeOptions } from './quantize.js';
-export { reconstructSecret, shareSecret, SHAMIR_PRIME } from './shamir.js';
+export { FIELD_BYTES, reconstructSecret, shareSecret, SHAMIR_PRIME } from './shamir.js';
 export type { Share } from './shamir.js';
-export { expandMask } from './crypto.js';
+export { expandMask, IV_BYTES, PUBLIC_KEY_BYTES } from './crypto.js';
+export { SHARE_CIPHERTEXT_BYTES } from './wire.js';

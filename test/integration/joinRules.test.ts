@@ -71,7 +71,7 @@ test('a client announcing another protocol version is refused with a clear messa
   assert.equal(code, 2, output);
   assert.match(
     output,
-    /refused by coordinator \(protocol-version\): protocol version 99 is not supported; this coordinator speaks version 1/,
+    /refused by coordinator \(protocol-version\): protocol version 99 is not supported; this coordinator speaks version 2/,
   );
 });
 

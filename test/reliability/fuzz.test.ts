@@ -59,6 +59,7 @@ import type {
   JoinRequest,
   JoinResponse,
   RoundStart,
+  SecAggUp,
   UpdateMessage,
   UpdateResponse,
 } from '../../shared/protocol/index.js';
@@ -154,6 +155,9 @@ class DuplicatingTransport implements FedTransport {
   }
   fetchArtifact(ref: ArtifactRef): Promise<Uint8Array> {
     return this.inner.fetchArtifact(ref);
+  }
+  sendSecAgg(message: SecAggUp): Promise<UpdateResponse> {
+    return this.inner.sendSecAgg(message);
   }
   close(): void {
     this.inner.close();

@@ -17,6 +17,7 @@ const noHandlers = {
   roundStart: () => undefined,
   roundEnd: () => undefined,
   runEnd: () => undefined,
+  secAgg: () => undefined,
   reconnected: () => undefined,
   disconnected: () => undefined,
 };
