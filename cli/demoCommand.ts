@@ -25,6 +25,8 @@ export interface DemoOptions {
   backend?: string;
   /** Show every client's log lines. */
   verbose: boolean;
+  /** Aggregate with secure aggregation (defaults otherwise). */
+  secureAggregation?: boolean;
   log: Log;
   /** Print progress bars (off when not a terminal). */
   progress: boolean;
@@ -40,6 +42,7 @@ export async function runDemo(options: DemoOptions): Promise<RunSummary> {
       minClients: options.clients,
       waitForClientsMs: 120_000,
       roundTimeoutMs: 300_000,
+      ...(options.secureAggregation ? { secureAggregation: {} } : {}),
       ...(options.epochs !== undefined
         ? {
             training: { ...DEFAULT_TRAINING, epochs: options.epochs },

@@ -107,6 +107,10 @@ export function buildProgram(): Command {
     )
     .option('--seed <n>', 'seed for sampling and initial weights', int)
     .option('--resume', "continue the data directory's last run if it did not complete")
+    .option(
+      '--secure-aggregation',
+      'clients mask their updates so the coordinator learns only their sum (fedkd, fedavg)',
+    )
     .addOption(
       new Option('--strategy <name>', 'how knowledge moves (docs/strategies.md)').choices([
         'fedkd',
@@ -160,6 +164,9 @@ export function buildProgram(): Command {
         ...pick('seed', flags.seed),
         ...pick('resume', flags.resume),
         ...pick('strategy', flags.strategy),
+        ...(flags.secureAggregation === true
+          ? { secureAggregation: file.secureAggregation ?? {} }
+          : {}),
         training,
       };
       process.exitCode = await runServe({
@@ -240,6 +247,7 @@ export function buildProgram(): Command {
     .option('--alpha <a>', 'Dirichlet alpha of the client shards (default 0.5)', num)
     .option('--backend <name>', 'force a tfjs backend')
     .option('--verbose', "show the clients' log lines")
+    .option('--secure-aggregation', 'the coordinator learns only the sum of the updates')
     .action(async (flags: Record<string, unknown>) => {
       const pick = <T>(key: string, value: T | undefined) =>
         value !== undefined ? { [key]: value } : {};
@@ -254,6 +262,7 @@ export function buildProgram(): Command {
         ...pick('alpha', flags.alpha as number | undefined),
         ...pick('backend', flags.backend as string | undefined),
         verbose: flags.verbose === true,
+        secureAggregation: flags.secureAggregation === true,
         log: consoleLog('[demo]'),
         progress: process.stderr.isTTY === true,
       });

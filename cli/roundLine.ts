@@ -4,6 +4,11 @@ import type { CoordinatorEvent } from '../server/coordinator.js';
 export function roundLine(event: CoordinatorEvent, rounds: number): string | undefined {
   if (event.type === 'round:started')
     return `round ${event.roundId}: ${event.sampled.length} clients training`;
+  if (event.type === 'round:secure') {
+    return event.error !== undefined
+      ? `round ${event.roundId}: secure aggregation failed: ${event.error}`
+      : `round ${event.roundId}: unmasked the sum of ${event.survivors}/${event.sampled} masked updates (threshold ${event.threshold})`;
+  }
   if (event.type !== 'round:closed') return undefined;
   const r = event.record;
   if (r.status === 'failed')

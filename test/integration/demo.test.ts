@@ -65,3 +65,39 @@ test('fedistill demo runs end to end and writes its summary JSON', async () => {
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test('fedistill demo --secure-aggregation: client processes mask their updates and the sum unmasks', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'fedistill-demo-secure-'));
+  try {
+    const demo = runCli(
+      [
+        'demo',
+        '--clients',
+        '3',
+        '--rounds',
+        '1',
+        '--epochs',
+        '1',
+        '--teacher-spec',
+        'mlp:64',
+        '--teacher-epochs',
+        '1',
+        '--student',
+        'mlp:16',
+        '--secure-aggregation',
+        '--data-dir',
+        dataDir,
+      ],
+      600_000,
+    );
+    const { code, output } = await demo.exited;
+    assert.equal(code, 0, output);
+    assert.match(output, /round 1: unmasked the sum of 3\/3 masked updates \(threshold 2\)/);
+    const summary = JSON.parse(readFileSync(join(dataDir, 'summary.json'), 'utf8')) as RunSummary;
+    assert.equal(summary.status, 'completed');
+    assert.equal(summary.roundsAggregated, 1);
+    assert.ok(summary.student.testAccuracy !== null && summary.student.testAccuracy > 0.3);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});

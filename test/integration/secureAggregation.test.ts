@@ -1,0 +1,147 @@
+/**
+ * Secure aggregation over real sockets: a coordinator on 127.0.0.1 and four
+ * clients, one of which disconnects right after sharing its keys. The round
+ * still aggregates — the survivors' shares remove the vanished client's
+ * masks — and the new global student is exactly (to fixed-point resolution)
+ * the sample-weighted mean of the three survivors' trained weights. The next
+ * round runs with the three that remain.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { prepareCoordinator } from '../../cli/coordinatorSetup.js';
+import { FedClient } from '../../client/fedClient.js';
+import { SocketTransport } from '../../client/socketTransport.js';
+import type { CoordinatorEvent } from '../../server/coordinator.js';
+import { roundFolder } from '../../server/checkpoints.js';
+import { demoSplit } from '../../node/demo/demoSplit.js';
+import { fileModelLoader } from '../../node/modelFiles.js';
+import { buildModel, getFlatWeights } from '../../shared/index.js';
+import type { SecAggUp, UpdateMessage, UpdateResponse } from '../../shared/protocol/index.js';
+import { SMALL_MODELS, smallTraining } from '../support/smallRun.js';
+
+const SCALE = 2 ** 20;
+
+/** A socket transport that hangs up for good once its client's shares are accepted. */
+class DropsAfterSharing extends SocketTransport {
+  override async sendSecAgg(message: SecAggUp): Promise<UpdateResponse> {
+    const response = await super.sendSecAgg(message);
+    if (message.step === 'shares' && response.ok) this.close();
+    return response;
+  }
+}
+
+/** Records what its client sends, so the test can check no delta ever left it. */
+class RecordingTransport extends SocketTransport {
+  readonly updates: UpdateMessage[] = [];
+  override sendUpdate(update: UpdateMessage): Promise<UpdateResponse> {
+    this.updates.push(update);
+    return super.sendUpdate(update);
+  }
+}
+
+test('a client vanishing after sharing its keys: the survivors aggregate exactly, over sockets', async () => {
+  await tf.setBackend('cpu');
+  const dataDir = mkdtempSync(join(tmpdir(), 'fedistill-secagg-'));
+  const events: CoordinatorEvent[] = [];
+  const prepared = await prepareCoordinator({
+    config: {
+      port: 0,
+      dataDir,
+      rounds: 2,
+      minClients: 4,
+      waitForClientsMs: 200,
+      // Round 1 waits for the vanished client until its deadline.
+      roundTimeoutMs: 15_000,
+      secureAggregation: { scale: SCALE, phaseTimeoutMs: 5_000 },
+      training: smallTraining(),
+    },
+    backend: 'cpu',
+    ...SMALL_MODELS,
+    log: () => undefined,
+    onEvent: (event) => events.push(event),
+  });
+  const shards = demoSplit({ clients: 4 }).shards;
+  const url = prepared.running.url;
+  const transports = shards.map((_, i) =>
+    i === 2 ? new DropsAfterSharing({ url }) : new RecordingTransport({ url }),
+  );
+  const trained = new Map<number, Float32Array>();
+  const clients: FedClient[] = shards.map(
+    (data, i) =>
+      new FedClient({
+        transport: transports[i]!,
+        data,
+        platform: 'node',
+        backend: 'cpu',
+        onEvent: (event) => {
+          // The student right after round 1's training: start + this client's delta.
+          if (event.type === 'round:trained' && event.roundId === 1)
+            trained.set(
+              i,
+              getFlatWeights((clients[i] as unknown as { model: tf.LayersModel }).model),
+            );
+        },
+      }),
+  );
+  try {
+    await Promise.all(clients.map((c) => c.start()));
+    const result = await prepared.running.coordinator.run();
+    assert.equal(result.status, 'completed');
+    const [first, second] = result.rounds;
+    assert.equal(first!.status, 'aggregated');
+    assert.equal(first!.sampled, 4);
+    assert.equal(first!.participants, 3);
+    assert.equal(second!.status, 'aggregated');
+    assert.equal(second!.sampled, 3);
+    const secure = events.filter((e) => e.type === 'round:secure');
+    assert.deepEqual(
+      secure.map((e) => ({ survivors: e.survivors, threshold: e.threshold, error: e.error })),
+      [
+        { survivors: 3, threshold: 3, error: undefined },
+        { survivors: 3, threshold: 2, error: undefined },
+      ],
+    );
+
+    // Every update that left a client was masked.
+    for (const [i, transport] of transports.entries()) {
+      if (!(transport instanceof RecordingTransport)) continue;
+      assert.equal(transport.updates.length, 2, `client ${i}`);
+      for (const update of transport.updates) {
+        assert.ok(update.masked instanceof Uint32Array && update.delta === undefined);
+      }
+    }
+
+    const start = getFlatWeights(buildModel(prepared.studentSpec, 1));
+    const model = await tf.loadLayersModel(
+      fileModelLoader(
+        join(prepared.running.checkpoints.checkpointDir, roundFolder(1), 'model.json'),
+      ),
+    );
+    const after = getFlatWeights(model);
+    model.dispose();
+    const survivors = [0, 1, 3];
+    const samples = shards.map((s) => s.count);
+    const total = survivors.reduce((sum, i) => sum + samples[i]!, 0);
+    let worst = 0;
+    for (let k = 0; k < start.length; k++) {
+      let mean = 0;
+      for (const i of survivors) mean += (samples[i]! * (trained.get(i)![k]! - start[k]!)) / total;
+      worst = Math.max(worst, Math.abs(after[k]! - (start[k]! + mean)));
+    }
+    const weightShare = total / samples.reduce((a, b) => a + b, 0);
+    const bound = 3 / (2 * SCALE * weightShare) + 1e-6;
+    assert.ok(
+      worst <= bound,
+      `global differs from the survivors' mean by ${worst} (bound ${bound})`,
+    );
+  } finally {
+    for (const client of clients) client.stop();
+    await prepared.running.close();
+    prepared.teacher.dispose();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
