@@ -16,12 +16,15 @@ import { prepareCoordinator } from '../../cli/coordinatorSetup.js';
 import { FedClient } from '../../client/fedClient.js';
 import { SocketTransport } from '../../client/socketTransport.js';
 import type { CoordinatorEvent } from '../../server/coordinator.js';
-import { roundFolder } from '../../server/checkpoints.js';
 import { demoSplit } from '../../node/demo/demoSplit.js';
-import { fileModelLoader } from '../../node/modelFiles.js';
 import { buildModel, getFlatWeights } from '../../shared/index.js';
 import type { SecAggUp, UpdateMessage, UpdateResponse } from '../../shared/protocol/index.js';
 import { SMALL_MODELS, smallTraining } from '../support/smallRun.js';
+import {
+  checkpointWeights,
+  distanceFromSurvivorsMean,
+  trainedWeights,
+} from '../support/secureRun.js';
 
 const SCALE = 2 ** 20;
 
@@ -80,10 +83,7 @@ test('a client vanishing after sharing its keys: the survivors aggregate exactly
         onEvent: (event) => {
           // The student right after round 1's training: start + this client's delta.
           if (event.type === 'round:trained' && event.roundId === 1)
-            trained.set(
-              i,
-              getFlatWeights((clients[i] as unknown as { model: tf.LayersModel }).model),
-            );
+            trained.set(i, trainedWeights(clients[i]!));
         },
       }),
   );
@@ -116,22 +116,11 @@ test('a client vanishing after sharing its keys: the survivors aggregate exactly
     }
 
     const start = getFlatWeights(buildModel(prepared.studentSpec, 1));
-    const model = await tf.loadLayersModel(
-      fileModelLoader(
-        join(prepared.running.checkpoints.checkpointDir, roundFolder(1), 'model.json'),
-      ),
-    );
-    const after = getFlatWeights(model);
-    model.dispose();
+    const after = await checkpointWeights(prepared.running.checkpoints.checkpointDir, 1);
     const survivors = [0, 1, 3];
     const samples = shards.map((s) => s.count);
+    const worst = distanceFromSurvivorsMean(start, after, trained, samples, survivors);
     const total = survivors.reduce((sum, i) => sum + samples[i]!, 0);
-    let worst = 0;
-    for (let k = 0; k < start.length; k++) {
-      let mean = 0;
-      for (const i of survivors) mean += (samples[i]! * (trained.get(i)![k]! - start[k]!)) / total;
-      worst = Math.max(worst, Math.abs(after[k]! - (start[k]! + mean)));
-    }
     const weightShare = total / samples.reduce((a, b) => a + b, 0);
     const bound = 3 / (2 * SCALE * weightShare) + 1e-6;
     assert.ok(

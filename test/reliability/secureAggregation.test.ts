@@ -1,0 +1,231 @@
+/**
+ * A hostile participant in a secure round, over a real socket: it is sampled
+ * beside three honest clients and sends every secure-aggregation message
+ * wrong — malformed, for another round, out of phase, repeated, shares
+ * addressed to itself or twice to one peer, a delta where a masked input is
+ * due. Each gets a refusal naming its reason (and a row in SQLite); the
+ * coordinator keeps serving; the hostile client falls out of the round at
+ * the share step, and the honest three's result is exactly their weighted mean.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { prepareCoordinator } from '../../cli/coordinatorSetup.js';
+import { FedClient } from '../../client/fedClient.js';
+import { SocketTransport } from '../../client/socketTransport.js';
+import type { CoordinatorEvent } from '../../server/coordinator.js';
+import { demoSplit } from '../../node/demo/demoSplit.js';
+import { buildModel, getFlatWeights } from '../../shared/index.js';
+import { encodeWeights } from '../../shared/codec/index.js';
+import type {
+  JoinResponse,
+  RoundStart,
+  SecAggDown,
+  UpdateResponse,
+} from '../../shared/protocol/index.js';
+import { PROTOCOL_VERSION } from '../../shared/protocol/index.js';
+import { SecAggClient } from '../../shared/secureAggregation/index.js';
+import { SMALL_MODELS, smallTraining } from '../support/smallRun.js';
+import {
+  checkpointWeights,
+  distanceFromSurvivorsMean,
+  trainedWeights,
+} from '../support/secureRun.js';
+import { connectSocket, type RawSocket } from './adversaries.js';
+
+const SCALE = 2 ** 20;
+const bytes = (n: number, fill = 7) => new Uint8Array(n).fill(fill);
+
+function ask(socket: RawSocket, event: string, payload: unknown): Promise<UpdateResponse> {
+  return socket.timeout(10_000).emitWithAck(event, payload) as Promise<UpdateResponse>;
+}
+
+/** What the hostile client sent and the code each refusal named. */
+type Ledger = { what: string; expected: string; got: string }[];
+
+async function expectRefused(
+  ledger: Ledger,
+  socket: RawSocket,
+  what: string,
+  expected: string,
+  event: string,
+  payload: unknown,
+): Promise<void> {
+  const response = await ask(socket, event, payload);
+  ledger.push({ what, expected, got: response.ok ? 'accepted' : response.error.code });
+}
+
+test('a hostile member of a secure round is refused step by step; the honest sum stands', async () => {
+  await tf.setBackend('cpu');
+  const dataDir = mkdtempSync(join(tmpdir(), 'fedistill-secagg-hostile-'));
+  const events: CoordinatorEvent[] = [];
+  const prepared = await prepareCoordinator({
+    config: {
+      port: 0,
+      dataDir,
+      rounds: 1,
+      minClients: 4,
+      waitForClientsMs: 60_000,
+      // The hostile client never sends a masked input: the round waits for it until then.
+      roundTimeoutMs: 15_000,
+      maxRefusals: 1000,
+      secureAggregation: { scale: SCALE, phaseTimeoutMs: 5_000 },
+      training: smallTraining(),
+    },
+    backend: 'cpu',
+    ...SMALL_MODELS,
+    log: () => undefined,
+    onEvent: (event) => events.push(event),
+  });
+  const url = prepared.running.url;
+  const shards = demoSplit({ clients: 3 }).shards;
+  const trained = new Map<number, Float32Array>();
+  const clients: FedClient[] = shards.map(
+    (data, i) =>
+      new FedClient({
+        transport: new SocketTransport({ url }),
+        data,
+        platform: 'node',
+        backend: 'cpu',
+        onEvent: (event) => {
+          if (event.type === 'round:trained') trained.set(i, trainedWeights(clients[i]!));
+        },
+      }),
+  );
+  const { socket } = await connectSocket(url, { protocolVersion: PROTOCOL_VERSION });
+  const ledger: Ledger = [];
+  let hostileId = 0;
+  const hostileDone = new Promise<void>((resolve, reject) => {
+    socket.on('round:start', (round: RoundStart) => {
+      void (async () => {
+        const s = round.secureAggregation!;
+        hostileId = s.id;
+        const id = round.roundId;
+        const keys = { channelKey: bytes(65), maskKey: bytes(65) };
+        await expectRefused(ledger, socket, 'not an object', 'invalid-payload', 'secagg', 42);
+        await expectRefused(ledger, socket, 'unknown step', 'invalid-payload', 'secagg', {
+          step: 'gossip',
+          roundId: id,
+        });
+        await expectRefused(ledger, socket, 'short key', 'invalid-payload', 'secagg', {
+          step: 'keys',
+          roundId: id,
+          channelKey: bytes(64),
+          maskKey: bytes(65),
+        });
+        await expectRefused(ledger, socket, 'future round', 'wrong-round', 'secagg', {
+          step: 'keys',
+          roundId: id + 3,
+          ...keys,
+        });
+        await expectRefused(ledger, socket, 'reveal first', 'wrong-phase', 'secagg', {
+          step: 'reveal',
+          roundId: id,
+          selfMaskShares: [],
+          maskKeyShares: [],
+        });
+        await expectRefused(ledger, socket, 'a delta, not masked', 'invalid-payload', 'update', {
+          roundId: id,
+          modelVersion: round.modelVersion,
+          numSamples: 10,
+          delta: encodeWeights(new Float32Array(10), 'float32'),
+          metrics: { loss: 1, accuracy: 0.5, trainMillis: 1, steps: 1 },
+        });
+        // Real keys: it enters the roster.
+        const me = new SecAggClient(s.id, {
+          session: s.session,
+          threshold: s.threshold,
+          length: 1,
+        });
+        const advertised = await me.advertiseKeys();
+        const real = { channelKey: advertised.channelKey, maskKey: advertised.maskKey };
+        assert.deepEqual(await ask(socket, 'secagg', { step: 'keys', roundId: id, ...real }), {
+          ok: true,
+          roundId: id,
+        });
+        // The key step closes as soon as the fourth member's keys arrive, so by the time this
+        // repeat arrives it is out of phase; were the step still open it would be a duplicate.
+        await expectRefused(ledger, socket, 'keys twice', 'duplicate|wrong-phase', 'secagg', {
+          step: 'keys',
+          roundId: id,
+          ...real,
+        });
+      })().catch(reject);
+    });
+    socket.on('secagg', (message: SecAggDown) => {
+      if (message.step !== 'roster') return;
+      void (async () => {
+        const peers = message.roster.map((m) => m.id);
+        const sealed = { iv: bytes(12), ciphertext: bytes(156) };
+        const myId = hostileId;
+        const toPeers = peers.filter((p) => p !== myId).map((to) => ({ to, ...sealed }));
+        await expectRefused(ledger, socket, 'share to itself', 'not-sampled', 'secagg', {
+          step: 'shares',
+          roundId: message.roundId,
+          shares: [...toPeers.slice(1), { to: myId, ...sealed }],
+        });
+        await expectRefused(ledger, socket, 'two shares to one peer', 'duplicate', 'secagg', {
+          step: 'shares',
+          roundId: message.roundId,
+          shares: [toPeers[0]!, ...toPeers.slice(0, -1)],
+        });
+        await expectRefused(ledger, socket, 'one share short', 'invalid-payload', 'secagg', {
+          step: 'shares',
+          roundId: message.roundId,
+          shares: toPeers.slice(1),
+        });
+        await expectRefused(ledger, socket, 'short ciphertext', 'invalid-payload', 'secagg', {
+          step: 'shares',
+          roundId: message.roundId,
+          shares: toPeers.map((share) => ({ ...share, ciphertext: bytes(155) })),
+        });
+        resolve();
+      })().catch(reject);
+    });
+  });
+  try {
+    const joined = (await ask(socket, 'join', {
+      platform: 'node',
+      backend: 'cpu',
+      numSamples: 500,
+    })) as unknown as JoinResponse;
+    assert.ok(joined.ok);
+    await Promise.all(clients.map((c) => c.start()));
+    const [result] = await Promise.all([prepared.running.coordinator.run(), hostileDone]);
+
+    for (const entry of ledger)
+      assert.match(entry.got, new RegExp(`^(${entry.expected})$`), entry.what);
+    assert.equal(ledger.length, 11);
+    assert.equal(result.status, 'completed');
+    const round = result.rounds[0]!;
+    assert.equal(round.sampled, 4);
+    assert.equal(round.participants, 3);
+    const secure = events.find((e) => e.type === 'round:secure');
+    assert.deepEqual(secure && { survivors: secure.survivors, error: secure.error }, {
+      survivors: 3,
+      error: undefined,
+    });
+    const refusedRows = prepared.running.store
+      .updates(prepared.running.coordinator.runId)
+      .filter((u) => u.clientId === joined.clientId && u.status === 'rejected');
+    assert.equal(refusedRows.length, ledger.length);
+
+    // The hostile client's weight (500 samples) is not in the mean: survivors 0, 1, 2 only.
+    const start = getFlatWeights(buildModel(prepared.studentSpec, 1));
+    const after = await checkpointWeights(prepared.running.checkpoints.checkpointDir, 1);
+    const samples = shards.map((s) => s.count);
+    const worst = distanceFromSurvivorsMean(start, after, trained, samples, [0, 1, 2]);
+    const share = samples.reduce((a, b) => a + b, 0) / (samples.reduce((a, b) => a + b, 0) + 500);
+    const bound = 3 / (2 * SCALE * share) + 1e-6;
+    assert.ok(worst <= bound, `global differs from the honest mean by ${worst} (bound ${bound})`);
+  } finally {
+    socket.close();
+    for (const client of clients) client.stop();
+    await prepared.running.close();
+    prepared.teacher.dispose();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
