@@ -46,7 +46,7 @@ class RecordingTransport extends SocketTransport {
   }
 }
 
-test('a client vanishing after sharing its keys: the survivors aggregate exactly, over sockets', async () => {
+test('a client vanishing after sharing its keys: the survivors aggregate exactly, over sockets', async (t) => {
   await tf.setBackend('cpu');
   const dataDir = mkdtempSync(join(tmpdir(), 'fedistill-secagg-'));
   const events: CoordinatorEvent[] = [];
@@ -123,6 +123,7 @@ test('a client vanishing after sharing its keys: the survivors aggregate exactly
     const total = survivors.reduce((sum, i) => sum + samples[i]!, 0);
     const weightShare = total / samples.reduce((a, b) => a + b, 0);
     const bound = 3 / (2 * SCALE * weightShare) + 1e-6;
+    t.diagnostic(`survivors' mean vs global: max difference ${worst}, bound ${bound}`);
     assert.ok(
       worst <= bound,
       `global differs from the survivors' mean by ${worst} (bound ${bound})`,

@@ -58,7 +58,7 @@ async function expectRefused(
   ledger.push({ what, expected, got: response.ok ? 'accepted' : response.error.code });
 }
 
-test('a hostile member of a secure round is refused step by step; the honest sum stands', async () => {
+test('a hostile member of a secure round is refused step by step; the honest sum stands', async (t) => {
   await tf.setBackend('cpu');
   const dataDir = mkdtempSync(join(tmpdir(), 'fedistill-secagg-hostile-'));
   const events: CoordinatorEvent[] = [];
@@ -220,6 +220,7 @@ test('a hostile member of a secure round is refused step by step; the honest sum
     const worst = distanceFromSurvivorsMean(start, after, trained, samples, [0, 1, 2]);
     const share = samples.reduce((a, b) => a + b, 0) / (samples.reduce((a, b) => a + b, 0) + 500);
     const bound = 3 / (2 * SCALE * share) + 1e-6;
+    t.diagnostic(`honest mean vs global: max difference ${worst}, bound ${bound}`);
     assert.ok(worst <= bound, `global differs from the honest mean by ${worst} (bound ${bound})`);
   } finally {
     socket.close();
