@@ -59,6 +59,21 @@ export const SECTIONS = [
     quickTimeoutS: 90,
     rows: ['scale.connections', 'scale.memory', 'scale.round'],
   },
+  {
+    name: 'secureAggregation',
+    timeoutS: 300,
+    quickTimeoutS: 60,
+    rows: [
+      'secagg.client.small',
+      'secagg.client.large',
+      'secagg.unmask.small',
+      'secagg.unmask.large',
+      'secagg.unmask-dropout.small',
+      'secagg.unmask-dropout.large',
+      'secagg.wire.small',
+      'secagg.wire.large',
+    ],
+  },
 ] as const;
 
 export type SectionName = (typeof SECTIONS)[number]['name'];
