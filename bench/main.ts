@@ -179,6 +179,12 @@ async function writeReport(
     '- **round.overhead**: the share of a round that is neither local training (union of the',
     "  clients' training intervals) nor aggregation (time inside FedAvgAccumulator).",
     '- **scale.\\***: simulated clients with no model answering with a fixed small int8 delta.',
+    '- **secagg.\\***: the whole secure-aggregation protocol in memory (no sockets), student',
+    '  mlp:128, t = max(2, ⌈2n/3⌉), scale 2²⁰. A client: quantize + keys + shares + mask + unmask +',
+    '  msgpack (median over clients) against producing a plain float32 update; the server:',
+    '  `finishUnmask` (best of several rounds) against FedAvgAccumulator over the same deltas, with',
+    '  no dropout and with one client dropped after sharing; bytes a client sends in all four steps',
+    '  against a plain float32 update. Every round checks the unmasked sum is exact.',
     '',
   ].join('\n');
   const options = (await resolveConfig(path)) ?? {};
