@@ -37,6 +37,11 @@ import type { ClientHub, ClientLink } from './clientHub.js';
 import type { RoundRecord, RunStore } from './store.js';
 import { quorumSize, sampleClients } from './sampling.js';
 import { StrikeCounter } from './strikes.js';
+import { settleRejoinSecret } from './rejoinSecrets.js';
+import { UnjoinedRefusals } from './refusalTally.js';
+
+/** The client id refusals of a connection that has not joined are attributed to. */
+const UNJOINED = '(unjoined)';
 import type { CheckpointWriter } from './checkpoints.js';
 import type { StrategyPlan } from './strategy.js';
 import { blend, planFor, roundConfigFor, sharpen } from './strategy.js';
@@ -161,10 +166,12 @@ export class Coordinator {
   /** FedDF: a second student to run each client's weights on the proxy set. */
   private scratchModel: tf.LayersModel | undefined;
   private state: 'waiting' | 'training' | 'completed' | 'stopped' = 'waiting';
+  private readonly unjoinedRefusals: UnjoinedRefusals;
 
   constructor(private readonly parts: CoordinatorParts) {
     this.runId = parts.runId;
     this.checkpoints = parts.checkpoints;
+    this.unjoinedRefusals = new UnjoinedRefusals(parts.store, parts.runId);
     this.plan = planFor(parts.config.strategy);
     // FedAvg streams; the robust aggregators see every delta at once.
     this.aggregator =
@@ -276,7 +283,7 @@ export class Coordinator {
           clientId: link.clientId ?? null,
           refusals: maxRefusals + 1,
         });
-        link.disconnect();
+        link.disconnect('cut-off');
       }
     };
     link.on('join', (request, ack) => {
@@ -322,8 +329,22 @@ export class Coordinator {
         `run ${this.runId} has ended (${this.state}); no more rounds will start`,
       );
     }
+    if (request.clientId === UNJOINED)
+      return refusal('invalid-payload', `join: clientId ${UNJOINED} is reserved`);
     const rejoin = request.clientId !== undefined;
     const clientId = request.clientId ?? randomUUID();
+    // Checked before anything changes: a refused join must not close the real client's connection.
+    const secret = settleRejoinSecret(
+      rejoin ? this.parts.store.rejoinSecretHash(this.runId, clientId) : undefined,
+      request.rejoinSecret,
+      link.tokenName !== undefined,
+    );
+    if (!secret) {
+      return refusal(
+        'unauthorized',
+        `client id ${clientId} is taken: a rejoin must present the rejoinSecret its first join was given`,
+      );
+    }
     const previous = this.clients.get(clientId);
     if (previous && previous.link !== link) previous.link.disconnect();
     link.clientId = clientId;
@@ -344,6 +365,7 @@ export class Coordinator {
       firstSeen: now,
       lastSeen: now,
     });
+    if (secret.newHash) this.parts.store.setRejoinSecretHash(this.runId, clientId, secret.newHash);
     this.emit({
       type: 'client:joined',
       clientId,
@@ -365,6 +387,7 @@ export class Coordinator {
     return {
       ok: true,
       clientId,
+      rejoinSecret: secret.secret,
       runId: this.runId,
       protocolVersion: PROTOCOL_VERSION,
       model: { spec: this.parts.studentSpec, numParams: this.globalWeights.length },
@@ -381,16 +404,19 @@ export class Coordinator {
     message: string,
     bytes: number,
   ): UpdateResponse {
-    this.parts.store.recordUpdate({
-      runId: this.runId,
-      round,
-      clientId,
-      status: 'rejected',
-      reason: `${code}: ${message}`,
-      numSamples: null,
-      bytes,
-      receivedAt: Date.now(),
-    });
+    // A joined client's refusals are its record; an unjoined peer's are only counted (refusalTally.ts).
+    if (clientId === UNJOINED) this.unjoinedRefusals.count(code, bytes);
+    else
+      this.parts.store.recordUpdate({
+        runId: this.runId,
+        round,
+        clientId,
+        status: 'rejected',
+        reason: `${code}: ${message}`,
+        numSamples: null,
+        bytes,
+        receivedAt: Date.now(),
+      });
     if (this.openRound && this.openRound.id === round) this.openRound.rejected += 1;
     this.emit({ type: 'update:rejected', roundId: round, clientId, code, message });
     return refusal(code, message);
@@ -787,6 +813,7 @@ export class Coordinator {
     const status =
       !this.stopped && aggregatedRounds >= this.parts.config.rounds ? 'completed' : 'stopped';
     this.state = status;
+    this.unjoinedRefusals.flush();
     this.parts.store.finishRun(this.runId, status, { roundsAggregated: aggregatedRounds });
     this.emit({ type: 'run:ended', status, roundsAggregated: aggregatedRounds });
     await this.checkpoints.exportFinal(this.model);
@@ -815,6 +842,7 @@ export class Coordinator {
   }
 
   dispose(): void {
+    this.unjoinedRefusals.flush();
     this.model.dispose();
     this.scratchModel?.dispose();
   }

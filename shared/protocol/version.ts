@@ -3,4 +3,4 @@
  * the coordinator refuses any other with `protocol-version`. Bump it on any
  * change to an event's name or payload that an older peer would misread.
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
