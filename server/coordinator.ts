@@ -39,9 +39,6 @@ import { quorumSize, sampleClients } from './sampling.js';
 import { StrikeCounter } from './strikes.js';
 import { settleRejoinSecret } from './rejoinSecrets.js';
 import { UnjoinedRefusals } from './refusalTally.js';
-
-/** The client id refusals of a connection that has not joined are attributed to. */
-const UNJOINED = '(unjoined)';
 import type { CheckpointWriter } from './checkpoints.js';
 import type { StrategyPlan } from './strategy.js';
 import { blend, planFor, roundConfigFor, sharpen } from './strategy.js';
@@ -132,6 +129,9 @@ export interface RunResult {
   finalStudentAccuracy: number | null;
   studentParams: number;
 }
+
+/** The client id refusals of a connection that has not joined are attributed to. */
+const UNJOINED = '(unjoined)';
 
 function refusal(
   code: ErrorCode,
