@@ -93,6 +93,8 @@ export interface FedClientOptions {
   name?: string;
   /** An id from an earlier JoinAccepted, to rejoin as the same client (a reloaded page). */
   clientId?: string;
+  /** The `rejoinSecret` that came with `clientId`: the coordinator refuses a rejoin without it. */
+  rejoinSecret?: string;
   cache?: ArtifactCache;
   onEvent?: (event: FedClientEvent) => void;
 }
@@ -104,6 +106,7 @@ async function sha256Hex(bytes: Uint8Array): Promise<string> {
 
 export class FedClient {
   private clientId: string | undefined;
+  private secret: string | undefined;
   private joined: JoinAccepted | undefined;
   private model: tf.LayersModel | undefined;
   private spec: ModelSpec | undefined;
@@ -127,10 +130,16 @@ export class FedClient {
 
   constructor(private readonly options: FedClientOptions) {
     this.clientId = options.clientId;
+    this.secret = options.rejoinSecret;
   }
 
   get id(): string | undefined {
     return this.clientId;
+  }
+
+  /** What proves a later rejoin as `id` is this client: keep it beside the id, and secret. */
+  get rejoinSecret(): string | undefined {
+    return this.secret;
   }
 
   get traffic(): { bytesDown: number; bytesUp: number } {
@@ -171,6 +180,9 @@ export class FedClient {
     const response = joinResponseSchema.parse(
       await this.options.transport.join({
         ...(this.clientId !== undefined ? { clientId: this.clientId } : {}),
+        ...(this.clientId !== undefined && this.secret !== undefined
+          ? { rejoinSecret: this.secret }
+          : {}),
         platform: this.options.platform,
         backend: this.options.backend,
         numSamples: this.options.data.count,
@@ -180,6 +192,7 @@ export class FedClient {
     if (!response.ok) throw new RefusedError(response.error.message, response.error.code);
     const rejoin = this.clientId !== undefined;
     this.clientId = response.clientId;
+    this.secret = response.rejoinSecret;
     this.joined = response;
     this.emit({ type: 'joined', clientId: response.clientId, runId: response.runId, rejoin });
     await this.loadArtifacts(response);

@@ -33,8 +33,24 @@ export interface SocketTransportOptions {
 
 type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
+/** Bounds on the wait a `rate-limited` refusal asks for: a broken or hostile value cannot stall the client forever. */
+const MIN_RETRY_MS = 250;
+const MAX_RETRY_MS = 15 * 60_000;
+
+/** How long to wait after a `rate-limited` refusal: what the coordinator said, plus up to 20% so a NAT's clients do not return at once. */
+function retryDelay(data: { retryAfterMs?: unknown }, fallbackMs: number): number {
+  const asked =
+    typeof data.retryAfterMs === 'number' && Number.isFinite(data.retryAfterMs)
+      ? data.retryAfterMs
+      : fallbackMs;
+  const bounded = Math.min(MAX_RETRY_MS, Math.max(MIN_RETRY_MS, asked));
+  return Math.round(bounded * (1 + 0.2 * Math.random()));
+}
+
 export class SocketTransport implements FedTransport {
   private socket: ClientSocket | undefined;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private closed = false;
 
   constructor(private readonly options: SocketTransportOptions) {}
 
@@ -70,15 +86,31 @@ export class SocketTransport implements FedTransport {
         }
       });
       socket.on('disconnect', (reason) => handlers.disconnected(reason));
-      socket.on('connect_error', (error: Error & { data?: { code?: string } }) => {
-        // A refusal from the coordinator's middleware: socket.io will not retry it, and neither should we.
-        if (error.data?.code) {
+      socket.on(
+        'connect_error',
+        (error: Error & { data?: { code?: string; retryAfterMs?: unknown } }) => {
+          // socket.io never retries a refusal from the coordinator's middleware. A rate limit
+          // (a cut-off peer shares this client's address) ends by itself: retry when it says.
+          if (error.data?.code === 'rate-limited') {
+            const delay = retryDelay(error.data, this.options.maxReconnectDelayMs ?? 5000);
+            clearTimeout(this.retryTimer);
+            this.retryTimer = setTimeout(() => {
+              this.retryTimer = undefined;
+              if (this.socket === socket && !this.closed) socket.connect();
+            }, delay);
+            handlers.disconnected(
+              `rate-limited: ${error.message} (retrying in ${Math.ceil(delay / 1000)} s)`,
+            );
+            return;
+          }
+          // Any other refusal would be repeated: give up.
+          if (!error.data?.code) return;
           socket.close();
           const refused = new RefusedError(error.message, error.data.code);
           if (first) reject(refused);
           else handlers.disconnected(`refused: ${error.message}`);
-        }
-      });
+        },
+      );
     });
   }
 
@@ -114,6 +146,8 @@ export class SocketTransport implements FedTransport {
   }
 
   close(): void {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
     this.socket?.close();
   }
 }

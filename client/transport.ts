@@ -28,7 +28,10 @@ export interface TransportHandlers {
 }
 
 export interface FedTransport {
-  /** Connects; rejects with a RefusedError when the coordinator refuses (version, token). */
+  /**
+   * Connects; rejects with a RefusedError when the coordinator refuses (version, token). A
+   * `rate-limited` refusal ends by itself: it is reported through `disconnected` and retried.
+   */
   connect(handlers: TransportHandlers): Promise<void>;
   join(request: JoinRequest): Promise<JoinResponse>;
   sendUpdate(update: UpdateMessage): Promise<UpdateResponse>;

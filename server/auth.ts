@@ -1,10 +1,13 @@
 /**
  * Who may connect, as whom, and who may control the run.
  *
- * - Shared join tokens (`tokens`, `--token`): anyone holding one may connect
- *   and join. Such a connection has no identity beyond the client id the
- *   coordinator hands out, so it may rejoin under any id that no per-client
- *   token owns (ids are random UUIDs; treat them as secrets).
+ * - Shared join tokens (`tokens`, `--token`), or none: anyone holding one may
+ *   connect and join. Such a connection has no identity beyond the client id
+ *   the coordinator hands out and the rejoin secret that comes with it (the
+ *   join ack's `rejoinSecret`, server/rejoinSecrets.ts): a join naming an id
+ *   the run already knows must present that id's secret or is refused
+ *   `unauthorized`, and the id's own connection is left alone. An id a
+ *   per-client token owns is out of its reach even with the secret (below).
  * - Per-client tokens (`tokensFile`): each token belongs to one client name.
  *   The rule for a connection authenticated by client X's token:
  *   1. its joins are recorded under the name X (a name in the request is replaced);
@@ -17,6 +20,10 @@
  *      refused `unauthorized` and the connection is closed.
  *   A shared-token connection may not name an id that a per-client token owns.
  *   Ids known from an interrupted run (resume) are bound again from SQLite.
+ *   The token is the proof here, so no rejoin secret is demanded: every join
+ *   is answered with a secret (the one presented, if it is right, else a new
+ *   one that replaces it), and a device that lost its secret rejoins with its
+ *   token alone. Rule 3 keeps any other connection off X's id.
  * - Admin token (`adminToken`): `Authorization: Bearer <token>` on
  *   `/api/admin/*` (stop the run, export the student).
  *

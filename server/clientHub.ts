@@ -20,8 +20,16 @@ export interface ClientLink {
     event: E,
     ...args: Parameters<ServerToClientEvents[E]>
   ): void;
-  /** Closes this connection from the coordinator's side. */
-  disconnect(): void;
+  /**
+   * Set when the connection authenticated with a per-client token (server/auth.ts): that
+   * token's client name. Its joins were already held to the id bound to that name.
+   */
+  readonly tokenName?: string | undefined;
+  /**
+   * Closes this connection from the coordinator's side. `'cut-off'`: for abuse; the hub may
+   * refuse the connection's source for a while.
+   */
+  disconnect(reason?: 'cut-off'): void;
 }
 
 export interface ClientHub {

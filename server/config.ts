@@ -113,6 +113,25 @@ export const coordinatorConfigSchema = z
     maxRefusals: z.number().int().min(0).default(20),
     /** Defaults to 60 s. */
     refusalWindowMs: z.number().int().min(1).default(60_000),
+    /**
+     * After a connection is cut off (`maxRefusals`), its source — the per-client token's name,
+     * else its address (IPv6 by /64) — is refused at the handshake (`rate-limited`) for this long,
+     * doubling with each further cut-off (server/penaltyBox.ts). 0 turns this off. Defaults to 10 s.
+     */
+    cutOffCooldownMs: z.number().int().min(0).default(10_000),
+    /**
+     * Longest such cool-down; a source whose cool-down has been over this long starts again from
+     * `cutOffCooldownMs`. Defaults to 10 min.
+     */
+    maxCutOffCooldownMs: z.number().int().min(1).default(600_000),
+    /** Most sources under a cool-down remembered at once (memory bound). Defaults to 10,000. */
+    maxPenalizedSources: z.number().int().min(1).default(10_000),
+    /**
+     * The coordinator sits behind a reverse proxy: a connection's address is the last
+     * `X-Forwarded-For` entry, not the proxy's. Without it, every client behind the proxy shares
+     * one address and so one cut-off cool-down. Defaults to false.
+     */
+    trustProxy: z.boolean().default(false),
     /** Largest socket.io message accepted, in bytes. Defaults to 64 MiB. */
     maxMessageBytes: z
       .number()

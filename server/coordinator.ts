@@ -44,6 +44,8 @@ import type { ClientHub, ClientLink } from './clientHub.js';
 import type { RoundRecord, RunStore } from './store.js';
 import { quorumSize, sampleClients } from './sampling.js';
 import { StrikeCounter } from './strikes.js';
+import { settleRejoinSecret } from './rejoinSecrets.js';
+import { UnjoinedRefusals } from './refusalTally.js';
 import type { CheckpointWriter } from './checkpoints.js';
 import type { StrategyPlan } from './strategy.js';
 import { blend, planFor, roundConfigFor, sharpen } from './strategy.js';
@@ -160,6 +162,9 @@ const SECAGG_REFUSAL: Record<SecAggErrorCode, ErrorCode> = {
   'bad-option': 'invalid-payload',
 };
 
+/** The client id refusals of a connection that has not joined are attributed to. */
+const UNJOINED = '(unjoined)';
+
 function refusal(
   code: ErrorCode,
   message: string,
@@ -193,10 +198,12 @@ export class Coordinator {
   /** FedDF: a second student to run each client's weights on the proxy set. */
   private scratchModel: tf.LayersModel | undefined;
   private state: 'waiting' | 'training' | 'completed' | 'stopped' = 'waiting';
+  private readonly unjoinedRefusals: UnjoinedRefusals;
 
   constructor(private readonly parts: CoordinatorParts) {
     this.runId = parts.runId;
     this.checkpoints = parts.checkpoints;
+    this.unjoinedRefusals = new UnjoinedRefusals(parts.store, parts.runId);
     this.plan = planFor(parts.config.strategy);
     // FedAvg streams; the robust aggregators see every delta at once.
     this.aggregator =
@@ -315,7 +322,7 @@ export class Coordinator {
           clientId: link.clientId ?? null,
           refusals: maxRefusals + 1,
         });
-        link.disconnect();
+        link.disconnect('cut-off');
       }
     };
     link.on('join', (request, ack) => {
@@ -370,8 +377,22 @@ export class Coordinator {
         `run ${this.runId} has ended (${this.state}); no more rounds will start`,
       );
     }
+    if (request.clientId === UNJOINED)
+      return refusal('invalid-payload', `join: clientId ${UNJOINED} is reserved`);
     const rejoin = request.clientId !== undefined;
     const clientId = request.clientId ?? randomUUID();
+    // Checked before anything changes: a refused join must not close the real client's connection.
+    const secret = settleRejoinSecret(
+      rejoin ? this.parts.store.rejoinSecretHash(this.runId, clientId) : undefined,
+      request.rejoinSecret,
+      link.tokenName !== undefined,
+    );
+    if (!secret) {
+      return refusal(
+        'unauthorized',
+        `client id ${clientId} is taken: a rejoin must present the rejoinSecret its first join was given`,
+      );
+    }
     const previous = this.clients.get(clientId);
     if (previous && previous.link !== link) previous.link.disconnect();
     link.clientId = clientId;
@@ -392,6 +413,7 @@ export class Coordinator {
       firstSeen: now,
       lastSeen: now,
     });
+    if (secret.newHash) this.parts.store.setRejoinSecretHash(this.runId, clientId, secret.newHash);
     this.emit({
       type: 'client:joined',
       clientId,
@@ -419,6 +441,7 @@ export class Coordinator {
     return {
       ok: true,
       clientId,
+      rejoinSecret: secret.secret,
       runId: this.runId,
       protocolVersion: PROTOCOL_VERSION,
       model: { spec: this.parts.studentSpec, numParams: this.globalWeights.length },
@@ -435,16 +458,19 @@ export class Coordinator {
     message: string,
     bytes: number,
   ): UpdateResponse {
-    this.parts.store.recordUpdate({
-      runId: this.runId,
-      round,
-      clientId,
-      status: 'rejected',
-      reason: `${code}: ${message}`,
-      numSamples: null,
-      bytes,
-      receivedAt: Date.now(),
-    });
+    // A joined client's refusals are its record; an unjoined peer's are only counted (refusalTally.ts).
+    if (clientId === UNJOINED) this.unjoinedRefusals.count(code, bytes);
+    else
+      this.parts.store.recordUpdate({
+        runId: this.runId,
+        round,
+        clientId,
+        status: 'rejected',
+        reason: `${code}: ${message}`,
+        numSamples: null,
+        bytes,
+        receivedAt: Date.now(),
+      });
     if (this.openRound && this.openRound.id === round) this.openRound.rejected += 1;
     this.emit({ type: 'update:rejected', roundId: round, clientId, code, message });
     return refusal(code, message);
@@ -460,13 +486,7 @@ export class Coordinator {
         ? (raw as { roundId: number }).roundId
         : 0;
     if (!clientId)
-      return this.reject(
-        claimedRound,
-        '(unjoined)',
-        'not-joined',
-        'send join before update',
-        bytes,
-      );
+      return this.reject(claimedRound, UNJOINED, 'not-joined', 'send join before update', bytes);
     const parsed = updateSchema.safeParse(raw);
     if (!parsed.success) {
       return this.reject(
@@ -589,7 +609,7 @@ export class Coordinator {
     const parsed = secAggUpSchema.safeParse(raw);
     const claimedRound = parsed.success ? parsed.data.roundId : 0;
     const reject = (code: ErrorCode, message: string) =>
-      this.reject(claimedRound, clientId ?? '(unjoined)', code, `secagg: ${message}`, bytes);
+      this.reject(claimedRound, clientId ?? UNJOINED, code, `secagg: ${message}`, bytes);
     if (!clientId) return reject('not-joined', 'send join first');
     if (!parsed.success) {
       return reject(
@@ -955,6 +975,7 @@ export class Coordinator {
     const status =
       !this.stopped && aggregatedRounds >= this.parts.config.rounds ? 'completed' : 'stopped';
     this.state = status;
+    this.unjoinedRefusals.flush();
     this.parts.store.finishRun(this.runId, status, { roundsAggregated: aggregatedRounds });
     this.emit({ type: 'run:ended', status, roundsAggregated: aggregatedRounds });
     await this.checkpoints.exportFinal(this.model);
@@ -983,6 +1004,7 @@ export class Coordinator {
   }
 
   dispose(): void {
+    this.unjoinedRefusals.flush();
     this.model.dispose();
     this.scratchModel?.dispose();
   }

@@ -5,6 +5,15 @@ import type { ClientHub, ClientLink } from './clientHub.js';
 
 export interface SocketData {
   clientId?: string;
+  /** What a cut-off of this connection is charged to (server/penaltyBox.ts). */
+  source?: string;
+  /** The per-client token's name, when the connection authenticated with one. */
+  tokenName?: string;
+}
+
+export interface SocketHubOptions {
+  /** Called when the coordinator cuts a connection off for abuse, before it is closed. */
+  onCutOff?: (data: SocketData) => void;
 }
 
 export type CoordinatorServer = Server<
@@ -21,7 +30,7 @@ type ClientSocket = Socket<
   SocketData
 >;
 
-function linkFor(socket: ClientSocket): ClientLink {
+function linkFor(socket: ClientSocket, options: SocketHubOptions): ClientLink {
   // engine.io hands each frame to socket.io, which decodes it and runs the event handler before
   // the next frame of this connection is read: the last frame seen is the message being handled.
   let lastFrameBytes: number | undefined;
@@ -38,21 +47,30 @@ function linkFor(socket: ClientSocket): ClientLink {
     set clientId(id: string | undefined) {
       socket.data.clientId = id;
     },
+    get tokenName() {
+      return socket.data.tokenName;
+    },
     on: (event, handler) => {
       // The typed overloads of socket.on do not narrow over a generic event name.
       (socket.on as (event: string, handler: (...args: never[]) => void) => void)(event, handler);
     },
     onDisconnect: (handler) => void socket.on('disconnect', handler),
     emit: (event, ...args) => void socket.emit(event, ...args),
-    disconnect: () => void socket.disconnect(true),
+    disconnect: (reason) => {
+      if (reason === 'cut-off') options.onCutOff?.(socket.data);
+      socket.disconnect(true);
+    },
   };
 }
 
 export class SocketHub implements ClientHub {
-  constructor(private readonly io: CoordinatorServer) {}
+  constructor(
+    private readonly io: CoordinatorServer,
+    private readonly options: SocketHubOptions = {},
+  ) {}
 
   onConnection(handler: (link: ClientLink) => void): void {
-    this.io.on('connection', (socket) => handler(linkFor(socket)));
+    this.io.on('connection', (socket) => handler(linkFor(socket, this.options)));
   }
 
   broadcast<E extends keyof ServerToClientEvents>(

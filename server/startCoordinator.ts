@@ -22,6 +22,7 @@ import type { RunStore } from './store.js';
 import type { DirectoryCheckpoints } from './checkpoints.js';
 import { createHttpHandler } from './httpRoutes.js';
 import { JoinAuthority, loadTokensFile } from './auth.js';
+import { PenaltyBox, handshakeAddress, penaltySource } from './penaltyBox.js';
 import { latestStudent } from './adminRoutes.js';
 import type { Teacher } from './teacher.js';
 import { DashboardHub } from './dashboard/hub.js';
@@ -74,11 +75,16 @@ export async function startCoordinator(
     maxHttpBufferSize: config.maxMessageBytes,
     cors: config.corsOrigins.length > 0 ? { origin: config.corsOrigins } : undefined,
   });
+  const penalties = new PenaltyBox({
+    baseMs: config.cutOffCooldownMs,
+    maxMs: config.maxCutOffCooldownMs,
+    maxEntries: config.maxPenalizedSources,
+  });
   io.use((socket, next) => {
     const auth = handshakeAuthSchema.safeParse(socket.handshake.auth);
-    const fail = (code: string, message: string) => {
+    const fail = (code: string, message: string, extra: Record<string, unknown> = {}) => {
       const error = new Error(message) as Error & { data?: unknown };
-      error.data = { code };
+      error.data = { code, ...extra };
       next(error);
     };
     if (!auth.success)
@@ -91,11 +97,32 @@ export async function startCoordinator(
     }
     const identity = authority.authenticate(auth.data.token);
     if (!identity) return fail('unauthorized', 'join token missing or not accepted');
+    const source = penaltySource(
+      identity.principal,
+      handshakeAddress(socket.handshake, config.trustProxy),
+    );
+    const wait = penalties.remaining(source);
+    if (wait > 0) {
+      return fail(
+        'rate-limited',
+        `a connection from this ${identity.principal !== null ? 'client token' : 'address'} was cut off for refused messages; retry in ${Math.ceil(wait / 1000)} s`,
+        { retryAfterMs: wait },
+      );
+    }
+    socket.data.source = source;
+    if (identity.principal !== null) socket.data.tokenName = identity.principal;
     authority.guard(socket, identity.principal);
     next();
   });
 
-  const coordinator = createCoordinator(run, new SocketHub(io), options.onEvent);
+  const hub = new SocketHub(io, {
+    onCutOff: ({ source }) => {
+      if (source === undefined) return;
+      const cooldown = penalties.penalize(source);
+      if (cooldown > 0) log(`cut-off: refusing ${source} for ${Math.ceil(cooldown / 1000)} s`);
+    },
+  });
+  const coordinator = createCoordinator(run, hub, options.onEvent);
 
   const demoShards = new DemoShards(options.demoShards ?? [], data.proxy.featureShape);
   const dashboard = new DashboardHub({

@@ -1,6 +1,7 @@
 /**
  * The coordinator's record of everything that happened: runs, rounds, clients
- * and every update accepted or refused. SQLite in WAL mode, so a crash loses
+ * and every update accepted or refused (those of connections that never joined
+ * as counts per reason). SQLite in WAL mode, so a crash loses
  * at most the statement in flight and a reader never blocks the round loop.
  */
 import Database from 'better-sqlite3';
@@ -50,6 +51,13 @@ export interface ClientRecord {
   roundsTaken: number;
   bytesDown: number;
   bytesUp: number;
+}
+
+/** Refused updates from connections that never joined, one counter per reason (server/refusalTally.ts). */
+export interface UnjoinedRefusalCount {
+  code: string;
+  count: number;
+  bytes: number;
 }
 
 export interface UpdateRecord {
@@ -118,6 +126,14 @@ CREATE TABLE IF NOT EXISTS updates (
   received_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS updates_by_round ON updates (run_id, round);
+CREATE TABLE IF NOT EXISTS unjoined_refusals (
+  run_id TEXT NOT NULL,
+  code TEXT NOT NULL,
+  count INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  last_at INTEGER NOT NULL,
+  PRIMARY KEY (run_id, code)
+);
 `;
 
 type Row = Record<string, unknown>;
@@ -169,6 +185,7 @@ export class RunStore {
           db.exec('ALTER TABLE clients ADD COLUMN name TEXT');
       },
       (db) => db.exec('ALTER TABLE rounds ADD COLUMN privacy_epsilon REAL'),
+      (db) => db.exec('ALTER TABLE clients ADD COLUMN rejoin_secret_hash BLOB'),
     ];
     const applied = this.db.pragma('user_version', { simple: true }) as number;
     for (let version = applied; version < migrations.length; version++) {
@@ -285,6 +302,24 @@ export class RunStore {
     }));
   }
 
+  /**
+   * SHA-256 of the client's rejoin secret (server/rejoinSecrets.ts): undefined when the run has
+   * no such client, null when it was recorded without one. Never part of `clients()`, which the
+   * JSON API serves.
+   */
+  rejoinSecretHash(runId: string, clientId: string): Buffer | null | undefined {
+    const row = this.db
+      .prepare('SELECT rejoin_secret_hash FROM clients WHERE run_id = ? AND id = ?')
+      .get(runId, clientId) as { rejoin_secret_hash: Buffer | null } | undefined;
+    return row ? row.rejoin_secret_hash : undefined;
+  }
+
+  setRejoinSecretHash(runId: string, clientId: string, hash: Uint8Array): void {
+    this.db
+      .prepare('UPDATE clients SET rejoin_secret_hash = ? WHERE run_id = ? AND id = ?')
+      .run(hash, runId, clientId);
+  }
+
   recordUpdate(update: UpdateRecord): void {
     this.db
       .prepare(
@@ -292,6 +327,30 @@ export class RunStore {
          VALUES (@runId, @round, @clientId, @status, @reason, @numSamples, @bytes, @receivedAt)`,
       )
       .run(update);
+  }
+
+  addUnjoinedRefusals(runId: string, counts: UnjoinedRefusalCount[], at: number): void {
+    const add = this.db.prepare(
+      `INSERT INTO unjoined_refusals (run_id, code, count, bytes, last_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (run_id, code) DO UPDATE SET count = count + excluded.count,
+         bytes = bytes + excluded.bytes, last_at = excluded.last_at`,
+    );
+    this.db.transaction(() => {
+      for (const { code, count, bytes } of counts) add.run(runId, code, count, bytes, at);
+    })();
+  }
+
+  unjoinedRefusals(runId: string): (UnjoinedRefusalCount & { lastAt: number })[] {
+    return (
+      this.db
+        .prepare('SELECT * FROM unjoined_refusals WHERE run_id = ? ORDER BY code')
+        .all(runId) as Row[]
+    ).map((row) => ({
+      code: row.code as string,
+      count: row.count as number,
+      bytes: row.bytes as number,
+      lastAt: row.last_at as number,
+    }));
   }
 
   updates(runId: string, round?: number): UpdateRecord[] {

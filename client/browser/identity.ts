@@ -1,7 +1,8 @@
 /**
- * Keeps a browser client's id across reloads (localStorage), so a reloaded
- * page rejoins as the same client and, if it was sampled in the open round,
- * gets that round again.
+ * Keeps a browser client's id and rejoin secret across reloads (localStorage),
+ * so a reloaded page rejoins as the same client and, if it was sampled in the
+ * open round, gets that round again. The coordinator refuses a rejoin without
+ * the secret, so the two are stored together.
  *
  * Two tabs must not share an id: the coordinator keeps one connection per
  * id and would cut the other tab off. Each tab therefore holds a Web Lock on
@@ -13,8 +14,10 @@
 export interface ClientIdentity {
   /** The stored id, or undefined on a first visit. */
   readonly clientId: string | undefined;
-  /** Stores the id the coordinator confirmed. */
-  save(clientId: string): void;
+  /** The rejoin secret stored with the id. */
+  readonly rejoinSecret: string | undefined;
+  /** Stores the id the coordinator confirmed and its rejoin secret. */
+  save(clientId: string, rejoinSecret: string | undefined): void;
   /** Releases this tab's slot (the page unloading does it too). */
   release(): void;
 }
@@ -71,11 +74,18 @@ export async function claimClientIdentity(scope: string): Promise<ClientIdentity
     }
   }
   const key = `fedistill:client-id:${scope}:${slot}`;
+  const secretKey = `fedistill:rejoin-secret:${scope}:${slot}`;
   const clientId = slot < MAX_SLOTS ? (store?.getItem(key) ?? undefined) : undefined;
+  const rejoinSecret =
+    clientId !== undefined ? (store?.getItem(secretKey) ?? undefined) : undefined;
   return {
     clientId,
-    save: (id) => {
-      if (slot < MAX_SLOTS) store?.setItem(key, id);
+    rejoinSecret,
+    save: (id, secret) => {
+      if (slot >= MAX_SLOTS) return;
+      store?.setItem(key, id);
+      if (secret !== undefined) store?.setItem(secretKey, secret);
+      else store?.removeItem(secretKey);
     },
     release,
   };

@@ -36,7 +36,7 @@ export interface BrowserClientOptions {
   backend?: string;
   /** URL prefix of the tfjs wasm binaries. Defaults to `<url>/assets/wasm/`. */
   wasmPaths?: string;
-  /** Rejoin as the same client after a reload (id kept in localStorage). Defaults to true. */
+  /** Rejoin as the same client after a reload (id and rejoin secret kept in localStorage). Defaults to true. */
   persistClientId?: boolean;
   /** Where artifacts are cached. Defaults to IndexedDB; `false` for none. */
   cache?: ArtifactCache | false;
@@ -85,9 +85,10 @@ export async function startBrowserClient(options: BrowserClientOptions): Promise
     backend: backend.name,
     ...(options.name !== undefined ? { name: options.name } : {}),
     ...(identity?.clientId !== undefined ? { clientId: identity.clientId } : {}),
+    ...(identity?.rejoinSecret !== undefined ? { rejoinSecret: identity.rejoinSecret } : {}),
     ...(cache ? { cache } : {}),
     onEvent: (event) => {
-      if (event.type === 'joined') identity?.save(event.clientId);
+      if (event.type === 'joined') identity?.save(event.clientId, client.rejoinSecret);
       emit(event);
     },
   });

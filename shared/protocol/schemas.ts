@@ -16,6 +16,8 @@ const shortText = z.string().min(1).max(200);
 export const errorCodeSchema = z.enum([
   'protocol-version',
   'unauthorized',
+  /** Handshake only: this source was cut off for refused messages; `data.retryAfterMs` says when to retry. */
+  'rate-limited',
   'invalid-payload',
   'not-joined',
   'wrong-round',
@@ -49,6 +51,8 @@ export const platformSchema = z.enum(['node', 'browser', 'sim']);
 export const joinRequestSchema = z.strictObject({
   /** Set when rejoining after a dropped connection, so the coordinator can resume this client's round. */
   clientId: z.string().min(1).max(100).optional(),
+  /** With `clientId`: the `rejoinSecret` that id's first join was given, proving this is that client. */
+  rejoinSecret: z.string().min(1).max(200).optional(),
   platform: platformSchema,
   backend: shortText,
   numSamples: count,
@@ -155,6 +159,8 @@ export type RoundStart = z.infer<typeof roundStartSchema>;
 export const joinAcceptedSchema = z.strictObject({
   ok: z.literal(true),
   clientId: z.string().min(1).max(100),
+  /** Keep it beside `clientId`, secret: a rejoin naming the id must present it. */
+  rejoinSecret: z.string().min(16).max(200),
   runId: z.string().min(1).max(100),
   protocolVersion: z.number().int(),
   model: z.strictObject({ spec: modelSpecSchema, numParams: count }),

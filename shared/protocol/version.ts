@@ -4,6 +4,7 @@
  * change to an event's name or payload that an older peer would misread.
  *
  * Version 2 added secure aggregation (the `secagg` event, `RoundStart.secureAggregation`,
- * `UpdateMessage.masked`, error code `wrong-phase`).
+ * `UpdateMessage.masked`, error code `wrong-phase`), rejoin secrets (`JoinRequest.rejoinSecret`,
+ * `JoinAccepted.rejoinSecret`) and the `rate-limited` handshake refusal.
  */
 export const PROTOCOL_VERSION = 2;

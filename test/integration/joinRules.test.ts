@@ -15,6 +15,7 @@ import type { CoordinatorEvent } from '../../server/coordinator.js';
 import { FedClient, type FedClientEvent } from '../../client/fedClient.js';
 import { SocketTransport } from '../../client/socketTransport.js';
 import { RefusedError } from '../../client/transport.js';
+import { PROTOCOL_VERSION } from '../../shared/protocol/index.js';
 import { demoSplit } from '../../node/demo/demoSplit.js';
 import { runCli } from './processes.js';
 import { SMALL_MODELS, smallTraining } from '../support/smallRun.js';
@@ -71,7 +72,9 @@ test('a client announcing another protocol version is refused with a clear messa
   assert.equal(code, 2, output);
   assert.match(
     output,
-    /refused by coordinator \(protocol-version\): protocol version 99 is not supported; this coordinator speaks version 2/,
+    new RegExp(
+      `refused by coordinator \\(protocol-version\\): protocol version 99 is not supported; this coordinator speaks version ${PROTOCOL_VERSION}\\b`,
+    ),
   );
 });
 

@@ -35,8 +35,10 @@
  *   close each of those connections.
  * Accounting: every update that reaches the coordinator's handler is tallied
  * here with the code it must get (acked codes where the round state decides,
- * 'not-joined' / 'invalid-payload' where it cannot matter), and the `updates`
- * table must hold exactly those refusals per client and reason. Each
+ * 'not-joined' / 'invalid-payload' where it cannot matter), and SQLite must
+ * hold exactly those refusals per client and reason: a row each in `updates`
+ * for joined clients, per-reason counters in `unjoined_refusals` for
+ * connections that never joined. Each
  * connection sends exactly maxRefusals + 1 refused messages, the last one
  * without an ack, and must then be cut off ('io server disconnect'); the
  * coordinator's client:cut-off events must match.
@@ -54,6 +56,7 @@ import { FedClient } from '../../client/fedClient.js';
 import { SocketTransport } from '../../client/socketTransport.js';
 import type { FedTransport, TransportHandlers } from '../../client/transport.js';
 import { createRng, type Rng } from '../../shared/data/index.js';
+import { PROTOCOL_VERSION } from '../../shared/protocol/index.js';
 import type {
   ArtifactRef,
   JoinRequest,
@@ -105,6 +108,10 @@ function config(): CoordinatorConfigInput {
     maxMessageBytes: MAX_MESSAGE_BYTES,
     maxRefusals: MAX_REFUSALS,
     refusalWindowMs: 60_000,
+    // Every adversary here shares 127.0.0.1 and the shared token, so a cut-off cool-down would
+    // refuse them all at the handshake after the first cut-off and the 10,000 messages would
+    // never reach the handlers under test; the cool-down has its own test (penalties.test.ts).
+    cutOffCooldownMs: 0,
     training: smallTraining({ updatePrecision: 'float32' }),
   };
 }
@@ -257,12 +264,12 @@ async function unjoinedAdversary(
     if (rng.int(8) === 0) {
       const auth = pick(rng, [
         { protocolVersion: 99, token: TOKEN },
-        { protocolVersion: 1, token: 'wrong' },
-        { protocolVersion: 1 },
-        { protocolVersion: '1', token: TOKEN },
+        { protocolVersion: PROTOCOL_VERSION, token: 'wrong' },
+        { protocolVersion: PROTOCOL_VERSION },
+        { protocolVersion: String(PROTOCOL_VERSION), token: TOKEN },
         { token: TOKEN },
-        { protocolVersion: 1, token: TOKEN.repeat(60) },
-        { protocolVersion: 1.5, token: TOKEN },
+        { protocolVersion: PROTOCOL_VERSION, token: TOKEN.repeat(60) },
+        { protocolVersion: PROTOCOL_VERSION + 0.5, token: TOKEN },
       ]);
       const { refused } = await connectSocket(url, auth);
       ledger.tried += 1;
@@ -388,6 +395,7 @@ async function joinedAdversary(
   runOver: () => boolean,
 ): Promise<void> {
   let clientId: string | undefined;
+  let rejoinSecret: string | undefined;
   let view: RoundView = { roundId: 1, modelVersion: 0, numParams: 1 };
   while (!runOver()) {
     const { socket, refused } = await connectSocket(url, VALID_AUTH(TOKEN));
@@ -404,7 +412,7 @@ async function joinedAdversary(
       backend: 'cpu',
       numSamples: 500,
       name: 'joined-adversary',
-      ...(clientId ? { clientId } : {}),
+      ...(clientId && rejoinSecret ? { clientId, rejoinSecret } : {}),
     } satisfies JoinRequest)) as JoinResponse;
     ledger.tried += 1;
     if (!joined.ok) {
@@ -414,6 +422,7 @@ async function joinedAdversary(
       return;
     }
     clientId = joined.clientId;
+    rejoinSecret = joined.rejoinSecret;
     ledger.adversaryJoins += 1;
     adversaryIds.add(clientId);
     view = { ...view, numParams: joined.model.numParams };
@@ -442,15 +451,27 @@ async function joinedAdversary(
   }
 }
 
+/**
+ * Refusals as SQLite holds them: a row per refused update of a joined client, and per-reason
+ * counters for connections that never joined (which must have no rows of their own).
+ */
 function countRejections(dbPath: string, runId: string, who: (clientId: string) => string) {
   const db = new Database(dbPath, { readonly: true });
   const rows = db
     .prepare('SELECT client_id, status, reason FROM updates WHERE run_id = ?')
     .all(runId) as { client_id: string; status: string; reason: string | null }[];
+  const unjoined = db
+    .prepare('SELECT code, count FROM unjoined_refusals WHERE run_id = ?')
+    .all(runId) as { code: string; count: number }[];
   db.close();
   const rejected = new Map<string, number>();
+  for (const { code, count } of unjoined) {
+    assert.ok(count > 0, `an empty counter for ${code}`);
+    rejected.set(`${UNJOINED}|${code}`, count);
+  }
   const accepted: string[] = [];
   for (const row of rows) {
+    assert.notEqual(row.client_id, UNJOINED, 'an unjoined refusal was written as a row of its own');
     if (row.status === 'accepted') {
       accepted.push(row.client_id);
       continue;
@@ -544,7 +565,7 @@ test(
     assert.equal(unhealthy, 0, '/healthz always answered');
     assert.ok(ledger.tried >= TARGET_MESSAGES, `only ${ledger.tried} messages were sent`);
 
-    // Every refused update is in SQLite with its reason, exactly as tallied here.
+    // Every refused update is in SQLite with its reason (unjoined ones as counters), exactly as tallied here.
     const who = (id: string) =>
       id === UNJOINED
         ? UNJOINED

@@ -125,3 +125,45 @@ test('a data directory from before the clients.name column is migrated on open',
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('rejoin secret hashes survive reopening, are kept out of clients(), and old files gain the column', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-store-'));
+  try {
+    const path = join(dir, 'fedistill.sqlite');
+    // A data directory written before rejoin secrets: two migrations applied.
+    const store = new RunStore(path);
+    store.close();
+    const old = new Database(path);
+    old.exec('ALTER TABLE clients DROP COLUMN rejoin_secret_hash');
+    old.pragma('user_version = 2');
+    old.close();
+
+    const migrated = new RunStore(path);
+    migrated.createRun({ id: 'r', startedAt: 1, config: {}, teacherHash: 'h' });
+    migrated.upsertClient({
+      id: 'c',
+      runId: 'r',
+      name: null,
+      platform: 'node',
+      backend: 'cpu',
+      numSamples: 1,
+      firstSeen: 1,
+      lastSeen: 1,
+    });
+    assert.equal(migrated.rejoinSecretHash('r', 'c'), null, 'recorded without a secret');
+    assert.equal(migrated.rejoinSecretHash('r', 'nobody'), undefined, 'no such client');
+    const hash = Buffer.alloc(32, 7);
+    migrated.setRejoinSecretHash('r', 'c', hash);
+    migrated.close();
+
+    const reopened = new RunStore(path);
+    assert.deepEqual(reopened.rejoinSecretHash('r', 'c'), hash);
+    assert.ok(
+      !Object.keys(reopened.clients('r')[0]!).some((key) => /secret/i.test(key)),
+      'the JSON API never sees the hash',
+    );
+    reopened.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
