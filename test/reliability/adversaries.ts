@@ -550,3 +550,80 @@ export async function openRawConnection(
 }
 
 export const VALID_AUTH = (token: string) => ({ protocolVersion: PROTOCOL_VERSION, token });
+
+/** Where a hostile member of a secure round stands once it has the roster. */
+export interface SecureRoundView {
+  roundId: number;
+  modelVersion: number;
+  /** Its own id in the round. */
+  self: number;
+  /** Every roster member's id, its own included. */
+  roster: readonly number[];
+}
+
+/**
+ * A secure-aggregation step message (or masked update) that the coordinator
+ * must refuse while the share step is open and this member has sent no valid
+ * shares: each is wrong by construction — a wrong type or length, another
+ * round, a step out of phase, a share set that includes itself, a stranger or
+ * a repeat, an unknown field. Never an acceptable share set.
+ */
+export function hostileSecAgg(
+  rng: Rng,
+  view: SecureRoundView,
+): { event: string; payload: unknown } {
+  const { roundId, self, roster } = view;
+  const sized = (n: number) => new Uint8Array(n).map(() => rng.int(256));
+  const wrongSize = (n: number) => sized(pick(rng, [0, 1, n - 1, n + 1, 4 * n]));
+  const others = roster.filter((id) => id !== self);
+  const share = (to: number, ok = true) => ({
+    to,
+    iv: ok ? sized(12) : wrongSize(12),
+    ciphertext: ok ? sized(156) : wrongSize(156),
+  });
+  const badShareSet = () =>
+    pick(rng, [
+      () => [...others.map((to) => share(to)), share(self)],
+      () => [...others.map((to) => share(to)), share(others[0]!)],
+      () => others.slice(1).map((to) => share(to)),
+      () => [...others.slice(1).map((to) => share(to)), share(900 + rng.int(100))],
+      () => others.map((to, i) => share(to, i !== 0)),
+      () => [],
+    ])();
+  const secagg = (payload: unknown) => ({ event: 'secagg', payload });
+  return pick(rng, [
+    () => secagg(wrongValue(rng)),
+    () => secagg({ step: pick(rng, ['', 'KEYS', 'unmask', 'roster', 'masked']), roundId }),
+    () => secagg({ step: 'keys', roundId, channelKey: wrongSize(65), maskKey: sized(65) }),
+    // Right sizes, but the key step has closed.
+    () => secagg({ step: 'keys', roundId, channelKey: sized(65), maskKey: sized(65) }),
+    () => secagg({ step: 'shares', roundId, shares: badShareSet() }),
+    () => secagg({ step: 'shares', roundId: roundId + 1 + rng.int(5), shares: badShareSet() }),
+    () => secagg({ step: 'shares', roundId, shares: badShareSet(), extra: wrongValue(rng) }),
+    () => secagg({ step: 'shares', roundId: wrongValue(rng), shares: badShareSet() }),
+    () =>
+      secagg({
+        step: 'reveal',
+        roundId,
+        selfMaskShares: roster.map((owner) => ({ owner, share: sized(66) })),
+        maskKeyShares: [],
+      }),
+    () =>
+      secagg({
+        step: 'reveal',
+        roundId,
+        selfMaskShares: [{ owner: self, share: wrongSize(66) }],
+        maskKeyShares: wrongValue(rng),
+      }),
+    () => ({
+      event: 'update',
+      payload: {
+        roundId,
+        modelVersion: view.modelVersion,
+        numSamples: 1 + rng.int(1000),
+        masked: new Uint32Array(1 + rng.int(64)),
+        metrics: VALID_METRICS,
+      },
+    }),
+  ])();
+}

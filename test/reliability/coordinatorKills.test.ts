@@ -97,8 +97,10 @@ test(
         const serve = runCli(serveArgs, 120_000);
         const listening = await waitFor(serve, /listening on/, 60_000);
         assert.ok(listening, `coordinator did not start:\n${serve.output()}`);
-        // A random point: during client reconnection, training, aggregation or checkpointing.
-        await new Promise((resolve) => setTimeout(resolve, 300 + rng.next() * 3500));
+        // A random point: during client reconnection, training, aggregation or checkpointing —
+        // but no later than just after this life's first aggregated round (polled every 50 ms), so
+        // that however fast rounds run, the run outlasts the kills (10 lives, 30 rounds).
+        await waitFor(serve, /round \d+ \(\d+\/\d+\):/, 300 + rng.next() * 3500);
         if (serve.child.exitCode !== null) {
           lives.push(serve.output());
           assert.fail(

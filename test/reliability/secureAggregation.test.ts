@@ -6,6 +6,8 @@
  * due. Each gets a refusal naming its reason (and a row in SQLite); the
  * coordinator keeps serving; the hostile client falls out of the round at
  * the share step, and the honest three's result is exactly their weighted mean.
+ * The same member then sends 300 seeded random wrong messages
+ * (adversaries.ts `hostileSecAgg`) while the share step waits: all refused.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -34,9 +36,13 @@ import {
   distanceFromSurvivorsMean,
   trainedWeights,
 } from '../support/secureRun.js';
-import { connectSocket, type RawSocket } from './adversaries.js';
+import { connectSocket, hostileSecAgg, type RawSocket } from './adversaries.js';
+import { createRng } from '../../shared/data/index.js';
 
 const SCALE = 2 ** 20;
+const BARRAGE = 300;
+/** Why a random wrong secure-aggregation message may be refused, whichever it is. */
+const BARRAGE_CODES = 'invalid-payload|wrong-phase|wrong-round|not-sampled|duplicate';
 const bytes = (n: number, fill = 7) => new Uint8Array(n).fill(fill);
 
 function ask(socket: RawSocket, event: string, payload: unknown): Promise<UpdateResponse> {
@@ -182,6 +188,18 @@ test('a hostile member of a secure round is refused step by step; the honest sum
           roundId: message.roundId,
           shares: toPeers.map((share) => ({ ...share, ciphertext: bytes(155) })),
         });
+        // Then a barrage of seeded random wrong messages while the share step waits for it.
+        const rng = createRng(11);
+        const view = {
+          roundId: message.roundId,
+          modelVersion: 0,
+          self: myId,
+          roster: peers,
+        };
+        for (let i = 0; i < BARRAGE; i++) {
+          const { event, payload } = hostileSecAgg(rng, view);
+          await expectRefused(ledger, socket, `barrage ${i}`, BARRAGE_CODES, event, payload);
+        }
         resolve();
       })().catch(reject);
     });
@@ -198,7 +216,10 @@ test('a hostile member of a secure round is refused step by step; the honest sum
 
     for (const entry of ledger)
       assert.match(entry.got, new RegExp(`^(${entry.expected})$`), entry.what);
-    assert.equal(ledger.length, 11);
+    assert.equal(ledger.length, 11 + BARRAGE);
+    const codes = new Map<string, number>();
+    for (const entry of ledger) codes.set(entry.got, (codes.get(entry.got) ?? 0) + 1);
+    t.diagnostic(`refusals by code: ${JSON.stringify(Object.fromEntries(codes))}`);
     assert.equal(result.status, 'completed');
     const round = result.rounds[0]!;
     assert.equal(round.sampled, 4);
