@@ -126,6 +126,7 @@ export class FedClient {
   /** Resolves with the reason when the run ends or the client is stopped. */
   readonly done = new Promise<string>((resolve) => (this.resolveDone = resolve));
   private bytesDown = 0;
+  private stopped = false;
   private bytesUp = 0;
 
   constructor(private readonly options: FedClientOptions) {
@@ -355,7 +356,8 @@ export class FedClient {
         // Noise from a seed the coordinator never sees: the update is private before it leaves.
         if (privacy) delta = clipAndNoise(delta, { ...privacy, rng: createRng(secureSeed()) });
       }
-      const masked = secure && delta ? await secure.mask(delta, round.deadline) : undefined;
+      const masked =
+        secure && delta ? await secure.mask(delta, round.deadline, abort.signal) : undefined;
       await this.deliver(
         {
           roundId: round.roundId,
@@ -423,7 +425,7 @@ export class FedClient {
     deadline: number,
   ): Promise<void> {
     const bytes = this.codec.encode(update).byteLength;
-    while (Date.now() < deadline) {
+    while (Date.now() < deadline && !this.stopped) {
       if (!this.options.transport.connected) {
         await new Promise((resolve) => setTimeout(resolve, 200));
         continue;
@@ -459,6 +461,9 @@ export class FedClient {
   }
 
   stop(): void {
+    this.stopped = true;
+    // Nothing may keep waiting for a deadline after stop: not training, masking or delivery.
+    this.busy?.abort.abort(new Error('client stopped'));
     this.options.transport.close();
     this.model?.dispose();
     this.model = undefined;

@@ -92,22 +92,27 @@ export class SecureSession {
   /**
    * Step 2: weight·delta in fixed point plus this client's masks, once the
    * shares sealed for it have arrived.
-   * @throws Error when the shares do not arrive by `deadline`; SecAggError
+   * @throws Error when the shares do not arrive by `deadline` or `signal` aborts; SecAggError
    *   `overflow` when a value cannot be summed without wrapping.
    */
-  async mask(delta: Float32Array, deadline: number): Promise<Uint32Array> {
+  async mask(delta: Float32Array, deadline: number, signal?: AbortSignal): Promise<Uint32Array> {
     const { weight, scale, clients } = this.settings;
     const weighted = new Float32Array(delta.length);
     for (let i = 0; i < delta.length; i++) weighted[i] = (delta[i] as number) * weight;
     const input = quantize(weighted, { scale, clients });
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let onAbort: (() => void) | undefined;
     const inbox = await Promise.race([
       this.inbox,
       new Promise<undefined>((resolve) => {
         timer = setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now()));
+        onAbort = () => resolve(undefined);
+        signal?.addEventListener('abort', onAbort, { once: true });
       }),
     ]);
     clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+    signal?.throwIfAborted();
     if (!inbox) throw new Error(`round ${this.roundId}: the other clients' shares never arrived`);
     let masked: Uint32Array | undefined;
     // Behind any step still running, so the client's phases stay in order.

@@ -92,6 +92,13 @@ export const coordinatorConfigSchema = z
     waitForClientsMs: z.number().int().min(0).default(60_000),
     /** Time a sampled client has to answer. Defaults to 120 s. */
     roundTimeoutMs: z.number().int().min(100).default(120_000),
+    /**
+     * How long a sampled client that disconnected without answering may take to rejoin before
+     * the round stops waiting for it: once every sampled client has answered or been gone this
+     * long, the round closes before its deadline (a connected client that stays silent is still
+     * waited for until the deadline). Defaults to 20 s.
+     */
+    dropGraceMs: z.number().int().min(0).default(20_000),
     /** Share of sampled clients whose updates must arrive for the round to count. Defaults to 0.5. */
     quorum: z.number().gt(0).max(1).default(0.5),
     /** Consecutive rounds below quorum after which the run stops. Defaults to 5. */

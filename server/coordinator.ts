@@ -133,6 +133,9 @@ interface OpenRound {
   bytesUp: number;
   rejected: number;
   allAnswered: () => void;
+  /** Sampled clients that disconnected without answering, and when. */
+  gone: Map<string, number>;
+  graceTimers: Set<ReturnType<typeof setTimeout>>;
   /** Set when the round aggregates securely. */
   secure?: { round: SecureAggregationRound; setUp: Promise<void> };
 }
@@ -358,6 +361,7 @@ export class Coordinator {
         this.clients.delete(id);
         this.emit({ type: 'client:left', clientId: id });
         this.notifyClientsChanged();
+        this.noteGone(id);
       }
     });
   }
@@ -598,8 +602,35 @@ export class Coordinator {
       numSamples: update.numSamples,
       bytes,
     });
-    if (round.answered.size === round.sampled.size) round.allAnswered();
+    this.closeIfSettled(round);
     return { ok: true, roundId: round.id };
+  }
+
+  /** A sampled client of the open round left without answering: give it `dropGraceMs` to rejoin. */
+  private noteGone(clientId: string): void {
+    const round = this.openRound;
+    if (!round || !round.sampled.has(clientId) || round.answered.has(clientId)) return;
+    round.gone.set(clientId, Date.now());
+    const timer = setTimeout(() => {
+      round.graceTimers.delete(timer);
+      this.closeIfSettled(round);
+    }, this.parts.config.dropGraceMs + 5);
+    round.graceTimers.add(timer);
+  }
+
+  /**
+   * Ends the wait for updates once every sampled client has answered, or has been disconnected
+   * for at least `dropGraceMs`: nobody left could still answer in time.
+   */
+  private closeIfSettled(round: OpenRound): void {
+    const now = Date.now();
+    for (const id of round.sampled) {
+      if (round.answered.has(id)) continue;
+      const since = round.gone.get(id);
+      const away = since !== undefined && !this.clients.has(id);
+      if (!away || now - since < this.parts.config.dropGraceMs) return;
+    }
+    round.allAnswered();
   }
 
   /** A secure-aggregation step message (keys, shares, reveal) from a sampled client. */
@@ -728,6 +759,8 @@ export class Coordinator {
       bytesUp: 0,
       rejected: 0,
       allAnswered,
+      gone: new Map(),
+      graceTimers: new Set(),
     };
     const secureConfig = config.secureAggregation;
     if (secureConfig && plan.sendsWeights) {
@@ -763,6 +796,7 @@ export class Coordinator {
       this.stopRequested,
     ]);
     clearTimeout(timer);
+    for (const graceTimer of round.graceTimers) clearTimeout(graceTimer);
     // The unmask step still needs the survivors' messages: the round stays open for them.
     const secureDelta = round.secure ? await this.finishSecure(round) : undefined;
     this.openRound = undefined;

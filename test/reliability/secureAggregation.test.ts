@@ -75,8 +75,10 @@ test('a hostile member of a secure round is refused step by step; the honest sum
       rounds: 1,
       minClients: 4,
       waitForClientsMs: 60_000,
-      // The hostile client never sends a masked input: the round waits for it until then.
-      roundTimeoutMs: 15_000,
+      // The hostile client never sends a masked input and hangs up after its barrage: the round
+      // stops waiting for it half a second later.
+      roundTimeoutMs: 120_000,
+      dropGraceMs: 500,
       maxRefusals: 1000,
       secureAggregation: { scale: SCALE, phaseTimeoutMs: 5_000 },
       training: smallTraining(),
@@ -200,6 +202,7 @@ test('a hostile member of a secure round is refused step by step; the honest sum
           const { event, payload } = hostileSecAgg(rng, view);
           await expectRefused(ledger, socket, `barrage ${i}`, BARRAGE_CODES, event, payload);
         }
+        socket.disconnect();
         resolve();
       })().catch(reject);
     });
