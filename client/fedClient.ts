@@ -307,7 +307,11 @@ export class FedClient {
           round: { ...round, secureAggregation: secureSettings },
           length: this.joined.model.numParams,
           send: (message) => this.options.transport.sendSecAgg(message),
-          onError: (message) => this.emit({ type: 'error', message }),
+          onError: (message) => {
+            this.emit({ type: 'error', message });
+            // Out of the secure round: stop training for it.
+            abort.abort(new Error(message));
+          },
         })
       : undefined;
     this.secure = secure;

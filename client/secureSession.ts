@@ -5,6 +5,8 @@
  *
  * Steps are handled one at a time in arrival order; a step message that comes
  * again (the coordinator resends the last one after a reconnect) is ignored.
+ * Each step is sent once, so any refusal means this client is out of the round
+ * (e.g. its keys came after the key step closed: a page reloaded mid-round).
  */
 import type {
   RoundStart,
@@ -21,7 +23,10 @@ export interface SecureSessionOptions {
   /** The student's parameter count: the length of every input. */
   length: number;
   send: (message: SecAggUp) => Promise<UpdateResponse>;
-  /** A step that failed (refused, or the coordinator's message did not check out). */
+  /**
+   * A step failed (refused, or the coordinator's message did not check out): this client cannot
+   * finish the protocol in this round, so whatever it is still doing for the round is wasted.
+   */
   onError: (message: string) => void;
 }
 
@@ -124,7 +129,7 @@ export class SecureSession {
 
   private async send(message: SecAggUp): Promise<void> {
     const response = await this.options.send(message);
-    if (!response.ok && response.error.code !== 'wrong-phase') {
+    if (!response.ok) {
       throw new Error(
         `${message.step} refused (${response.error.code}): ${response.error.message}`,
       );

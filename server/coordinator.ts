@@ -624,7 +624,9 @@ export class Coordinator {
    */
   private closeIfSettled(round: OpenRound): void {
     const now = Date.now();
-    for (const id of round.sampled) {
+    // A secure round waits only for the clients that can still send a masked input.
+    const awaited = round.secure ? round.secure.round.awaitedInputs() : round.sampled;
+    for (const id of awaited) {
       if (round.answered.has(id)) continue;
       const since = round.gone.get(id);
       const away = since !== undefined && !this.clients.has(id);
@@ -663,6 +665,8 @@ export class Coordinator {
       round.secure.round.receive(clientId, message);
     } catch (error) {
       if (!(error instanceof SecAggError)) throw error;
+      // The refusal may have been a withdrawal (keys after the key step): maybe nobody is left.
+      this.closeIfSettled(round);
       return reject(SECAGG_REFUSAL[error.code], `${message.step}: ${error.message}`);
     }
     round.bytesUp += bytes;
@@ -779,7 +783,11 @@ export class Coordinator {
       });
       const setUp = secure.setUp();
       // Too few clients took part in the key steps: nothing can be unmasked, end the round now.
-      setUp.catch(() => allAnswered());
+      // Otherwise the clients left out of the share step need not be waited for.
+      setUp.then(
+        () => this.closeIfSettled(round),
+        () => allAnswered(),
+      );
       round.secure = { round: secure, setUp };
     }
     this.openRound = round;

@@ -60,6 +60,10 @@ export class SecureAggregationRound {
   private readonly lastSent = new Map<string, SecAggDown>();
   private wait: Wait | undefined;
   private aborted = false;
+  /** U2 as client ids, once the share step has closed. */
+  private sharers: string[] | undefined;
+  /** Members that sent keys after the key step closed: they lost their round state. */
+  private readonly withdrawn = new Set<string>();
 
   /** @throws SecAggError `bad-option` for fewer than two members or a bad fraction. */
   constructor(private readonly options: SecureRoundOptions) {
@@ -152,6 +156,7 @@ export class SecureAggregationRound {
       this.send(member.id, { step: 'roster', roundId: this.options.roundId, roster });
     await this.collect(roster.map((m) => m.id));
     const inboxes = this.server.finishShares();
+    this.sharers = [...inboxes.keys()].map((id) => this.clientOf.get(id) as string);
     for (const [id, shares] of inboxes)
       this.send(id, { step: 'inbox', roundId: this.options.roundId, shares });
   }
@@ -162,6 +167,9 @@ export class SecureAggregationRound {
    */
   receive(clientId: string, message: SecAggUp): void {
     const id = this.memberId(clientId);
+    // Keys after the key step closed come from a client that restarted (a reloaded page, a new
+    // process): it no longer holds this round's secrets and can never send a masked input.
+    if (message.step === 'keys' && this.server.phase !== 'advertise') this.withdrawn.add(clientId);
     switch (message.step) {
       case 'keys':
         this.server.receiveKeys({ id, channelKey: message.channelKey, maskKey: message.maskKey });
@@ -206,6 +214,15 @@ export class SecureAggregationRound {
     const meanDelta = new Float32Array(sum.length);
     for (let i = 0; i < sum.length; i++) meanDelta[i] = ((sum[i] as number) | 0) / divisor;
     return { meanDelta, survivors: survivors.map((id) => this.clientOf.get(id) as string) };
+  }
+
+  /**
+   * The clients whose masked input can still come: U2 once the share step has closed (before:
+   * every member), less those that withdrew.
+   */
+  awaitedInputs(): string[] {
+    const candidates = this.sharers ?? [...this.idOf.keys()];
+    return candidates.filter((clientId) => !this.withdrawn.has(clientId));
   }
 
   /** Ends any step being waited for (the run is stopping). */

@@ -137,3 +137,109 @@ test('a client vanishing after sharing its keys: the survivors aggregate exactly
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+/** A socket transport that reports when its client's shares were accepted. */
+class ReportsSharing extends SocketTransport {
+  constructor(
+    options: ConstructorParameters<typeof SocketTransport>[0],
+    private readonly onShared: () => void,
+  ) {
+    super(options);
+  }
+  override async sendSecAgg(message: SecAggUp): Promise<UpdateResponse> {
+    const response = await super.sendSecAgg(message);
+    if (message.step === 'shares' && response.ok) this.onShared();
+    return response;
+  }
+}
+
+test(
+  'a client restarted mid-round (a reloaded page) sits the round out without holding it open',
+  { timeout: 120_000 },
+  async () => {
+    await tf.setBackend('cpu');
+    const dataDir = mkdtempSync(join(tmpdir(), 'fedistill-secagg-restart-'));
+    const events: CoordinatorEvent[] = [];
+    const ROUND_TIMEOUT_MS = 600_000;
+    const prepared = await prepareCoordinator({
+      config: {
+        port: 0,
+        dataDir,
+        rounds: 2,
+        minClients: 3,
+        waitForClientsMs: 200,
+        roundTimeoutMs: ROUND_TIMEOUT_MS,
+        secureAggregation: { scale: SCALE, phaseTimeoutMs: 5_000 },
+        training: smallTraining(),
+      },
+      backend: 'cpu',
+      ...SMALL_MODELS,
+      log: () => undefined,
+      onEvent: (event) => events.push(event),
+    });
+    const url = prepared.running.url;
+    const shards = demoSplit({ clients: 3 }).shards;
+    const errors: string[] = [];
+    let restarted: FedClient | undefined;
+    const restartedStarted = new Promise<void>((resolve) => {
+      // Client 2 is replaced by a fresh instance (same id and secret, no round state) as soon as
+      // its shares are in: its secrets for round 1 are gone with the old instance.
+      const first: FedClient = new FedClient({
+        transport: new ReportsSharing({ url }, () => {
+          const { id, rejoinSecret } = first;
+          first.stop();
+          restarted = new FedClient({
+            transport: new SocketTransport({ url }),
+            data: shards[2]!,
+            platform: 'node',
+            backend: 'cpu',
+            clientId: id!,
+            rejoinSecret: rejoinSecret!,
+            onEvent: (event) => {
+              if (event.type === 'error') errors.push(event.message);
+            },
+          });
+          void restarted.start().then(resolve);
+        }),
+        data: shards[2]!,
+        platform: 'node',
+        backend: 'cpu',
+      });
+      void first.start();
+    });
+    const others = shards.slice(0, 2).map(
+      (data) =>
+        new FedClient({
+          transport: new SocketTransport({ url }),
+          data,
+          platform: 'node',
+          backend: 'cpu',
+        }),
+    );
+    try {
+      await Promise.all(others.map((c) => c.start()));
+      const [result] = await Promise.all([prepared.running.coordinator.run(), restartedStarted]);
+      assert.equal(result.status, 'completed');
+      const [first, second] = result.rounds;
+      assert.deepEqual([first!.status, first!.sampled, first!.participants], ['aggregated', 3, 2]);
+      assert.ok(
+        first!.durationMs < ROUND_TIMEOUT_MS,
+        'round 1 did not wait for the restarted client',
+      );
+      assert.deepEqual(
+        [second!.status, second!.sampled, second!.participants],
+        ['aggregated', 3, 3],
+      );
+      assert.ok(
+        errors.some((e) => /round 1: .*keys refused \(wrong-phase\)/.test(e)),
+        `the restarted client saw its keys refused: ${errors.join('; ')}`,
+      );
+    } finally {
+      restarted?.stop();
+      for (const client of others) client.stop();
+      await prepared.running.close();
+      prepared.teacher.dispose();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  },
+);
