@@ -328,33 +328,30 @@ export class Coordinator {
         link.disconnect('cut-off');
       }
     };
-    link.on('join', (request, ack) => {
-      let response: JoinResponse;
-      try {
-        response = this.handleJoin(link, request);
-      } catch (error) {
-        response = refusal('internal', (error as Error).message);
-      }
-      answer(ack, response);
-    });
-    link.on('update', (update, ack) => {
-      let response: UpdateResponse;
-      try {
-        response = this.handleUpdate(link, update);
-      } catch (error) {
-        response = refusal('internal', (error as Error).message);
-      }
-      answer(ack, response);
-    });
-    link.on('secagg', (message, ack) => {
-      let response: UpdateResponse;
-      try {
-        response = this.handleSecAgg(link, message);
-      } catch (error) {
-        response = refusal('internal', (error as Error).message);
-      }
-      answer(ack, response);
-    });
+    // Each handler's answer goes to the ack; a handler that throws is a refusal, never a crash.
+    const serve =
+      <T extends { ok: boolean }>(handle: (payload: unknown) => T) =>
+      (payload: unknown, ack: unknown) => {
+        let response: T | ReturnType<typeof refusal>;
+        try {
+          response = handle(payload);
+        } catch (error) {
+          response = refusal('internal', (error as Error).message);
+        }
+        answer(ack, response);
+      };
+    link.on(
+      'join',
+      serve((request) => this.handleJoin(link, request)),
+    );
+    link.on(
+      'update',
+      serve((update) => this.handleUpdate(link, update)),
+    );
+    link.on(
+      'secagg',
+      serve((message) => this.handleSecAgg(link, message)),
+    );
     link.onDisconnect(() => {
       const id = link.clientId;
       if (id && this.clients.get(id)?.link === link) {

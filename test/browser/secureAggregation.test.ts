@@ -7,19 +7,11 @@
  * bit for bit on every derived key and keystream.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
 import type { Browser } from 'playwright-core';
-import { prepareCoordinator } from '../../cli/coordinatorSetup.js';
-import { FedClient } from '../../client/fedClient.js';
-import { SocketTransport } from '../../client/socketTransport.js';
-import type { CoordinatorEvent } from '../../server/coordinator.js';
 import { demoSplit } from '../../node/demo/demoSplit.js';
-import { SMALL_MODELS, smallTraining } from '../support/smallRun.js';
 import { launchChromium } from './chromium.js';
+import { nodeClient, startSmallCoordinator } from '../support/smallCoordinator.js';
 
 test(
   'a browser and a Node client aggregate securely: the masks cancel across WebCrypto implementations',
@@ -27,40 +19,27 @@ test(
     timeout: 300_000,
   },
   async () => {
-    await tf.setBackend('cpu');
-    const dataDir = mkdtempSync(join(tmpdir(), 'fedistill-browser-secure-'));
-    const events: CoordinatorEvent[] = [];
     const pageErrors: string[] = [];
-    const prepared = await prepareCoordinator({
-      config: {
-        port: 0,
-        dataDir,
+    const coordinator = await startSmallCoordinator(
+      'browser-secure',
+      {
         rounds: 2,
         minClients: 2,
         waitForClientsMs: 120_000,
         roundTimeoutMs: 180_000,
         quorum: 1,
         secureAggregation: { phaseTimeoutMs: 60_000 },
-        training: smallTraining(),
       },
-      backend: 'cpu',
-      ...SMALL_MODELS,
-      demoClients: 2,
-      log: () => undefined,
-      onEvent: (event) => events.push(event),
-    });
+      { demoClients: 2 },
+    );
+    const { prepared, events } = coordinator;
     let browser: Browser | undefined;
-    const node = new FedClient({
-      transport: new SocketTransport({ url: prepared.running.url }),
-      data: demoSplit({ clients: 2 }).shards[0]!,
-      platform: 'node',
-      backend: 'cpu',
-    });
+    const node = nodeClient(coordinator.url, demoSplit({ clients: 2 }).shards[0]!);
     try {
       browser = await launchChromium();
       const page = await browser.newPage();
       page.on('pageerror', (error) => pageErrors.push(error.message));
-      await page.goto(`${prepared.running.url}/client?shard=1&name=chromium`);
+      await page.goto(`${coordinator.url}/client?shard=1&name=chromium`);
       await node.start();
       const result = await prepared.running.coordinator.run();
       const log = await page.locator('#log').innerText();
@@ -101,9 +80,7 @@ test(
     } finally {
       node.stop();
       await browser?.close();
-      await prepared.running.close();
-      prepared.teacher.dispose();
-      rmSync(dataDir, { recursive: true, force: true });
+      await coordinator.close();
     }
   },
 );

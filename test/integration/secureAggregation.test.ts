@@ -7,19 +7,13 @@
  * round runs with the three that remain.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
-import { prepareCoordinator } from '../../cli/coordinatorSetup.js';
-import { FedClient } from '../../client/fedClient.js';
+import type { FedClient } from '../../client/fedClient.js';
 import { SocketTransport } from '../../client/socketTransport.js';
-import type { CoordinatorEvent } from '../../server/coordinator.js';
 import { demoSplit } from '../../node/demo/demoSplit.js';
 import { buildModel, getFlatWeights } from '../../shared/index.js';
 import type { SecAggUp, UpdateMessage, UpdateResponse } from '../../shared/protocol/index.js';
-import { SMALL_MODELS, smallTraining } from '../support/smallRun.js';
+import { nodeClient, startSmallCoordinator } from '../support/smallCoordinator.js';
 import {
   checkpointWeights,
   distanceFromSurvivorsMean,
@@ -47,46 +41,30 @@ class RecordingTransport extends SocketTransport {
 }
 
 test('a client vanishing after sharing its keys: the survivors aggregate exactly, over sockets', async (t) => {
-  await tf.setBackend('cpu');
-  const dataDir = mkdtempSync(join(tmpdir(), 'fedistill-secagg-'));
-  const events: CoordinatorEvent[] = [];
-  const prepared = await prepareCoordinator({
-    config: {
-      port: 0,
-      dataDir,
-      rounds: 2,
-      minClients: 4,
-      waitForClientsMs: 200,
-      // Round 1 stops waiting for the vanished client a second after it hangs up.
-      roundTimeoutMs: 120_000,
-      dropGraceMs: 1_000,
-      secureAggregation: { scale: SCALE, phaseTimeoutMs: 5_000 },
-      training: smallTraining(),
-    },
-    backend: 'cpu',
-    ...SMALL_MODELS,
-    log: () => undefined,
-    onEvent: (event) => events.push(event),
+  const coordinator = await startSmallCoordinator('secagg', {
+    rounds: 2,
+    minClients: 4,
+    waitForClientsMs: 200,
+    // Round 1 stops waiting for the vanished client a second after it hangs up.
+    roundTimeoutMs: 120_000,
+    dropGraceMs: 1_000,
+    secureAggregation: { scale: SCALE, phaseTimeoutMs: 5_000 },
   });
+  const { prepared, events, url } = coordinator;
   const shards = demoSplit({ clients: 4 }).shards;
-  const url = prepared.running.url;
   const transports = shards.map((_, i) =>
     i === 2 ? new DropsAfterSharing({ url }) : new RecordingTransport({ url }),
   );
   const trained = new Map<number, Float32Array>();
-  const clients: FedClient[] = shards.map(
-    (data, i) =>
-      new FedClient({
-        transport: transports[i]!,
-        data,
-        platform: 'node',
-        backend: 'cpu',
-        onEvent: (event) => {
-          // The student right after round 1's training: start + this client's delta.
-          if (event.type === 'round:trained' && event.roundId === 1)
-            trained.set(i, trainedWeights(clients[i]!));
-        },
-      }),
+  const clients: FedClient[] = shards.map((data, i) =>
+    nodeClient(url, data, {
+      transport: transports[i]!,
+      onEvent: (event) => {
+        // The student right after round 1's training: start + this client's delta.
+        if (event.type === 'round:trained' && event.roundId === 1)
+          trained.set(i, trainedWeights(clients[i]!));
+      },
+    }),
   );
   try {
     await Promise.all(clients.map((c) => c.start()));
@@ -132,9 +110,7 @@ test('a client vanishing after sharing its keys: the survivors aggregate exactly
     );
   } finally {
     for (const client of clients) client.stop();
-    await prepared.running.close();
-    prepared.teacher.dispose();
-    rmSync(dataDir, { recursive: true, force: true });
+    await coordinator.close();
   }
 });
 
@@ -157,65 +133,39 @@ test(
   'a client restarted mid-round (a reloaded page) sits the round out without holding it open',
   { timeout: 120_000 },
   async () => {
-    await tf.setBackend('cpu');
-    const dataDir = mkdtempSync(join(tmpdir(), 'fedistill-secagg-restart-'));
-    const events: CoordinatorEvent[] = [];
     const ROUND_TIMEOUT_MS = 600_000;
-    const prepared = await prepareCoordinator({
-      config: {
-        port: 0,
-        dataDir,
-        rounds: 2,
-        minClients: 3,
-        waitForClientsMs: 200,
-        roundTimeoutMs: ROUND_TIMEOUT_MS,
-        secureAggregation: { scale: SCALE, phaseTimeoutMs: 5_000 },
-        training: smallTraining(),
-      },
-      backend: 'cpu',
-      ...SMALL_MODELS,
-      log: () => undefined,
-      onEvent: (event) => events.push(event),
+    const coordinator = await startSmallCoordinator('secagg-restart', {
+      rounds: 2,
+      minClients: 3,
+      waitForClientsMs: 200,
+      roundTimeoutMs: ROUND_TIMEOUT_MS,
+      secureAggregation: { scale: SCALE, phaseTimeoutMs: 5_000 },
     });
-    const url = prepared.running.url;
+    const { prepared, url } = coordinator;
     const shards = demoSplit({ clients: 3 }).shards;
     const errors: string[] = [];
     let restarted: FedClient | undefined;
     const restartedStarted = new Promise<void>((resolve) => {
       // Client 2 is replaced by a fresh instance (same id and secret, no round state) as soon as
       // its shares are in: its secrets for round 1 are gone with the old instance.
-      const first: FedClient = new FedClient({
+      const first: FedClient = nodeClient(url, shards[2]!, {
         transport: new ReportsSharing({ url }, () => {
           const { id, rejoinSecret } = first;
           first.stop();
-          restarted = new FedClient({
-            transport: new SocketTransport({ url }),
-            data: shards[2]!,
-            platform: 'node',
-            backend: 'cpu',
+          const fresh = nodeClient(url, shards[2]!, {
             clientId: id!,
             rejoinSecret: rejoinSecret!,
             onEvent: (event) => {
               if (event.type === 'error') errors.push(event.message);
             },
           });
-          void restarted.start().then(resolve);
+          restarted = fresh;
+          void fresh.start().then(resolve);
         }),
-        data: shards[2]!,
-        platform: 'node',
-        backend: 'cpu',
       });
       void first.start();
     });
-    const others = shards.slice(0, 2).map(
-      (data) =>
-        new FedClient({
-          transport: new SocketTransport({ url }),
-          data,
-          platform: 'node',
-          backend: 'cpu',
-        }),
-    );
+    const others = shards.slice(0, 2).map((data) => nodeClient(url, data));
     try {
       await Promise.all(others.map((c) => c.start()));
       const [result] = await Promise.all([prepared.running.coordinator.run(), restartedStarted]);
@@ -237,9 +187,7 @@ test(
     } finally {
       restarted?.stop();
       for (const client of others) client.stop();
-      await prepared.running.close();
-      prepared.teacher.dispose();
-      rmSync(dataDir, { recursive: true, force: true });
+      await coordinator.close();
     }
   },
 );

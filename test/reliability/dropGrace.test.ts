@@ -6,16 +6,10 @@
  * test in test/integration/federation.test.ts).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
-import { prepareCoordinator } from '../../cli/coordinatorSetup.js';
-import { FedClient } from '../../client/fedClient.js';
-import { SocketTransport } from '../../client/socketTransport.js';
+import type { FedClient } from '../../client/fedClient.js';
 import { demoSplit } from '../../node/demo/demoSplit.js';
-import { SMALL_MODELS, smallTraining } from '../support/smallRun.js';
+import { nodeClient, startSmallCoordinator } from '../support/smallCoordinator.js';
 
 const ROUND_TIMEOUT_MS = 600_000;
 
@@ -23,40 +17,24 @@ test(
   'a client gone for longer than dropGraceMs no longer holds the round to its deadline',
   { timeout: 120_000 },
   async () => {
-    await tf.setBackend('cpu');
-    const dataDir = mkdtempSync(join(tmpdir(), 'fedistill-grace-'));
-    const prepared = await prepareCoordinator({
-      config: {
-        port: 0,
-        dataDir,
-        rounds: 2,
-        minClients: 3,
-        waitForClientsMs: 100,
-        roundTimeoutMs: ROUND_TIMEOUT_MS,
-        dropGraceMs: 300,
-        training: smallTraining(),
-      },
-      backend: 'cpu',
-      ...SMALL_MODELS,
-      log: () => undefined,
+    const coordinator = await startSmallCoordinator('grace', {
+      rounds: 2,
+      minClients: 3,
+      waitForClientsMs: 100,
+      roundTimeoutMs: ROUND_TIMEOUT_MS,
+      dropGraceMs: 300,
     });
-    const url = prepared.running.url;
-    const clients: FedClient[] = demoSplit({ clients: 3 }).shards.map(
-      (data, i) =>
-        new FedClient({
-          transport: new SocketTransport({ url }),
-          data,
-          platform: 'node',
-          backend: 'cpu',
-          // Client 2 leaves for good as soon as it is sampled.
-          onEvent: (event) => {
-            if (i === 2 && event.type === 'round:start') clients[2]!.stop();
-          },
-        }),
+    const clients: FedClient[] = demoSplit({ clients: 3 }).shards.map((data, i) =>
+      nodeClient(coordinator.url, data, {
+        // Client 2 leaves for good as soon as it is sampled.
+        onEvent: (event) => {
+          if (i === 2 && event.type === 'round:start') clients[2]!.stop();
+        },
+      }),
     );
     try {
       await Promise.all(clients.map((c) => c.start()));
-      const result = await prepared.running.coordinator.run();
+      const result = await coordinator.prepared.running.coordinator.run();
       assert.equal(result.status, 'completed');
       const [first, second] = result.rounds;
       assert.deepEqual([first!.status, first!.sampled, first!.participants], ['aggregated', 3, 2]);
@@ -68,9 +46,7 @@ test(
       );
     } finally {
       for (const client of clients) client.stop();
-      await prepared.running.close();
-      prepared.teacher.dispose();
-      rmSync(dataDir, { recursive: true, force: true });
+      await coordinator.close();
     }
   },
 );

@@ -10,15 +10,9 @@
  * (adversaries.ts `hostileSecAgg`) while the share step waits: all refused.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
-import { prepareCoordinator } from '../../cli/coordinatorSetup.js';
-import { FedClient } from '../../client/fedClient.js';
-import { SocketTransport } from '../../client/socketTransport.js';
-import type { CoordinatorEvent } from '../../server/coordinator.js';
+import type { FedClient } from '../../client/fedClient.js';
+import { nodeClient, startSmallCoordinator } from '../support/smallCoordinator.js';
 import { demoSplit } from '../../node/demo/demoSplit.js';
 import { buildModel, getFlatWeights } from '../../shared/index.js';
 import { encodeWeights } from '../../shared/codec/index.js';
@@ -30,7 +24,6 @@ import type {
 } from '../../shared/protocol/index.js';
 import { PROTOCOL_VERSION } from '../../shared/protocol/index.js';
 import { SecAggClient } from '../../shared/secureAggregation/index.js';
-import { SMALL_MODELS, smallTraining } from '../support/smallRun.js';
 import {
   checkpointWeights,
   distanceFromSurvivorsMean,
@@ -65,43 +58,26 @@ async function expectRefused(
 }
 
 test('a hostile member of a secure round is refused step by step; the honest sum stands', async (t) => {
-  await tf.setBackend('cpu');
-  const dataDir = mkdtempSync(join(tmpdir(), 'fedistill-secagg-hostile-'));
-  const events: CoordinatorEvent[] = [];
-  const prepared = await prepareCoordinator({
-    config: {
-      port: 0,
-      dataDir,
-      rounds: 1,
-      minClients: 4,
-      waitForClientsMs: 60_000,
-      // The hostile client never sends a masked input and hangs up after its barrage: the round
-      // stops waiting for it half a second later.
-      roundTimeoutMs: 120_000,
-      dropGraceMs: 500,
-      maxRefusals: 1000,
-      secureAggregation: { scale: SCALE, phaseTimeoutMs: 5_000 },
-      training: smallTraining(),
-    },
-    backend: 'cpu',
-    ...SMALL_MODELS,
-    log: () => undefined,
-    onEvent: (event) => events.push(event),
+  const coordinator = await startSmallCoordinator('secagg-hostile', {
+    rounds: 1,
+    minClients: 4,
+    waitForClientsMs: 60_000,
+    // The hostile client never sends a masked input and hangs up after its barrage: the round
+    // stops waiting for it half a second later.
+    roundTimeoutMs: 120_000,
+    dropGraceMs: 500,
+    maxRefusals: 1000,
+    secureAggregation: { scale: SCALE, phaseTimeoutMs: 5_000 },
   });
-  const url = prepared.running.url;
+  const { prepared, events, url } = coordinator;
   const shards = demoSplit({ clients: 3 }).shards;
   const trained = new Map<number, Float32Array>();
-  const clients: FedClient[] = shards.map(
-    (data, i) =>
-      new FedClient({
-        transport: new SocketTransport({ url }),
-        data,
-        platform: 'node',
-        backend: 'cpu',
-        onEvent: (event) => {
-          if (event.type === 'round:trained') trained.set(i, trainedWeights(clients[i]!));
-        },
-      }),
+  const clients: FedClient[] = shards.map((data, i) =>
+    nodeClient(url, data, {
+      onEvent: (event) => {
+        if (event.type === 'round:trained') trained.set(i, trainedWeights(clients[i]!));
+      },
+    }),
   );
   const { socket } = await connectSocket(url, { protocolVersion: PROTOCOL_VERSION });
   const ledger: Ledger = [];
@@ -249,8 +225,6 @@ test('a hostile member of a secure round is refused step by step; the honest sum
   } finally {
     socket.close();
     for (const client of clients) client.stop();
-    await prepared.running.close();
-    prepared.teacher.dispose();
-    rmSync(dataDir, { recursive: true, force: true });
+    await coordinator.close();
   }
 });
