@@ -904,8 +904,8 @@ export class Coordinator {
       this.emit({ ...report, survivors: result.survivors.length });
       return { meanDelta: result.meanDelta, survivors: result.survivors.length };
     } catch (error) {
-      if (!(error instanceof SecAggError)) throw error;
-      this.emit({ ...report, survivors: 0, error: error.message });
+      // Too few clients (SecAggError) or anything unforeseen: this round fails, the run goes on.
+      this.emit({ ...report, survivors: 0, error: (error as Error).message });
       return undefined;
     }
   }
