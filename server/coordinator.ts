@@ -680,11 +680,17 @@ export class Coordinator {
 
   private async waitForClients(): Promise<string[]> {
     const { minClients, waitForClientsMs } = this.parts.config;
+    // Past the wait a round starts with whoever is there — but a secure sum needs two at least:
+    // one client's "sum" is its own update.
+    const fewest = this.parts.config.secureAggregation ? 2 : 1;
     const started = Date.now();
     while (!this.stopped) {
       const connected = [...this.clients.keys()];
       const waited = Date.now() - started;
-      if (connected.length >= minClients || (connected.length > 0 && waited >= waitForClientsMs))
+      if (
+        connected.length >= minClients ||
+        (connected.length >= fewest && waited >= waitForClientsMs)
+      )
         return connected;
       this.emit({ type: 'waiting', connected: connected.length, needed: minClients });
       await new Promise<void>((resolve) => {

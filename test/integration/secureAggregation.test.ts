@@ -191,3 +191,34 @@ test(
     }
   },
 );
+
+test('a secure coordinator never starts a round with a single client, however long it waited', async () => {
+  const coordinator = await startSmallCoordinator('secagg-one', {
+    rounds: 1,
+    minClients: 2,
+    // Past this a plain coordinator starts with whoever is connected, even one client.
+    waitForClientsMs: 50,
+    secureAggregation: {},
+  });
+  const { prepared, events, url } = coordinator;
+  const [first, second] = demoSplit({ clients: 2 }).shards.map((data) => nodeClient(url, data));
+  try {
+    await first!.start();
+    const run = prepared.running.coordinator.run();
+    // Well past waitForClientsMs, with one client connected: still waiting, no round.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    assert.ok(events.filter((e) => e.type === 'waiting').length >= 2);
+    assert.ok(!events.some((e) => e.type === 'round:started'), 'a round started with one client');
+    await second!.start();
+    const result = await run;
+    assert.equal(result.status, 'completed');
+    assert.deepEqual(
+      result.rounds.map((r) => [r.status, r.sampled, r.participants]),
+      [['aggregated', 2, 2]],
+    );
+  } finally {
+    first!.stop();
+    second!.stop();
+    await coordinator.close();
+  }
+});
