@@ -228,3 +228,82 @@ test('a hostile member of a secure round is refused step by step; the honest sum
     await coordinator.close();
   }
 });
+
+test('a member that seals garbage for its peers fails the round; the model is untouched', async () => {
+  const ROUND_TIMEOUT_MS = 4_000;
+  const coordinator = await startSmallCoordinator('secagg-garbage', {
+    rounds: 1,
+    minClients: 3,
+    waitForClientsMs: 60_000,
+    roundTimeoutMs: ROUND_TIMEOUT_MS,
+    maxFailedRounds: 1,
+    secureAggregation: { phaseTimeoutMs: 5_000 },
+  });
+  const { prepared, events, url } = coordinator;
+  const errors: string[] = [];
+  const clients = demoSplit({ clients: 2 }).shards.map((data) =>
+    nodeClient(url, data, {
+      onEvent: (event) => {
+        if (event.type === 'error') errors.push(event.message);
+      },
+    }),
+  );
+  const { socket } = await connectSocket(url, { protocolVersion: PROTOCOL_VERSION });
+  let accepted: UpdateResponse | undefined;
+  let self = 0;
+  socket.on('round:start', (round: RoundStart) => {
+    const s = round.secureAggregation!;
+    self = s.id;
+    void (async () => {
+      const me = new SecAggClient(s.id, { session: s.session, threshold: s.threshold, length: 1 });
+      const keys = await me.advertiseKeys();
+      await ask(socket, 'secagg', {
+        step: 'keys',
+        roundId: round.roundId,
+        channelKey: keys.channelKey,
+        maskKey: keys.maskKey,
+      });
+    })();
+  });
+  socket.on('secagg', (message: SecAggDown) => {
+    if (message.step !== 'roster') return;
+    // Well-formed shares for every peer — right sizes, right recipients — that open to nothing.
+    const shares = message.roster
+      .filter((m) => m.id !== self)
+      .map((m) => ({ to: m.id, iv: bytes(12, 1), ciphertext: bytes(156, 2) }));
+    void ask(socket, 'secagg', { step: 'shares', roundId: message.roundId, shares }).then(
+      (response) => (accepted = response),
+    );
+  });
+  try {
+    const before = getFlatWeights(prepared.running.coordinator.studentModel);
+    const joined = (await ask(socket, 'join', {
+      platform: 'node',
+      backend: 'cpu',
+      numSamples: 100,
+    })) as unknown as JoinResponse;
+    assert.ok(joined.ok);
+    await Promise.all(clients.map((c) => c.start()));
+    const result = await prepared.running.coordinator.run();
+
+    // The coordinator cannot tell garbage from a share: it forwarded them.
+    assert.deepEqual(accepted, { ok: true, roundId: 1 });
+    // The honest clients could not open them, so neither masked; the round failed at its deadline.
+    assert.equal(result.status, 'stopped');
+    assert.deepEqual(
+      result.rounds.map((r) => [r.status, r.sampled, r.participants]),
+      [['failed', 3, 0]],
+    );
+    const refusedShares = errors.filter((e) => /round 1: .*does not authenticate/.test(e));
+    assert.equal(refusedShares.length, 2, errors.join('\n'));
+    const secure = events.find((e) => e.type === 'round:secure');
+    assert.match(secure?.error ?? '', /threshold/);
+    // Nothing was applied: the global student is bit for bit the initial one.
+    const after = getFlatWeights(prepared.running.coordinator.studentModel);
+    assert.ok(Buffer.from(after.buffer).equals(Buffer.from(before.buffer)));
+  } finally {
+    socket.close();
+    for (const client of clients) client.stop();
+    await coordinator.close();
+  }
+});
