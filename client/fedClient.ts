@@ -301,28 +301,28 @@ export class FedClient {
       done: new Promise<void>((resolve) => (finished = resolve)),
     };
     this.emit({ type: 'round:start', roundId: round.roundId, deadline: round.deadline });
-    const secureSettings = round.secureAggregation;
-    const secure = secureSettings
-      ? new SecureSession({
-          round: { ...round, secureAggregation: secureSettings },
-          length: this.joined.model.numParams,
-          send: (message) => this.options.transport.sendSecAgg(message),
-          onError: (message) => {
-            this.emit({ type: 'error', message });
-            // Out of the secure round: stop training for it.
-            abort.abort(new Error(message));
-          },
-        })
-      : undefined;
-    this.secure = secure;
-    if (secure) {
-      // Keys and shares go out while the student trains.
-      secure.start();
-      for (const early of this.earlySecAgg)
-        if (early.roundId === round.roundId) secure.handle(early);
-      this.earlySecAgg = [];
-    }
     try {
+      const secureSettings = round.secureAggregation;
+      const secure = secureSettings
+        ? new SecureSession({
+            round: { ...round, secureAggregation: secureSettings },
+            length: this.joined.model.numParams,
+            send: (message) => this.options.transport.sendSecAgg(message),
+            onError: (message) => {
+              this.emit({ type: 'error', message });
+              // Out of the secure round: stop training for it.
+              abort.abort(new Error(message));
+            },
+          })
+        : undefined;
+      this.secure = secure;
+      if (secure) {
+        // Keys and shares go out while the student trains.
+        secure.start();
+        for (const early of this.earlySecAgg)
+          if (early.roundId === round.roundId) secure.handle(early);
+        this.earlySecAgg = [];
+      }
       this.bytesDown += this.codec.encode(round).byteLength;
       // Without weights (logit exchange, local training) the client trains its own model on.
       const start = round.weights
