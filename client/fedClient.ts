@@ -308,6 +308,7 @@ export class FedClient {
             round: { ...round, secureAggregation: secureSettings },
             length: this.joined.model.numParams,
             send: (message) => this.options.transport.sendSecAgg(message),
+            signal: abort.signal,
             onError: (message) => {
               this.emit({ type: 'error', message });
               // Out of the secure round: stop training for it.

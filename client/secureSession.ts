@@ -23,6 +23,8 @@ export interface SecureSessionOptions {
   /** The student's parameter count: the length of every input. */
   length: number;
   send: (message: SecAggUp) => Promise<UpdateResponse>;
+  /** The round's abort signal: nothing is retried once the round is given up. */
+  signal?: AbortSignal;
   /**
    * A step failed (refused, or the coordinator's message did not check out): this client cannot
    * finish the protocol in this round, so whatever it is still doing for the round is wasted.
@@ -127,12 +129,29 @@ export class SecureSession {
     return masked as Uint32Array;
   }
 
+  /**
+   * Sends a step, again while the connection is down or not yet rejoined (socket.io sends
+   * what was emitted offline before the rejoin, which the coordinator refuses `not-joined`),
+   * until the round's deadline.
+   */
   private async send(message: SecAggUp): Promise<void> {
-    const response = await this.options.send(message);
-    if (!response.ok) {
-      throw new Error(
-        `${message.step} refused (${response.error.code}): ${response.error.message}`,
-      );
+    const { round, signal } = this.options;
+    for (;;) {
+      let response: UpdateResponse | undefined;
+      try {
+        response = await this.options.send(message);
+      } catch {
+        response = undefined; // no ack: disconnected or timed out
+      }
+      if (response?.ok) return;
+      if (response && response.error.code !== 'not-joined') {
+        throw new Error(
+          `${message.step} refused (${response.error.code}): ${response.error.message}`,
+        );
+      }
+      if (signal?.aborted || Date.now() >= round.deadline)
+        throw new Error(`${message.step} not delivered before the round ended`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }
 

@@ -10,6 +10,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { FedClient } from '../../client/fedClient.js';
 import { SocketTransport } from '../../client/socketTransport.js';
+import type { TransportHandlers } from '../../client/transport.js';
+import type { Socket } from 'socket.io-client';
 import { demoSplit } from '../../node/demo/demoSplit.js';
 import { buildModel, getFlatWeights } from '../../shared/index.js';
 import type { SecAggUp, UpdateMessage, UpdateResponse } from '../../shared/protocol/index.js';
@@ -219,6 +221,55 @@ test('a secure coordinator never starts a round with a single client, however lo
   } finally {
     first!.stop();
     second!.stop();
+    await coordinator.close();
+  }
+});
+
+/** A socket transport whose connection drops (and comes back by itself) when the roster arrives. */
+class DropsAtRoster extends SocketTransport {
+  dropped = false;
+  override connect(handlers: TransportHandlers): Promise<void> {
+    return super.connect({
+      ...handlers,
+      secAgg: (message) => {
+        if (message.step === 'roster' && !this.dropped) {
+          this.dropped = true;
+          // As a network failure would: socket.io reconnects, the client rejoins.
+          (this as unknown as { socket: Socket }).socket.io.engine.close();
+        }
+        handlers.secAgg(message);
+      },
+    });
+  }
+}
+
+test('a connection that drops during the share step: the shares go out after the rejoin', async () => {
+  const coordinator = await startSmallCoordinator('secagg-reconnect', {
+    rounds: 1,
+    minClients: 3,
+    waitForClientsMs: 60_000,
+    roundTimeoutMs: 120_000,
+    secureAggregation: { phaseTimeoutMs: 30_000 },
+  });
+  const { prepared, events, url } = coordinator;
+  const flaky = new DropsAtRoster({ url });
+  const clients = demoSplit({ clients: 3 }).shards.map((data, i) =>
+    nodeClient(url, data, i === 0 ? { transport: flaky } : {}),
+  );
+  try {
+    await Promise.all(clients.map((c) => c.start()));
+    const result = await prepared.running.coordinator.run();
+    assert.ok(flaky.dropped, 'the connection was dropped');
+    assert.ok(
+      events.filter((e) => e.type === 'client:joined' && e.rejoin).length >= 1,
+      'the client rejoined',
+    );
+    assert.deepEqual(
+      result.rounds.map((r) => [r.status, r.sampled, r.participants]),
+      [['aggregated', 3, 3]],
+    );
+  } finally {
+    for (const client of clients) client.stop();
     await coordinator.close();
   }
 });
