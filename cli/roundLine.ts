@@ -9,6 +9,9 @@ export function roundLine(event: CoordinatorEvent, rounds: number): string | und
       ? `round ${event.roundId}: secure aggregation failed: ${event.error}`
       : `round ${event.roundId}: unmasked the sum of ${event.survivors}/${event.sampled} masked updates (threshold ${event.threshold})`;
   }
+  if (event.type === 'client:excluded') {
+    return `client ${event.clientId} excluded from the run: ${event.accusers.length} clients could not open its key shares`;
+  }
   if (event.type !== 'round:closed') return undefined;
   const r = event.record;
   if (r.status === 'failed')

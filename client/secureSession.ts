@@ -100,7 +100,8 @@ export class SecureSession {
    * Step 2: weight·delta in fixed point plus this client's masks, once the
    * shares sealed for it have arrived.
    * @throws Error when the shares do not arrive by `deadline` or `signal` aborts; SecAggError
-   *   `overflow` when a value cannot be summed without wrapping.
+   *   `overflow` when a value cannot be summed without wrapping, `bad-message` when shares in
+   *   the inbox do not open (their senders are reported to the coordinator first).
    */
   async mask(delta: Float32Array, deadline: number, signal?: AbortSignal): Promise<Uint32Array> {
     const { weight, scale, clients } = this.settings;
@@ -124,7 +125,16 @@ export class SecureSession {
     let masked: Uint32Array | undefined;
     // Behind any step still running, so the client's phases stay in order.
     await this.enqueue(async () => {
-      masked = (await this.client.maskInput(inbox, input)).masked;
+      try {
+        masked = (await this.client.maskInput(inbox, input)).masked;
+      } catch (error) {
+        // Shares that do not open: name their senders, so that a member sealing garbage for
+        // others can be excluded rather than spoil every round it is sampled in.
+        if (error instanceof SecAggError && error.culprits.length > 0) {
+          await this.send({ step: 'complain', roundId: this.roundId, about: [...error.culprits] });
+        }
+        throw error;
+      }
     }, true);
     return masked as Uint32Array;
   }

@@ -56,6 +56,12 @@ export const secureAggregationSchema = z.strictObject({
     .default(2 ** 20),
   /** How long the key, share and unmask steps wait for a quiet client. Defaults to 10 s. */
   phaseTimeoutMs: z.number().int().min(1).default(10_000),
+  /**
+   * A client is excluded from the run (cut off, its joins refused) once this many different
+   * clients have complained that its key shares do not open. Complaints cannot be verified, so
+   * one liar alone must not be able to exclude anyone: keep it at 2 or more. Defaults to 2.
+   */
+  excludeAfterComplaints: z.number().int().min(1).default(2),
 });
 export type SecureAggregationConfig = z.output<typeof secureAggregationSchema>;
 

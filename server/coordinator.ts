@@ -86,6 +86,10 @@ export type CoordinatorEvent =
       survivors: number;
       error?: string;
     }
+  /** In a secure round, `clientId` could not open the key shares that `about` sealed for it. */
+  | { type: 'secure:complaint'; roundId: number; clientId: string; about: string[] }
+  /** Excluded from the run: `accusers` different clients could not open its key shares. */
+  | { type: 'client:excluded'; clientId: string; accusers: string[] }
   | { type: 'round:closed'; record: RoundRecord }
   | { type: 'run:ended'; status: 'completed' | 'stopped'; roundsAggregated: number }
   | { type: 'waiting'; connected: number; needed: number };
@@ -202,6 +206,9 @@ export class Coordinator {
   private scratchModel: tf.LayersModel | undefined;
   private state: 'waiting' | 'training' | 'completed' | 'stopped' = 'waiting';
   private readonly unjoinedRefusals: UnjoinedRefusals;
+  /** Secure aggregation: who could not open whose key shares (accused → accusers), and who is out. */
+  private readonly complaints = new Map<string, Set<string>>();
+  private readonly excluded = new Set<string>();
 
   constructor(private readonly parts: CoordinatorParts) {
     this.runId = parts.runId;
@@ -380,6 +387,12 @@ export class Coordinator {
     }
     if (request.clientId === UNJOINED)
       return refusal('invalid-payload', `join: clientId ${UNJOINED} is reserved`);
+    if (request.clientId !== undefined && this.excluded.has(request.clientId)) {
+      return refusal(
+        'unauthorized',
+        `client ${request.clientId} is excluded from run ${this.runId}: other clients could not open its key shares`,
+      );
+    }
     const rejoin = request.clientId !== undefined;
     const clientId = request.clientId ?? randomUUID();
     // Checked before anything changes: a refused join must not close the real client's connection.
@@ -624,7 +637,7 @@ export class Coordinator {
     // A secure round waits only for the clients that can still send a masked input.
     const awaited = round.secure ? round.secure.round.awaitedInputs() : round.sampled;
     for (const id of awaited) {
-      if (round.answered.has(id)) continue;
+      if (round.answered.has(id) || this.excluded.has(id)) continue;
       const since = round.gone.get(id);
       const away = since !== undefined && !this.clients.has(id);
       if (!away || now - since < this.parts.config.dropGraceMs) return;
@@ -659,7 +672,11 @@ export class Coordinator {
     if (!round.sampled.has(clientId))
       return reject('not-sampled', `client was not sampled in round ${round.id}`);
     try {
-      round.secure.round.receive(clientId, message);
+      const accused = round.secure.round.receive(clientId, message);
+      if (accused.length > 0) {
+        this.noteComplaint(round.id, clientId, accused);
+        this.closeIfSettled(round);
+      }
     } catch (error) {
       if (!(error instanceof SecAggError)) throw error;
       // The refusal may have been a withdrawal (keys after the key step): maybe nobody is left.
@@ -669,6 +686,24 @@ export class Coordinator {
     round.bytesUp += bytes;
     this.parts.store.addClientTraffic(this.runId, clientId, 0, bytes, false);
     return { ok: true, roundId: round.id };
+  }
+
+  /**
+   * Complaints cannot be checked (only the two ends of a pairwise channel can open it), so one
+   * never excludes anyone: `excludeAfterComplaints` different accusers do.
+   */
+  private noteComplaint(roundId: number, accuser: string, accused: string[]): void {
+    this.emit({ type: 'secure:complaint', roundId, clientId: accuser, about: accused });
+    const needed = this.parts.config.secureAggregation?.excludeAfterComplaints ?? 2;
+    for (const clientId of accused) {
+      const accusers = this.complaints.get(clientId) ?? new Set<string>();
+      accusers.add(accuser);
+      this.complaints.set(clientId, accusers);
+      if (accusers.size < needed || this.excluded.has(clientId)) continue;
+      this.excluded.add(clientId);
+      this.emit({ type: 'client:excluded', clientId, accusers: [...accusers] });
+      this.clients.get(clientId)?.link.disconnect('cut-off');
+    }
   }
 
   /** The round:start a client gets: secure rounds add its own id and weight. */

@@ -162,11 +162,13 @@ export class SecureAggregationRound {
   }
 
   /**
-   * A client's message for steps 0, 1 or 3, already schema-checked.
+   * A client's message for steps 0, 1 or 3, or a complaint, already schema-checked.
+   * @returns for a complaint, the client ids it names; otherwise none.
    * @throws SecAggError (state unchanged) when it does not fit the step.
    */
-  receive(clientId: string, message: SecAggUp): void {
+  receive(clientId: string, message: SecAggUp): string[] {
     const id = this.memberId(clientId);
+    if (message.step === 'complain') return this.complaint(clientId, id, message.about);
     // Keys after the key step closed come from a client that restarted (a reloaded page, a new
     // process): it no longer holds this round's secrets and can never send a masked input.
     if (message.step === 'keys' && this.server.phase !== 'advertise') this.withdrawn.add(clientId);
@@ -189,6 +191,33 @@ export class SecureAggregationRound {
         break;
     }
     this.answered(id);
+    return [];
+  }
+
+  /**
+   * Between the share step and the masked inputs: `clientId` could not open the shares of the
+   * members `about`. It cannot mask this round, so it is no longer waited for.
+   */
+  private complaint(clientId: string, id: number, about: readonly number[]): string[] {
+    if (this.server.phase !== 'masked' || this.sharers === undefined) {
+      throw new SecAggError(
+        `a complaint needs the masked-input step, the round is at '${this.server.phase}'`,
+        'phase',
+      );
+    }
+    if (!this.sharers.includes(clientId))
+      throw new SecAggError(`client ${id} received no shares to complain about`, 'unknown-client');
+    if (this.withdrawn.has(clientId))
+      throw new SecAggError(`client ${id} already complained or withdrew`, 'duplicate');
+    const accused = [...new Set(about)].map((member) => {
+      const accusedId = this.clientOf.get(member);
+      if (accusedId === undefined || member === id || !this.sharers!.includes(accusedId)) {
+        throw new SecAggError(`client ${member} sent no share to client ${id}`, 'unknown-client');
+      }
+      return accusedId;
+    });
+    this.withdrawn.add(clientId);
+    return accused;
   }
 
   /** Step 2: a client's masked input (the round's update). @throws SecAggError */

@@ -4,6 +4,7 @@
  * directions use one event, `secagg`, whose payload names its `step`:
  *
  *   client → coordinator (acked): keys → shares → (the masked input rides on `update`) → reveal
+ *                                 (or, when shares it received do not open: complain)
  *   coordinator → client:         roster → inbox → unmask
  *
  * Clients are known in a round by a small integer (`RoundStart.secureAggregation.id`);
@@ -68,6 +69,16 @@ export const secAggUpSchema = z.discriminatedUnion('step', [
     step: z.literal('shares'),
     roundId,
     shares: z.array(z.strictObject({ to: memberId, ...sealed })).max(SECAGG_MAX_CLIENTS),
+  }),
+  /**
+   * Instead of step 2, when shares in the inbox did not open: the members that sealed them. The
+   * sender cannot mask this round; the coordinator stops waiting for it and, once enough
+   * different members name the same one, excludes that one from the run.
+   */
+  z.strictObject({
+    step: z.literal('complain'),
+    roundId,
+    about: z.array(memberId).min(1).max(SECAGG_MAX_CLIENTS),
   }),
   /** Step 3: shares of the survivors' self-mask seeds and of the dropped clients' mask keys. */
   z.strictObject({

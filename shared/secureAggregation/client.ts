@@ -204,6 +204,8 @@ export class SecAggClient {
       const channelPair = this.#channelPair as KeyPair;
       const maskPair = this.#maskPair as KeyPair;
       const held = new Map(this.#held);
+      const seen = new Set<number>();
+      const culprits: number[] = [];
       for (const s of inbox) {
         const peer = this.#roster.get(s.from);
         if (peer === undefined || s.from === this.id || s.to !== this.id) {
@@ -212,26 +214,40 @@ export class SecAggClient {
             'unknown-client',
           );
         }
-        if (held.has(s.from)) throw new SecAggError(`two shares from ${s.from}`, 'duplicate');
-        const key = await channelKey(
-          await deriveSharedBytes(
-            channelPair.privateKey,
-            peer.channel,
-            session,
-            'channel',
-            this.id,
-            s.from,
-          ),
-        );
-        const plain = await openShare(key, session, s.from, this.id, s.iv, s.ciphertext);
-        const decoded = decodeSharePlaintext(plain);
-        if (decoded.from !== s.from || decoded.to !== this.id) {
-          throw new SecAggError(
-            `share from ${s.from} is labelled ${decoded.from} → ${decoded.to}`,
-            'bad-message',
+        if (seen.has(s.from)) throw new SecAggError(`two shares from ${s.from}`, 'duplicate');
+        seen.add(s.from);
+        // Every share is tried, so that all senders whose shares do not open are named.
+        try {
+          const key = await channelKey(
+            await deriveSharedBytes(
+              channelPair.privateKey,
+              peer.channel,
+              session,
+              'channel',
+              this.id,
+              s.from,
+            ),
           );
+          const plain = await openShare(key, session, s.from, this.id, s.iv, s.ciphertext);
+          const decoded = decodeSharePlaintext(plain);
+          if (decoded.from !== s.from || decoded.to !== this.id) {
+            throw new SecAggError(
+              `share from ${s.from} is labelled ${decoded.from} → ${decoded.to}`,
+              'bad-message',
+            );
+          }
+          held.set(s.from, { selfSeed: decoded.selfSeed, maskKey: decoded.maskKey });
+        } catch (error) {
+          if (!(error instanceof SecAggError)) throw error;
+          culprits.push(s.from);
         }
-        held.set(s.from, { selfSeed: decoded.selfSeed, maskKey: decoded.maskKey });
+      }
+      if (culprits.length > 0) {
+        throw new SecAggError(
+          `shares from client${culprits.length > 1 ? 's' : ''} ${culprits.join(', ')} to ${this.id} do not authenticate`,
+          'bad-message',
+          culprits,
+        );
       }
       if (held.size < threshold) {
         throw new SecAggError(`${held.size} clients remain, threshold is ${threshold}`, 'too-few');

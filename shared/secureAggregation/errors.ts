@@ -20,9 +20,14 @@ export type SecAggErrorCode =
 /** A refused secure-aggregation message or call; the state machine is unchanged when it is thrown. */
 export class SecAggError extends Error {
   override readonly name = 'SecAggError';
+  /**
+   * @param culprits for shares that do not open: the clients that sealed them (or whose
+   *   shares were tampered with on the way), so the caller can say whom it could not verify.
+   */
   constructor(
     message: string,
     readonly code: SecAggErrorCode,
+    readonly culprits: readonly number[] = [],
   ) {
     super(message);
   }

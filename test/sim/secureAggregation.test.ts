@@ -64,7 +64,12 @@ test('a securely aggregated round gives the plain FedAvg result, from masked upd
     const secureRun = await runSimulation({
       config: {
         ...base,
-        secureAggregation: { threshold: 2 / 3, scale: SCALE, phaseTimeoutMs: 10_000 },
+        secureAggregation: {
+          threshold: 2 / 3,
+          scale: SCALE,
+          phaseTimeoutMs: 10_000,
+          excludeAfterComplaints: 2,
+        },
       },
       writeOutputs: false,
       onMessage: (_s, _seed, message) => secure.tap(message),

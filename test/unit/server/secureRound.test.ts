@@ -178,3 +178,49 @@ function correlation(a: Float64Array, b: Float64Array): number {
 test('fewer clients than the threshold: the round cannot be unmasked, with a clear error', async () => {
   await assert.rejects(runRound({ samples: [5, 5, 5], silent: [0, 1] }), /threshold is 2/);
 });
+
+test('complaints: only once the shares are out, by a member about other members, once each', async () => {
+  const ids = ['a', 'b', 'c'];
+  const sessions = new Map<string, SecureSession>();
+  const server = new SecureAggregationRound({
+    session: 'run/2@0',
+    roundId: 2,
+    members: ids.map((clientId) => ({ clientId, numSamples: 10 })),
+    thresholdFraction: 2 / 3,
+    scale: SCALE,
+    length: 4,
+    phaseTimeoutMs: 300,
+    send: (clientId, message) => sessions.get(clientId)?.handle(message),
+  });
+  const complain = (clientId: string, about: number[]) =>
+    server.receive(clientId, { step: 'complain', roundId: 2, about });
+  assert.throws(() => complain('a', [2]), { code: 'phase' });
+  const setUp = server.setUp();
+  for (const clientId of ids) {
+    const session = new SecureSession({
+      round: {
+        roundId: 2,
+        modelVersion: 1,
+        deadline: Date.now() + 60_000,
+        config: DEFAULT_TRAINING,
+        secureAggregation: server.startFor(clientId),
+      },
+      length: 4,
+      send: (message) => {
+        server.receive(clientId, message);
+        return Promise.resolve({ ok: true, roundId: 2 });
+      },
+      onError: (message) => assert.fail(message),
+    });
+    sessions.set(clientId, session);
+    session.start();
+  }
+  await setUp;
+  assert.deepEqual(server.awaitedInputs(), ['a', 'b', 'c']);
+  assert.throws(() => complain('a', [1]), { code: 'unknown-client' }, 'about itself');
+  assert.throws(() => complain('a', [9]), { code: 'unknown-client' }, 'about a stranger');
+  assert.deepEqual(complain('a', [2, 3, 2]), ['b', 'c']);
+  assert.throws(() => complain('a', [2]), { code: 'duplicate' });
+  // The complainer cannot mask this round: it is no longer waited for.
+  assert.deepEqual(server.awaitedInputs(), ['b', 'c']);
+});

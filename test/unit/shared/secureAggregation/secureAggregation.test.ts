@@ -262,17 +262,31 @@ test('protocol misuse is refused with typed errors and no state change', async (
   const inboxes = server.finishShares();
   // A share swapped to the wrong recipient does not authenticate.
   const forC2 = inboxes.get(2)!;
-  const misrouted = forC2.map((s) => ({ ...s, to: 3 }));
+  const misrouted = forC2.filter((s) => s.from === 1).map((s) => ({ ...s, to: 3 }));
   await assert.rejects(c3.maskInput(misrouted, new Uint32Array(4)), {
     code: 'bad-message',
-    message: /does not authenticate/,
+    message: /from client 1 to 3 do not authenticate/,
+    culprits: [1],
   });
   const corrupted = inboxes
     .get(3)!
     .map((s, i) =>
       i === 0 ? { ...s, ciphertext: s.ciphertext.map((b, j) => (j === 0 ? b ^ 1 : b)) } : s,
     );
-  await assert.rejects(c3.maskInput(corrupted, new Uint32Array(4)), { code: 'bad-message' });
+  // Every share is tried: the error names each sender whose share did not open.
+  await assert.rejects(c3.maskInput(corrupted, new Uint32Array(4)), {
+    code: 'bad-message',
+    culprits: [corrupted[0]!.from],
+  });
+  const bothCorrupted = corrupted.map((s) => ({ ...s, iv: s.iv.map((b) => b ^ 1) }));
+  await assert.rejects(c3.maskInput(bothCorrupted, new Uint32Array(4)), {
+    code: 'bad-message',
+    culprits: bothCorrupted.map((s) => s.from),
+  });
+  // A share from itself is a routing error, not a culprit.
+  await assert.rejects(c3.maskInput([{ ...corrupted[0]!, from: 3 }], new Uint32Array(4)), {
+    code: 'unknown-client',
+  });
   await assert.rejects(c3.maskInput(inboxes.get(3)!, new Uint32Array(5)), { code: 'bad-message' });
   const m3 = await c3.maskInput(inboxes.get(3)!, new Uint32Array(4));
   assert.throws(() => server.receiveMaskedInput({ id: 3, masked: new Uint32Array(3) }), {
