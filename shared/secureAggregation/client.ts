@@ -67,6 +67,21 @@ export class SecAggClient {
     this.config = Object.freeze({ ...config });
   }
 
+  /** The AES-GCM key of the pairwise channel between this client and `other`. */
+  async #channelWith(peer: Peer, other: number): Promise<CryptoKey> {
+    const channelPair = this.#channelPair as KeyPair;
+    return channelKey(
+      await deriveSharedBytes(
+        channelPair.privateKey,
+        peer.channel,
+        this.config.session,
+        'channel',
+        this.id,
+        other,
+      ),
+    );
+  }
+
   /** Where the client is: 'new' → 'advertised' → 'shared' → 'masked' → 'done'. */
   get phase(): ClientPhase {
     return this.#phase;
@@ -158,16 +173,7 @@ export class SecAggClient {
           continue;
         }
         const peer = peers.get(to) as Peer;
-        const key = await channelKey(
-          await deriveSharedBytes(
-            channelPair.privateKey,
-            peer.channel,
-            session,
-            'channel',
-            this.id,
-            to,
-          ),
-        );
+        const key = await this.#channelWith(peer, to);
         const plaintext = encodeSharePlaintext(this.id, to, selfSeedShare, maskKeyShare);
         shares.push({
           from: this.id,
@@ -201,7 +207,6 @@ export class SecAggClient {
           'bad-message',
         );
       }
-      const channelPair = this.#channelPair as KeyPair;
       const maskPair = this.#maskPair as KeyPair;
       const held = new Map(this.#held);
       const seen = new Set<number>();
@@ -218,16 +223,7 @@ export class SecAggClient {
         seen.add(s.from);
         // Every share is tried, so that all senders whose shares do not open are named.
         try {
-          const key = await channelKey(
-            await deriveSharedBytes(
-              channelPair.privateKey,
-              peer.channel,
-              session,
-              'channel',
-              this.id,
-              s.from,
-            ),
-          );
+          const key = await this.#channelWith(peer, s.from);
           const plain = await openShare(key, session, s.from, this.id, s.iv, s.ciphertext);
           const decoded = decodeSharePlaintext(plain);
           if (decoded.from !== s.from || decoded.to !== this.id) {
