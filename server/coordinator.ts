@@ -172,6 +172,13 @@ const SECAGG_REFUSAL: Record<SecAggErrorCode, ErrorCode> = {
 /** The client id refusals of a connection that has not joined are attributed to. */
 const UNJOINED = '(unjoined)';
 
+/** A schema's complaints about a payload, one `path: message` each, for an error ack. */
+function describeIssues(error: {
+  issues: readonly { path: PropertyKey[]; message: string }[];
+}): string {
+  return error.issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ');
+}
+
 function refusal(
   code: ErrorCode,
   message: string,
@@ -373,10 +380,7 @@ export class Coordinator {
   private handleJoin(link: ClientLink, raw: unknown): JoinResponse {
     const parsed = joinRequestSchema.safeParse(raw);
     if (!parsed.success) {
-      return refusal(
-        'invalid-payload',
-        `join: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-      );
+      return refusal('invalid-payload', `join: ${describeIssues(parsed.error)}`);
     }
     const request = parsed.data;
     if (this.state === 'completed' || this.state === 'stopped') {
@@ -507,7 +511,7 @@ export class Coordinator {
         claimedRound,
         clientId,
         'invalid-payload',
-        parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+        describeIssues(parsed.error),
         bytes,
       );
     }
@@ -655,10 +659,7 @@ export class Coordinator {
       this.reject(claimedRound, clientId ?? UNJOINED, code, `secagg: ${message}`, bytes);
     if (!clientId) return reject('not-joined', 'send join first');
     if (!parsed.success) {
-      return reject(
-        'invalid-payload',
-        parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
-      );
+      return reject('invalid-payload', describeIssues(parsed.error));
     }
     const message = parsed.data;
     const round = this.openRound;
