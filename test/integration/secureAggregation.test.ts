@@ -225,9 +225,18 @@ test('a secure coordinator never starts a round with a single client, however lo
   }
 });
 
-/** A socket transport whose connection drops (and comes back by itself) when the roster arrives. */
+/**
+ * A socket transport whose connection drops (and comes back by itself) when the roster arrives;
+ * with `loseRoster` the roster is lost in the drop, as if it had never arrived.
+ */
 class DropsAtRoster extends SocketTransport {
   dropped = false;
+  constructor(
+    options: ConstructorParameters<typeof SocketTransport>[0],
+    private readonly loseRoster: boolean,
+  ) {
+    super(options);
+  }
   override connect(handlers: TransportHandlers): Promise<void> {
     return super.connect({
       ...handlers,
@@ -236,6 +245,7 @@ class DropsAtRoster extends SocketTransport {
           this.dropped = true;
           // As a network failure would: socket.io reconnects, the client rejoins.
           (this as unknown as { socket: Socket }).socket.io.engine.close();
+          if (this.loseRoster) return;
         }
         handlers.secAgg(message);
       },
@@ -243,33 +253,45 @@ class DropsAtRoster extends SocketTransport {
   }
 }
 
-test('a connection that drops during the share step: the shares go out after the rejoin', async () => {
-  const coordinator = await startSmallCoordinator('secagg-reconnect', {
-    rounds: 1,
-    minClients: 3,
-    waitForClientsMs: 60_000,
-    roundTimeoutMs: 120_000,
-    secureAggregation: { phaseTimeoutMs: 30_000 },
+for (const { loseRoster, title } of [
+  {
+    loseRoster: false,
+    title: 'the shares it sent while away go out again after the rejoin',
+  },
+  {
+    loseRoster: true,
+    title: 'the roster it lost is sent again when it rejoins',
+  },
+]) {
+  test(`a connection that drops at the share step: ${title}`, async () => {
+    const coordinator = await startSmallCoordinator('secagg-reconnect', {
+      rounds: 1,
+      minClients: 3,
+      waitForClientsMs: 60_000,
+      roundTimeoutMs: 120_000,
+      secureAggregation: { phaseTimeoutMs: 30_000 },
+    });
+    const { prepared, events, url } = coordinator;
+    const flaky = new DropsAtRoster({ url }, loseRoster);
+    const clients = demoSplit({ clients: 3 }).shards.map((data, i) =>
+      nodeClient(url, data, i === 0 ? { transport: flaky } : {}),
+    );
+    try {
+      await Promise.all(clients.map((c) => c.start()));
+      const result = await prepared.running.coordinator.run();
+      assert.ok(flaky.dropped, 'the connection was dropped');
+      assert.ok(
+        events.filter((e) => e.type === 'client:joined' && e.rejoin).length >= 1,
+        'the client rejoined',
+      );
+      // All three in the sum: the dropped client shared its keys after all.
+      assert.deepEqual(
+        result.rounds.map((r) => [r.status, r.sampled, r.participants]),
+        [['aggregated', 3, 3]],
+      );
+    } finally {
+      for (const client of clients) client.stop();
+      await coordinator.close();
+    }
   });
-  const { prepared, events, url } = coordinator;
-  const flaky = new DropsAtRoster({ url });
-  const clients = demoSplit({ clients: 3 }).shards.map((data, i) =>
-    nodeClient(url, data, i === 0 ? { transport: flaky } : {}),
-  );
-  try {
-    await Promise.all(clients.map((c) => c.start()));
-    const result = await prepared.running.coordinator.run();
-    assert.ok(flaky.dropped, 'the connection was dropped');
-    assert.ok(
-      events.filter((e) => e.type === 'client:joined' && e.rejoin).length >= 1,
-      'the client rejoined',
-    );
-    assert.deepEqual(
-      result.rounds.map((r) => [r.status, r.sampled, r.participants]),
-      [['aggregated', 3, 3]],
-    );
-  } finally {
-    for (const client of clients) client.stop();
-    await coordinator.close();
-  }
-});
+}
