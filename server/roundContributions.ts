@@ -49,19 +49,15 @@ export interface RoundContributionOptions {
 }
 
 export class RoundContributions {
-  private readonly accumulator: FedAvgAccumulator | undefined;
+  /** Made with the first delta: a round whose sum is kept elsewhere (secure aggregation) holds none. */
+  private accumulator: FedAvgAccumulator | undefined;
   private readonly deltas: ClientDelta[] = [];
   private predictionSum: Float64Array | undefined;
   private ensembleSum: Float64Array | undefined;
   private contributors = 0;
   readonly validationAccuracies: number[] = [];
 
-  constructor(private readonly options: RoundContributionOptions) {
-    this.accumulator =
-      options.plan.sendsWeights && !options.aggregator
-        ? new FedAvgAccumulator(options.global.length)
-        : undefined;
-  }
+  constructor(private readonly options: RoundContributionOptions) {}
 
   get count(): number {
     return this.contributors;
@@ -122,8 +118,9 @@ export class RoundContributions {
     }
     // Everything is checked: from here on the update is applied whole.
     if (delta) {
-      if (this.accumulator) this.accumulator.add(delta, update.numSamples);
-      else this.deltas.push({ delta, numSamples: update.numSamples });
+      if (this.options.aggregator) this.deltas.push({ delta, numSamples: update.numSamples });
+      else
+        (this.accumulator ??= new FedAvgAccumulator(global.length)).add(delta, update.numSamples);
     }
     if (predictions) {
       this.predictionSum ??= new Float64Array(predictions.length);
@@ -142,7 +139,13 @@ export class RoundContributions {
   /** The aggregated delta (sample-weighted mean, or the robust aggregator's). */
   aggregateDelta(): Float32Array {
     if (this.accumulator) return this.accumulator.result();
-    if (!this.options.aggregator) throw new Error('this round carried no weights');
+    if (!this.options.aggregator) {
+      throw new Error(
+        this.options.plan.sendsWeights
+          ? 'no weight delta arrived in this round'
+          : 'this round carried no weights',
+      );
+    }
     return this.options.aggregator.aggregate(this.deltas);
   }
 
