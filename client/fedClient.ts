@@ -368,7 +368,7 @@ export class FedClient {
           roundId: round.roundId,
           modelVersion: round.modelVersion,
           numSamples: result.numSamples,
-          ...(masked ? { masked } : {}),
+          ...(masked && secure ? { masked, session: secure.session } : {}),
           ...(delta && !masked
             ? {
                 // Per-tensor int8 scales: one shared scale would round small tensors (biases) to zero.
@@ -383,6 +383,7 @@ export class FedClient {
           metrics,
         },
         round.deadline,
+        abort.signal,
       );
     } catch (error) {
       this.emit({ type: 'error', message: `round ${round.roundId}: ${(error as Error).message}` });
@@ -428,9 +429,12 @@ export class FedClient {
   private async deliver(
     update: Parameters<FedTransport['sendUpdate']>[0],
     deadline: number,
+    signal: AbortSignal,
   ): Promise<void> {
     const bytes = this.codec.encode(update).byteLength;
-    while (Date.now() < deadline && !this.stopped) {
+    // A superseded round (its coordinator restarted and re-runs it) stops retrying at once: the
+    // new attempt needs the model, and a secure round's old masks would not fit its new keys.
+    while (Date.now() < deadline && !this.stopped && !signal.aborted) {
       if (!this.options.transport.connected) {
         await new Promise((resolve) => setTimeout(resolve, 200));
         continue;
@@ -456,6 +460,13 @@ export class FedClient {
       } catch {
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
+    }
+    if (signal.aborted) {
+      this.emit({
+        type: 'error',
+        message: `round ${update.roundId}: update not delivered: ${String(signal.reason)}`,
+      });
+      return;
     }
     this.emit({
       type: 'update:rejected',

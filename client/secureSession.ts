@@ -51,6 +51,11 @@ export class SecureSession {
     this.inbox = new Promise((resolve) => (this.receiveInbox = resolve));
   }
 
+  /** The secure round's session: the masked input names it, so it never counts in another. */
+  get session(): string {
+    return this.settings.session;
+  }
+
   /** Step 0: advertises this round's public keys. */
   start(): void {
     this.enqueue(async () => {
@@ -58,6 +63,7 @@ export class SecureSession {
       await this.send({
         step: 'keys',
         roundId: this.roundId,
+        session: this.settings.session,
         channelKey: keys.channelKey,
         maskKey: keys.maskKey,
       });
@@ -74,6 +80,7 @@ export class SecureSession {
           await this.send({
             step: 'shares',
             roundId: this.roundId,
+            session: this.settings.session,
             shares: shares.map(({ to, iv, ciphertext }) => ({ to, iv, ciphertext })),
           });
           return;
@@ -87,6 +94,7 @@ export class SecureSession {
           await this.send({
             step: 'reveal',
             roundId: this.roundId,
+            session: this.settings.session,
             selfMaskShares: [...revealed.selfMaskShares],
             maskKeyShares: [...revealed.maskKeyShares],
           });
@@ -131,7 +139,12 @@ export class SecureSession {
         // Shares that do not open: name their senders, so that a member sealing garbage for
         // others can be excluded rather than spoil every round it is sampled in.
         if (error instanceof SecAggError && error.culprits.length > 0) {
-          await this.send({ step: 'complain', roundId: this.roundId, about: [...error.culprits] });
+          await this.send({
+            step: 'complain',
+            roundId: this.roundId,
+            session: this.settings.session,
+            about: [...error.culprits],
+          });
         }
         throw error;
       }

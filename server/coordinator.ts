@@ -584,7 +584,7 @@ export class Coordinator {
       );
     }
     try {
-      if (round.secure) round.secure.round.receiveMasked(clientId, update.masked!);
+      if (round.secure) round.secure.round.receiveMasked(clientId, update.masked!, update.session);
       else round.contributions.add(update);
     } catch (error) {
       const code =

@@ -168,6 +168,7 @@ export class SecureAggregationRound {
    */
   receive(clientId: string, message: SecAggUp): string[] {
     const id = this.memberId(clientId);
+    this.checkSession(message.session);
     if (message.step === 'complain') return this.complaint(clientId, id, message.about);
     // Keys after the key step closed come from a client that restarted (a reloaded page, a new
     // process): it no longer holds this round's secrets and can never send a masked input.
@@ -221,8 +222,23 @@ export class SecureAggregationRound {
   }
 
   /** Step 2: a client's masked input (the round's update). @throws SecAggError */
-  receiveMasked(clientId: string, masked: Uint32Array): void {
-    this.server.receiveMaskedInput({ id: this.memberId(clientId), masked });
+  receiveMasked(clientId: string, masked: Uint32Array, session: string | undefined): void {
+    const id = this.memberId(clientId);
+    this.checkSession(session);
+    this.server.receiveMaskedInput({ id, masked });
+  }
+
+  /**
+   * A restarted coordinator re-runs a round under the same id with a new session; a step made
+   * for the old one (keys it does not know, masks that would not cancel) must not count.
+   */
+  private checkSession(session: string | undefined): void {
+    if (session !== this.options.session) {
+      throw new SecAggError(
+        `made for session ${session ?? '(none)'}, this round's is ${this.options.session}`,
+        'phase',
+      );
+    }
   }
 
   /**

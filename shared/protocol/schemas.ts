@@ -197,6 +197,8 @@ export const updateSchema = z.strictObject({
   predictions: proxyPredictionsSchema.optional(),
   /** Secure rounds: quantize(weight·delta) plus the client's masks, mod 2³², instead of `delta`. */
   masked: maskedInputSchema.optional(),
+  /** With `masked`: the secure round's session its masks were made for (RoundStart.secureAggregation). */
+  session: z.string().min(1).max(300).optional(),
   metrics: trainMetricsSchema,
 });
 export type UpdateMessage = z.infer<typeof updateSchema>;

@@ -23,6 +23,12 @@ import {
 export const SECAGG_MAX_CLIENTS = 1000;
 
 const roundId = z.number().int().min(1);
+/**
+ * The `session` of the round:start the step belongs to: a coordinator restarted on its data
+ * directory re-runs a round under the same id but a new session, and a step of the old attempt
+ * (say, sent while the connection was down) must not count in the new one.
+ */
+const session = z.string().min(1).max(300);
 const memberId = z.number().int().min(1).max(SECAGG_MAX_CLIENTS);
 
 function bytesOf(length: number) {
@@ -63,11 +69,12 @@ const revealed = z
 
 export const secAggUpSchema = z.discriminatedUnion('step', [
   /** Step 0: the client's two public keys for this round. */
-  z.strictObject({ step: z.literal('keys'), roundId, ...keys }),
+  z.strictObject({ step: z.literal('keys'), roundId, session, ...keys }),
   /** Step 1: its Shamir shares, each sealed for one other member of the roster. */
   z.strictObject({
     step: z.literal('shares'),
     roundId,
+    session,
     shares: z.array(z.strictObject({ to: memberId, ...sealed })).max(SECAGG_MAX_CLIENTS),
   }),
   /**
@@ -78,12 +85,14 @@ export const secAggUpSchema = z.discriminatedUnion('step', [
   z.strictObject({
     step: z.literal('complain'),
     roundId,
+    session,
     about: z.array(memberId).min(1).max(SECAGG_MAX_CLIENTS),
   }),
   /** Step 3: shares of the survivors' self-mask seeds and of the dropped clients' mask keys. */
   z.strictObject({
     step: z.literal('reveal'),
     roundId,
+    session,
     selfMaskShares: revealed,
     maskKeyShares: revealed,
   }),

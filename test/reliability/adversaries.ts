@@ -557,6 +557,8 @@ export interface SecureRoundView {
   modelVersion: number;
   /** Its own id in the round. */
   self: number;
+  /** The round's secure-aggregation session (every step names it). */
+  session: string;
   /** Every roster member's id, its own included. */
   roster: readonly number[];
 }
@@ -572,7 +574,7 @@ export function hostileSecAgg(
   rng: Rng,
   view: SecureRoundView,
 ): { event: string; payload: unknown } {
-  const { roundId, self, roster } = view;
+  const { roundId, self, roster, session } = view;
   const sized = (n: number) => new Uint8Array(n).map(() => rng.int(256));
   const wrongSize = (n: number) => sized(pick(rng, [0, 1, n - 1, n + 1, 4 * n]));
   const others = roster.filter((id) => id !== self);
@@ -594,17 +596,22 @@ export function hostileSecAgg(
   return pick(rng, [
     () => secagg(wrongValue(rng)),
     () => secagg({ step: pick(rng, ['', 'KEYS', 'unmask', 'roster', 'masked']), roundId }),
-    () => secagg({ step: 'keys', roundId, channelKey: wrongSize(65), maskKey: sized(65) }),
+    () => secagg({ step: 'keys', roundId, session, channelKey: wrongSize(65), maskKey: sized(65) }),
+    // Another attempt's session (the round as a restarted coordinator ran it before).
+    () => secagg({ step: 'shares', roundId, session: `${session}x`, shares: badShareSet() }),
     // Right sizes, but the key step has closed.
-    () => secagg({ step: 'keys', roundId, channelKey: sized(65), maskKey: sized(65) }),
-    () => secagg({ step: 'shares', roundId, shares: badShareSet() }),
-    () => secagg({ step: 'shares', roundId: roundId + 1 + rng.int(5), shares: badShareSet() }),
-    () => secagg({ step: 'shares', roundId, shares: badShareSet(), extra: wrongValue(rng) }),
-    () => secagg({ step: 'shares', roundId: wrongValue(rng), shares: badShareSet() }),
+    () => secagg({ step: 'keys', roundId, session, channelKey: sized(65), maskKey: sized(65) }),
+    () => secagg({ step: 'shares', roundId, session, shares: badShareSet() }),
+    () =>
+      secagg({ step: 'shares', session, roundId: roundId + 1 + rng.int(5), shares: badShareSet() }),
+    () =>
+      secagg({ step: 'shares', roundId, session, shares: badShareSet(), extra: wrongValue(rng) }),
+    () => secagg({ step: 'shares', session, roundId: wrongValue(rng), shares: badShareSet() }),
     () =>
       secagg({
         step: 'reveal',
         roundId,
+        session,
         selfMaskShares: roster.map((owner) => ({ owner, share: sized(66) })),
         maskKeyShares: [],
       }),
@@ -612,6 +619,7 @@ export function hostileSecAgg(
       secagg({
         step: 'reveal',
         roundId,
+        session,
         selfMaskShares: [{ owner: self, share: wrongSize(66) }],
         maskKeyShares: wrongValue(rng),
       }),
@@ -622,6 +630,7 @@ export function hostileSecAgg(
         modelVersion: view.modelVersion,
         numSamples: 1 + rng.int(1000),
         masked: new Uint32Array(1 + rng.int(64)),
+        session,
         metrics: VALID_METRICS,
       },
     }),

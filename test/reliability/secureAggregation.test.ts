@@ -82,12 +82,15 @@ test('a hostile member of a secure round is refused step by step; the honest sum
   const { socket } = await connectSocket(url, { protocolVersion: PROTOCOL_VERSION });
   const ledger: Ledger = [];
   let hostileId = 0;
+  let hostileSession = '';
   const hostileDone = new Promise<void>((resolve, reject) => {
     socket.on('round:start', (round: RoundStart) => {
       void (async () => {
         const s = round.secureAggregation!;
         hostileId = s.id;
+        hostileSession = s.session;
         const id = round.roundId;
+        const session = s.session;
         const keys = { channelKey: bytes(65), maskKey: bytes(65) };
         await expectRefused(ledger, socket, 'not an object', 'invalid-payload', 'secagg', 42);
         await expectRefused(ledger, socket, 'unknown step', 'invalid-payload', 'secagg', {
@@ -97,17 +100,20 @@ test('a hostile member of a secure round is refused step by step; the honest sum
         await expectRefused(ledger, socket, 'short key', 'invalid-payload', 'secagg', {
           step: 'keys',
           roundId: id,
+          session,
           channelKey: bytes(64),
           maskKey: bytes(65),
         });
         await expectRefused(ledger, socket, 'future round', 'wrong-round', 'secagg', {
           step: 'keys',
           roundId: id + 3,
+          session,
           ...keys,
         });
         await expectRefused(ledger, socket, 'reveal first', 'wrong-phase', 'secagg', {
           step: 'reveal',
           roundId: id,
+          session,
           selfMaskShares: [],
           maskKeyShares: [],
         });
@@ -126,15 +132,19 @@ test('a hostile member of a secure round is refused step by step; the honest sum
         });
         const advertised = await me.advertiseKeys();
         const real = { channelKey: advertised.channelKey, maskKey: advertised.maskKey };
-        assert.deepEqual(await ask(socket, 'secagg', { step: 'keys', roundId: id, ...real }), {
-          ok: true,
-          roundId: id,
-        });
+        assert.deepEqual(
+          await ask(socket, 'secagg', { step: 'keys', roundId: id, session, ...real }),
+          {
+            ok: true,
+            roundId: id,
+          },
+        );
         // The key step closes as soon as the fourth member's keys arrive, so by the time this
         // repeat arrives it is out of phase; were the step still open it would be a duplicate.
         await expectRefused(ledger, socket, 'keys twice', 'duplicate|wrong-phase', 'secagg', {
           step: 'keys',
           roundId: id,
+          session,
           ...real,
         });
       })().catch(reject);
@@ -149,21 +159,25 @@ test('a hostile member of a secure round is refused step by step; the honest sum
         await expectRefused(ledger, socket, 'share to itself', 'not-sampled', 'secagg', {
           step: 'shares',
           roundId: message.roundId,
+          session: hostileSession,
           shares: [...toPeers.slice(1), { to: myId, ...sealed }],
         });
         await expectRefused(ledger, socket, 'two shares to one peer', 'duplicate', 'secagg', {
           step: 'shares',
           roundId: message.roundId,
+          session: hostileSession,
           shares: [toPeers[0]!, ...toPeers.slice(0, -1)],
         });
         await expectRefused(ledger, socket, 'one share short', 'invalid-payload', 'secagg', {
           step: 'shares',
           roundId: message.roundId,
+          session: hostileSession,
           shares: toPeers.slice(1),
         });
         await expectRefused(ledger, socket, 'short ciphertext', 'invalid-payload', 'secagg', {
           step: 'shares',
           roundId: message.roundId,
+          session: hostileSession,
           shares: toPeers.map((share) => ({ ...share, ciphertext: bytes(155) })),
         });
         // Then a barrage of seeded random wrong messages while the share step waits for it.
@@ -172,6 +186,7 @@ test('a hostile member of a secure round is refused step by step; the honest sum
           roundId: message.roundId,
           modelVersion: 0,
           self: myId,
+          session: hostileSession,
           roster: peers,
         };
         for (let i = 0; i < BARRAGE; i++) {
@@ -255,15 +270,18 @@ test('a member that seals garbage for its peers is named by them, excluded, and 
   const { socket } = await connectSocket(url, { protocolVersion: PROTOCOL_VERSION });
   let accepted: UpdateResponse | undefined;
   let self = 0;
+  let session = '';
   socket.on('round:start', (round: RoundStart) => {
     const s = round.secureAggregation!;
     self = s.id;
+    session = s.session;
     void (async () => {
       const me = new SecAggClient(s.id, { session: s.session, threshold: s.threshold, length: 1 });
       const keys = await me.advertiseKeys();
       await ask(socket, 'secagg', {
         step: 'keys',
         roundId: round.roundId,
+        session,
         channelKey: keys.channelKey,
         maskKey: keys.maskKey,
       });
@@ -275,7 +293,7 @@ test('a member that seals garbage for its peers is named by them, excluded, and 
     const shares = message.roster
       .filter((m) => m.id !== self)
       .map((m) => ({ to: m.id, iv: bytes(12, 1), ciphertext: bytes(156, 2) }));
-    void ask(socket, 'secagg', { step: 'shares', roundId: message.roundId, shares }).then(
+    void ask(socket, 'secagg', { step: 'shares', roundId: message.roundId, session, shares }).then(
       (response) => (accepted = response),
     );
   });

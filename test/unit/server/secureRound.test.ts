@@ -81,7 +81,7 @@ async function runRound({ samples, dropAfterShares = [], silent = [] }: Scenario
     if (gone.has(clientId)) continue;
     const input = await session.mask(deltas[ids.indexOf(clientId)]!, deadline);
     masked.set(clientId, input);
-    server.receiveMasked(clientId, input);
+    server.receiveMasked(clientId, input, 'run/1@0');
   }
   const result = await server.finish();
   assert.deepEqual(errors, []);
@@ -193,7 +193,7 @@ test('complaints: only once the shares are out, by a member about other members,
     send: (clientId, message) => sessions.get(clientId)?.handle(message),
   });
   const complain = (clientId: string, about: number[]) =>
-    server.receive(clientId, { step: 'complain', roundId: 2, about });
+    server.receive(clientId, { step: 'complain', roundId: 2, session: 'run/2@0', about });
   assert.throws(() => complain('a', [2]), { code: 'phase' });
   const setUp = server.setUp();
   for (const clientId of ids) {
@@ -217,6 +217,13 @@ test('complaints: only once the shares are out, by a member about other members,
   }
   await setUp;
   assert.deepEqual(server.awaitedInputs(), ['a', 'b', 'c']);
+  // A step of another attempt of the round (a restarted coordinator's new session) never counts.
+  assert.throws(
+    () => server.receive('a', { step: 'complain', roundId: 2, session: 'run/2@1', about: [2] }),
+    { code: 'phase', message: /session run\/2@1/ },
+  );
+  assert.throws(() => server.receiveMasked('a', new Uint32Array(4), 'run/2@1'), { code: 'phase' });
+  assert.throws(() => server.receiveMasked('a', new Uint32Array(4), undefined), { code: 'phase' });
   assert.throws(() => complain('a', [1]), { code: 'unknown-client' }, 'about itself');
   assert.throws(() => complain('a', [9]), { code: 'unknown-client' }, 'about a stranger');
   assert.deepEqual(complain('a', [2, 3, 2]), ['b', 'c']);
