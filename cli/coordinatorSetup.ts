@@ -177,7 +177,7 @@ export async function runAndSummarize(
     test: prepared.test,
     clients: running.store.clients(result.runId),
     artifactBytes: running.coordinator.artifactBytes,
-    checkpoint: join(running.checkpoints.finalDir, 'model.json'),
+    checkpoint: result.studentExport,
     backend: prepared.backend,
   });
   await writeFile(summaryPath, JSON.stringify(summary, null, 2));

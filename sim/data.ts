@@ -7,6 +7,7 @@
  */
 import {
   createRng,
+  deriveSeed,
   labelSkew,
   partitionDirichlet,
   partitionIid,
@@ -51,7 +52,7 @@ export interface Partition {
 
 /** The client pool dealt to `config.clients` clients for run seed `seed`. */
 export function partitionClients(config: SimConfig, pool: LabeledData, seed: number): Partition {
-  const rng = createRng(seed * 7919 + 17);
+  const rng = createRng(deriveSeed(seed, 'partition', 17));
   const p = config.partition;
   const indices =
     p.kind === 'iid'

@@ -24,3 +24,5 @@ export { parseIdx, idxToLabeledData } from './idx.js';
 export type { IdxArray, IdxTensor, IdxToDataOptions } from './idx.js';
 export { parseCsv } from './csv.js';
 export type { CsvOptions } from './csv.js';
+export { deriveSeed, SEED_STREAMS } from './seeds.js';
+export type { SeedStream } from './seeds.js';
