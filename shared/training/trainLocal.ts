@@ -5,7 +5,7 @@
  * at full speed (and at all, for CNNs) on the wasm backend.
  */
 import * as tf from '@tensorflow/tfjs';
-import { DatasetError, DistillationInputError } from '../errors.js';
+import { DatasetError, DistillationInputError, ModelSpecError } from '../errors.js';
 import { createRng } from '../data/index.js';
 import type { LabeledData, ProxyData, Rng } from '../data/index.js';
 import { DEFAULT_DISTILLATION, composeDistillation, composedLoss } from '../losses/index.js';
@@ -365,11 +365,17 @@ export async function trainLocal(opts: LocalTrainOptions): Promise<LocalTrainRes
   const ownState = opts.state === undefined;
   const state = opts.state ?? new LocalDistillationState();
   const rng = createRng(seed);
-  const forward = createFastForward(model, spec, {
-    dropoutSeed: (seed * 7919 + 1) >>> 0,
-    featureLayer: hint?.studentLayer,
-    featurePooling: hint?.pooling ?? 'flatten',
-  });
+  let forward: FastForward;
+  try {
+    forward = createFastForward(model, spec, {
+      dropoutSeed: (seed * 7919 + 1) >>> 0,
+      featureLayer: hint?.studentLayer,
+      featurePooling: hint?.pooling ?? 'flatten',
+    });
+  } catch (error) {
+    if (hint?.studentLayer === undefined || !(error instanceof ModelSpecError)) throw error;
+    throw new DistillationInputError(`distillation[${hintIndex}].studentLayer: ${error.message}`);
+  }
   let regressor: HintRegressor | undefined;
   let snapshot: Float32Array | undefined;
   try {
