@@ -133,8 +133,10 @@ test('feature: the hint loss falls; the regressor lives in the client state acro
 
   // Round 2 starts from the learned regressor: its first epoch is near round 1's last, while a
   // fresh state starts from a new regressor and a much larger hint loss.
+  const kernelAfterFirst = Float32Array.from(regressor!.kernel.dataSync());
   const second = await run(terms, { model, state, seed: 6 });
   assert.equal(state.hintRegressor, regressor);
+  assert.notDeepEqual(regressor!.kernel.dataSync(), kernelAfterFirst, 'the regressor trains');
   const restart = buildModel(spec, 4);
   setFlatWeights(restart, getFlatWeights(model));
   const fresh = await run(terms, { model: restart, seed: 6 });
