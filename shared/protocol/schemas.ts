@@ -8,7 +8,7 @@ import type { EncodedWeights } from '../codec/index.js';
 import type { FeaturePrecision } from '../features/index.js';
 import type { SoftLabelSet } from '../softLabels/index.js';
 import { FEATURE_PRECISIONS, FEATURE_SET_FORMAT } from '../features/index.js';
-import { distillationSchema } from '../losses/index.js';
+import { MAX_DISTILLATION_TERMS, distillationSchema } from '../losses/index.js';
 import { modelSpecSchema } from '../models/index.js';
 import { maskedInputSchema, secureRoundSchema } from './secureAggregation.js';
 
@@ -211,6 +211,16 @@ export const trainMetricsSchema = z.strictObject({
   steps: count,
   /** Accuracy of the client's own model on its own held-out data, when it has some. */
   validationAccuracy: finite.min(0).max(1).optional(),
+  /**
+   * Each distillation term's mean unweighted value over the last local epoch, by term name, and
+   * `ce` (trainLocal's `terms.lastEpoch`), so the coordinator can show every term moving.
+   */
+  terms: z
+    .record(z.string().min(1).max(40), finite)
+    .refine((terms) => Object.keys(terms).length <= MAX_DISTILLATION_TERMS + 1, {
+      message: `at most ${MAX_DISTILLATION_TERMS + 1} terms`,
+    })
+    .optional(),
 });
 export type TrainMetrics = z.infer<typeof trainMetricsSchema>;
 

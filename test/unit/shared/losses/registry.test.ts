@@ -11,7 +11,7 @@ import {
   termFamily,
 } from '../../../../shared/losses/index.js';
 import type { DistillationTerm } from '../../../../shared/losses/index.js';
-import { roundConfigSchema } from '../../../../shared/protocol/schemas.js';
+import { roundConfigSchema, trainMetricsSchema } from '../../../../shared/protocol/schemas.js';
 import { throwsInput } from './helpers.js';
 
 const round = { alpha: 0.5, temperature: 2, proxyWeight: 1 };
@@ -170,4 +170,16 @@ test('the round config carries the distillation terms and refuses an unknown one
   assert.equal(bad.success, false);
   assert.match(bad.error?.issues[0]?.message ?? '', /unknown distillation term "kd"/);
   assert.deepEqual(bad.error?.issues[0]?.path, ['distillation', 0, 'name']);
+});
+
+test('update metrics may carry the term values, bounded', () => {
+  const metrics = { loss: 1, accuracy: 0.5, trainMillis: 10, steps: 3 };
+  const terms = { response: 0.4, hint: 0.12, ce: 0.9 };
+  assert.deepEqual(trainMetricsSchema.parse({ ...metrics, terms }).terms, terms);
+  assert.equal(
+    trainMetricsSchema.safeParse({ ...metrics, terms: { hint: Number.NaN } }).success,
+    false,
+  );
+  const many = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`t${i}`, 1]));
+  assert.equal(trainMetricsSchema.safeParse({ ...metrics, terms: many }).success, false);
 });
