@@ -409,3 +409,32 @@ test('bad distillation settings fail before training, naming the field', async (
   setFlatWeights(model, weights);
   model.dispose();
 });
+
+test('an aborted run with a call-local regressor and a self snapshot leaves no tensors', async () => {
+  const model = buildModel(spec, 3);
+  const before = tf.memory().numTensors;
+  const controller = new AbortController();
+  await assert.rejects(
+    trainLocal({
+      model,
+      spec,
+      data,
+      proxy,
+      teacherFeatures,
+      config: {
+        ...base,
+        distillation: [
+          { name: 'hint', weight: 1 },
+          { name: 'self', weight: 1 },
+        ],
+      },
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.step === 2) controller.abort(new Error('deadline'));
+      },
+    }),
+    /deadline/,
+  );
+  assert.equal(tf.memory().numTensors, before);
+  model.dispose();
+});
