@@ -3,6 +3,7 @@
 export * from './errors.js';
 export * from './losses/index.js';
 export * from './softLabels/index.js';
+export * from './features/index.js';
 export * from './codec/index.js';
 export * from './models/index.js';
 export * from './training/index.js';

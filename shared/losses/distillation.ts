@@ -20,6 +20,9 @@ import {
   requireSameShape,
   requireTemperature,
 } from './validate.js';
+import { z } from 'zod';
+import { termWeightSchema } from './term.js';
+import type { TermDefinition } from './term.js';
 
 /** Inputs of {@link distillationLoss}. At least one of labels / teacher is required. */
 export interface DistillationLossOptions {
@@ -105,3 +108,41 @@ export function distillationLoss(opts: DistillationLossOptions): tf.Scalar {
     return tf.add(tf.mul(hard, alpha), tf.mul(soft, 1 - alpha)) as tf.Scalar;
   });
 }
+
+/** The response term of a run's `distillation` setting. */
+export const responseTermSchema = z.strictObject({
+  name: z.literal('response'),
+  /** Multiplier of the term in the local loss. */
+  weight: termWeightSchema,
+  /**
+   * Weight α of the hard-label CE on private data; the KL on proxy batches gets 1 − α.
+   * Defaults to the round's `alpha`.
+   */
+  alpha: z.number().min(0).max(1).optional(),
+});
+export type ResponseTerm = z.infer<typeof responseTermSchema>;
+
+/**
+ * Response-based KD: α·CE(private) + (1−α)·proxyWeight·T²·KL(p_teacher ‖ softmax(s_proxy/T)),
+ * or CE alone on a step without a proxy batch (no teacher, or α = 1).
+ */
+export const responseTerm: TermDefinition<ResponseTerm> = {
+  name: 'response',
+  family: 'response',
+  schema: responseTermSchema,
+  needs: [],
+  bind(term, round) {
+    const alpha = term.alpha ?? round.alpha;
+    const T = round.temperature;
+    const softScale = (1 - alpha) * round.proxyWeight * T * T;
+    return {
+      usesProxy: alpha < 1,
+      loss(inputs) {
+        const { proxy, crossEntropy } = inputs;
+        if (proxy === undefined) return crossEntropy;
+        const kl = softTargetKlUnchecked(proxy.teacherProbs, null, proxy.studentLogits, T);
+        return tf.add(tf.mul(crossEntropy, alpha), tf.mul(kl, softScale)) as tf.Scalar;
+      },
+    };
+  },
+};

@@ -6,6 +6,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { DistillationInputError } from '../errors.js';
 import { requireMatrix, requireSameBatch, shapeText } from './validate.js';
+import { z } from 'zod';
+import { termWeightSchema } from './term.js';
+import type { TermDefinition } from './term.js';
 
 /** The learned linear map from student features [B, ds] to teacher width dt. */
 export interface HintRegressor {
@@ -62,12 +65,16 @@ export interface HintLossOptions {
   studentFeatures: tf.Tensor2D;
   /** Teacher intermediate features on the same samples, float32 [B, dt]. */
   teacherFeatures: tf.Tensor2D;
-  /** The regressor mapping ds → dt (trained jointly with the student). */
-  regressor: HintRegressor;
+  /**
+   * The regressor mapping ds → dt (trained jointly with the student). Without one the features
+   * are compared directly, so ds must equal dt.
+   */
+  regressor?: HintRegressor | undefined;
 }
 
 /**
- * Mean over all B·dt entries of (studentFeatures·kernel + bias − teacherFeatures)².
+ * Mean over all B·dt entries of (studentFeatures·kernel + bias − teacherFeatures)²
+ * (or of (studentFeatures − teacherFeatures)² without a regressor).
  * Differentiable w.r.t. studentFeatures and the regressor's variables.
  *
  * @returns a scalar; the caller disposes it.
@@ -78,6 +85,17 @@ export function hintLoss(opts: HintLossOptions): tf.Scalar {
   const [, ds] = requireMatrix('studentFeatures', studentFeatures);
   const [, dt] = requireMatrix('teacherFeatures', teacherFeatures);
   requireSameBatch('studentFeatures', studentFeatures, 'teacherFeatures', teacherFeatures);
+  if (regressor === undefined) {
+    if (ds !== dt) {
+      throw new DistillationInputError(
+        `studentFeatures ${shapeText(studentFeatures.shape)} and teacherFeatures ` +
+          `${shapeText(teacherFeatures.shape)} differ in width and no regressor maps them`,
+      );
+    }
+    return tf.tidy(
+      () => tf.mean(tf.squaredDifference(studentFeatures, teacherFeatures)) as tf.Scalar,
+    );
+  }
   const kernelShape = regressor.kernel.shape;
   if (kernelShape.length !== 2 || kernelShape[0] !== ds || kernelShape[1] !== dt) {
     throw new DistillationInputError(
@@ -96,3 +114,50 @@ export function hintLoss(opts: HintLossOptions): tf.Scalar {
     return tf.mean(tf.square(tf.sub(mapped, teacherFeatures))) as tf.Scalar;
   });
 }
+
+/** The feature (FitNets hint) term of a run's `distillation` setting. */
+export const hintTermSchema = z.strictObject({
+  name: z.literal('hint'),
+  /** Multiplier of the term in the local loss. */
+  weight: termWeightSchema,
+  /**
+   * How the student's features reach the teacher's width: 'auto' learns a linear regressor
+   * (kept on the client, never averaged) when the widths differ and compares directly when they
+   * are equal; 'always' learns one at equal widths too; 'none' compares directly, so the widths
+   * must be equal. Defaults to 'auto'.
+   */
+  regressor: z.enum(['auto', 'always', 'none']).optional(),
+  /**
+   * Index into the student model's `layers` (as built: a flatten is inserted before a dense
+   * layer that follows an image tensor) whose output is the student's hint feature, e.g. a conv
+   * block. Defaults to the penultimate features (the input of the logits layer).
+   */
+  studentLayer: z.number().int().min(0).max(255).optional(),
+  /**
+   * How a convolutional (rank-4) `studentLayer` output becomes [batch, width]: 'flatten' keeps
+   * every position, 'average' averages over height and width (width = channels).
+   * Defaults to 'flatten'.
+   */
+  pooling: z.enum(['flatten', 'average']).optional(),
+});
+export type HintTerm = z.infer<typeof hintTermSchema>;
+
+/**
+ * Feature-based KD on proxy batches: mean (f_s·W + b − f_t)², through the client's learned
+ * regressor (W, b) when one is configured, else (f_s − f_t)².
+ */
+export const hintTerm: TermDefinition<HintTerm> = {
+  name: 'hint',
+  family: 'feature',
+  schema: hintTermSchema,
+  needs: ['teacherFeatures'],
+  bind() {
+    return {
+      usesProxy: true,
+      loss({ proxy, regressor }) {
+        const studentFeatures = proxy!.studentLayerFeatures ?? proxy!.studentFeatures;
+        return hintLoss({ studentFeatures, teacherFeatures: proxy!.teacherFeatures!, regressor });
+      },
+    };
+  },
+};

@@ -8,6 +8,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { l2NormalizeLastAxis } from './pairwise.js';
 import { requireMatrix, requireMinBatch, requireSameBatch } from './validate.js';
+import { z } from 'zod';
+import { termWeightSchema } from './term.js';
+import type { TermDefinition } from './term.js';
 
 /** eps of the authors' reference code, used in normalisation and the log. */
 const EPS = 1e-7;
@@ -40,3 +43,25 @@ function conditionalProbs(e: tf.Tensor2D): tf.Tensor2D {
   const kernel = tf.div(tf.add(tf.matMul(unit, unit, false, true), 1), 2);
   return tf.div(kernel, tf.sum(kernel, 1, true)) as tf.Tensor2D;
 }
+
+/** The pkt term of a run's `distillation` setting. */
+export const pktTermSchema = z.strictObject({
+  name: z.literal('pkt'),
+  /** Multiplier of the term in the local loss. */
+  weight: termWeightSchema,
+});
+export type PktTerm = z.infer<typeof pktTermSchema>;
+
+/** Relation-based KD (PKT) between the student's penultimate features and the teacher's features on each proxy batch. */
+export const pktTerm: TermDefinition<PktTerm> = {
+  name: 'pkt',
+  family: 'relation',
+  schema: pktTermSchema,
+  needs: ['teacherFeatures'],
+  bind() {
+    return {
+      usesProxy: true,
+      loss: ({ proxy }) => pktLoss(proxy!.studentFeatures, proxy!.teacherFeatures!),
+    };
+  },
+};

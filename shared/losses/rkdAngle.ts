@@ -7,6 +7,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { l2NormalizeLastAxis, smoothL1 } from './pairwise.js';
 import { requireMatrix, requireMinBatch, requireSameBatch } from './validate.js';
+import { z } from 'zod';
+import { termWeightSchema } from './term.js';
+import type { TermDefinition } from './term.js';
 
 /**
  * For anchor a and samples b, c: cos∠(a; b, c) = ⟨n(x_b − x_a), n(x_c − x_a)⟩
@@ -38,3 +41,25 @@ function tripletCosines(e: tf.Tensor2D): tf.Tensor3D {
   const unit = l2NormalizeLastAxis(diff, 1e-12);
   return tf.matMul(unit, unit, false, true);
 }
+
+/** The rkd-angle term of a run's `distillation` setting. */
+export const rkdAngleTermSchema = z.strictObject({
+  name: z.literal('rkd-angle'),
+  /** Multiplier of the term in the local loss. */
+  weight: termWeightSchema,
+});
+export type RkdAngleTerm = z.infer<typeof rkdAngleTermSchema>;
+
+/** Relation-based KD (RKD angle) between the student's penultimate features and the teacher's features on each proxy batch (needs a proxy batch of at least 3; memory O(B³)). */
+export const rkdAngleTerm: TermDefinition<RkdAngleTerm> = {
+  name: 'rkd-angle',
+  family: 'relation',
+  schema: rkdAngleTermSchema,
+  needs: ['teacherFeatures'],
+  bind() {
+    return {
+      usesProxy: true,
+      loss: ({ proxy }) => rkdAngleLoss(proxy!.studentFeatures, proxy!.teacherFeatures!),
+    };
+  },
+};

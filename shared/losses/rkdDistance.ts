@@ -7,6 +7,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { pairwiseDistances, smoothL1 } from './pairwise.js';
 import { requireMatrix, requireMinBatch, requireSameBatch } from './validate.js';
+import { z } from 'zod';
+import { termWeightSchema } from './term.js';
+import type { TermDefinition } from './term.js';
 
 /**
  * ψ(x)_ij = ‖x_i − x_j‖ / μ with μ the mean distance over the B(B−1) pairs
@@ -37,3 +40,25 @@ function normalisedDistances(e: tf.Tensor2D): tf.Tensor2D {
   const mu = tf.maximum(tf.div(tf.sum(d), batch * (batch - 1)), 1e-12);
   return tf.div(d, mu) as tf.Tensor2D;
 }
+
+/** The rkd-distance term of a run's `distillation` setting. */
+export const rkdDistanceTermSchema = z.strictObject({
+  name: z.literal('rkd-distance'),
+  /** Multiplier of the term in the local loss. */
+  weight: termWeightSchema,
+});
+export type RkdDistanceTerm = z.infer<typeof rkdDistanceTermSchema>;
+
+/** Relation-based KD (RKD distance) between the student's penultimate features and the teacher's features on each proxy batch. */
+export const rkdDistanceTerm: TermDefinition<RkdDistanceTerm> = {
+  name: 'rkd-distance',
+  family: 'relation',
+  schema: rkdDistanceTermSchema,
+  needs: ['teacherFeatures'],
+  bind() {
+    return {
+      usesProxy: true,
+      loss: ({ proxy }) => rkdDistanceLoss(proxy!.studentFeatures, proxy!.teacherFeatures!),
+    };
+  },
+};

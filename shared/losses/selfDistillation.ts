@@ -8,6 +8,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { softTargetKlUnchecked } from './softTargetKl.js';
 import { requireMatrix, requireSameShape, requireTemperature } from './validate.js';
+import { z } from 'zod';
+import { termWeightSchema } from './term.js';
+import type { TermDefinition } from './term.js';
 
 /** Inputs of {@link selfDistillationLoss}. */
 export interface SelfDistillationLossOptions {
@@ -40,3 +43,38 @@ export function selfDistillationLoss(opts: SelfDistillationLossOptions): tf.Scal
     return tf.mul(kl, scale) as tf.Scalar;
   });
 }
+
+/** The self-distillation term of a run's `distillation` setting. */
+export const selfTermSchema = z.strictObject({
+  name: z.literal('self'),
+  /** Multiplier of the term in the local loss. */
+  weight: termWeightSchema,
+  /** Softmax temperature of this term. Defaults to the round's `temperature`. */
+  temperature: z.number().finite().positive().optional(),
+  /**
+   * Decay d of an exponential moving average of the global models a client receives round after
+   * round (w ← d·w + (1−d)·w_global), used as the teacher instead of this round's global model;
+   * 0 uses this round's global model itself. Defaults to 0.
+   */
+  ema: z.number().min(0).lt(1).optional(),
+});
+export type SelfTerm = z.infer<typeof selfTermSchema>;
+
+/**
+ * Self-distillation on PRIVATE batches: T²·KL(softmax(snapshot/T) ‖ softmax(student/T)),
+ * the snapshot being the model the round started from (or an EMA of those). Needs no teacher.
+ */
+export const selfTerm: TermDefinition<SelfTerm> = {
+  name: 'self',
+  family: 'self',
+  schema: selfTermSchema,
+  needs: ['snapshot'],
+  bind(term, round) {
+    const temperature = term.temperature ?? round.temperature;
+    return {
+      usesProxy: false,
+      loss: ({ studentLogits, snapshotLogits }) =>
+        selfDistillationLoss({ studentLogits, snapshotLogits: snapshotLogits!, temperature }),
+    };
+  },
+};

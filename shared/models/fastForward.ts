@@ -22,7 +22,15 @@ export interface ForwardOutput {
   logits: tf.Tensor2D;
   /** `[B, d]` penultimate activations: the input of the final (logits) dense layer, before any dropout that precedes it. */
   features: tf.Tensor2D;
+  /**
+   * `[B, d]` output of the layer chosen by `FastForwardOptions.featureLayer`, flattened or
+   * average-pooled; absent when no layer was chosen.
+   */
+  layerFeatures?: tf.Tensor2D;
 }
+
+/** How a rank-4 (convolutional) layer output becomes `[B, d]`. */
+export type FeaturePooling = 'flatten' | 'average';
 
 /**
  * Forward function: `x` is `[B, ...inputShape]` (or flat `[B, prod(inputShape)]`,
@@ -40,9 +48,19 @@ export interface FastForwardOptions {
   inputGradients: boolean;
   /** Seed for dropout masks (advanced per call). Defaults to 1. */
   dropoutSeed: number;
+  /**
+   * Index into `model.layers` whose output is also returned as `layerFeatures` (e.g. a conv
+   * block, for a hint loss on convolutional features). Defaults to none.
+   */
+  featureLayer: number | undefined;
+  /**
+   * How a rank-4 `featureLayer` output becomes `[B, d]`: 'flatten' (d = H·W·C) or 'average'
+   * over height and width (d = C). Defaults to 'flatten'.
+   */
+  featurePooling: FeaturePooling;
 }
 
-type Step =
+type Step = (
   | { kind: 'dense'; kernel: tf.Variable; bias?: tf.Variable; activation: string }
   | {
       kind: 'conv2d';
@@ -53,7 +71,8 @@ type Step =
     }
   | { kind: 'maxPool2d'; poolSize: [number, number]; strides: [number, number] }
   | { kind: 'flatten' }
-  | { kind: 'dropout'; rate: number };
+  | { kind: 'dropout'; rate: number }
+) & { layerIndex: number };
 
 const SUPPORTED_ACTIVATIONS = new Set(['relu', 'linear', 'tanh', 'sigmoid']);
 
@@ -75,7 +94,7 @@ function variables(layer: tf.layers.Layer): { kernel: tf.Variable; bias?: tf.Var
 /** Reads the model's layers into a plan, refusing anything the fast ops do not cover. */
 function plan(model: tf.LayersModel): Step[] {
   const steps: Step[] = [];
-  for (const layer of model.layers) {
+  model.layers.forEach((layer, layerIndex) => {
     const config = layer.getConfig();
     const cls = layer.getClassName();
     const activation = String(config.activation ?? 'linear');
@@ -86,7 +105,7 @@ function plan(model: tf.LayersModel): Step[] {
       case 'InputLayer':
         break;
       case 'Dense':
-        steps.push({ kind: 'dense', ...variables(layer), activation });
+        steps.push({ kind: 'dense', ...variables(layer), activation, layerIndex });
         break;
       case 'Conv2D': {
         const strides = pair(config.strides, 'strides');
@@ -101,7 +120,7 @@ function plan(model: tf.LayersModel): Step[] {
         if ((config.dataFormat ?? 'channelsLast') !== 'channelsLast') {
           throw new ModelSpecError(`layer ${layer.name}: only channelsLast conv2d`);
         }
-        steps.push({ kind: 'conv2d', ...variables(layer), activation, padding });
+        steps.push({ kind: 'conv2d', ...variables(layer), activation, padding, layerIndex });
         break;
       }
       case 'MaxPooling2D': {
@@ -110,21 +129,21 @@ function plan(model: tf.LayersModel): Step[] {
         }
         const poolSize = pair(config.poolSize, 'poolSize');
         const strides = pair(config.strides ?? config.poolSize, 'strides');
-        steps.push({ kind: 'maxPool2d', poolSize, strides });
+        steps.push({ kind: 'maxPool2d', poolSize, strides, layerIndex });
         break;
       }
       case 'Flatten':
-        steps.push({ kind: 'flatten' });
+        steps.push({ kind: 'flatten', layerIndex });
         break;
       case 'Dropout':
-        steps.push({ kind: 'dropout', rate: Number(config.rate) });
+        steps.push({ kind: 'dropout', rate: Number(config.rate), layerIndex });
         break;
       default:
         throw new ModelSpecError(
           `layer ${layer.name}: ${cls} is not supported by the fast forward`,
         );
     }
-  }
+  });
   return steps;
 }
 
@@ -168,6 +187,17 @@ export function createFastForward(
       `model has ${last.kernel.shape[1]} outputs but the spec says ${spec.numClasses} classes`,
     );
   }
+  const featureLayer = options.featureLayer;
+  const featurePooling = options.featurePooling ?? 'flatten';
+  if (featureLayer !== undefined) {
+    const tapped = steps.find((step) => step.layerIndex === featureLayer);
+    if (tapped === undefined || tapped === last) {
+      throw new ModelSpecError(
+        `featureLayer ${featureLayer} is not a hidden layer of this model: it has layers ` +
+          `0..${model.layers.length - 1}, the last being the logits layer`,
+      );
+    }
+  }
   const inputGradients = options.inputGradients ?? false;
   let dropoutSeed = options.dropoutSeed ?? 1;
 
@@ -178,7 +208,9 @@ export function createFastForward(
     let beforeDropout = h;
     let features = h;
     let first = !inputGradients;
+    let layerFeatures: tf.Tensor | undefined;
     steps.forEach((step, i) => {
+      if (i > 0 && steps[i - 1]?.layerIndex === featureLayer) layerFeatures = h;
       if (i === steps.length - 1) features = beforeDropout;
       switch (step.kind) {
         case 'dense': {
@@ -217,8 +249,18 @@ export function createFastForward(
       }
       beforeDropout = h;
     });
-    return { logits: h as tf.Tensor2D, features: features as tf.Tensor2D };
+    const out: ForwardOutput = { logits: h as tf.Tensor2D, features: features as tf.Tensor2D };
+    if (layerFeatures !== undefined)
+      out.layerFeatures = poolFeatures(layerFeatures, featurePooling);
+    return out;
   };
+}
+
+/** A layer output as `[B, d]`: rank 2 as is, rank 4 flattened or averaged over height and width. */
+function poolFeatures(h: tf.Tensor, pooling: FeaturePooling): tf.Tensor2D {
+  if (h.rank === 2) return h as tf.Tensor2D;
+  if (pooling === 'average' && h.rank === 4) return tf.mean(h, [1, 2]) as tf.Tensor2D;
+  return h.reshape([h.shape[0] ?? -1, -1]);
 }
 
 /**

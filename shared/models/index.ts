@@ -17,7 +17,12 @@ export {
   weightSegments,
 } from './buildModel.js';
 export { createFastForward, trainableVariables } from './fastForward.js';
-export type { FastForward, FastForwardOptions, ForwardOutput } from './fastForward.js';
+export type {
+  FastForward,
+  FastForwardOptions,
+  FeaturePooling,
+  ForwardOutput,
+} from './fastForward.js';
 export {
   conv2dFast,
   conv2dFastNoInputGrad,

@@ -5,7 +5,10 @@
  */
 import { z } from 'zod';
 import type { EncodedWeights } from '../codec/index.js';
+import type { FeaturePrecision } from '../features/index.js';
 import type { SoftLabelSet } from '../softLabels/index.js';
+import { FEATURE_PRECISIONS, FEATURE_SET_FORMAT } from '../features/index.js';
+import { MAX_DISTILLATION_TERMS, distillationSchema } from '../losses/index.js';
 import { modelSpecSchema } from '../models/index.js';
 import { maskedInputSchema, secureRoundSchema } from './secureAggregation.js';
 
@@ -100,6 +103,11 @@ export const roundConfigSchema = z.strictObject({
   privacy: z
     .strictObject({ clipNorm: finite.positive(), noiseMultiplier: finite.min(0) })
     .optional(),
+  /**
+   * The terms of the local loss, each `{ name, weight, ...options }` (see shared/losses
+   * registry.ts). Defaults to `[{ name: 'response', weight: 1 }]`: α·CE + (1−α)·T²·KL.
+   */
+  distillation: distillationSchema.optional(),
 });
 export type RoundConfig = z.infer<typeof roundConfigSchema>;
 
@@ -121,6 +129,9 @@ const int32ArraySchema = z.custom<Int32Array>(
  * `decodeSoftLabels` checks every field.
  */
 export const softLabelSetSchema = z.looseObject({ format: z.literal('fedistill.softlabels/1') });
+
+/** A teacher-feature set as `encodeFeatures` writes it; `decodeFeatures` checks every field. */
+export const featureSetSchema = z.looseObject({ format: z.literal(FEATURE_SET_FORMAT) });
 
 /** Proxy samples (indices into the proxy set) with a probability row for each. */
 export interface ProxyPredictions {
@@ -166,6 +177,22 @@ export const joinAcceptedSchema = z.strictObject({
   model: z.strictObject({ spec: modelSpecSchema, numParams: count }),
   proxyInputs: artifactRefSchema,
   softLabels: artifactRefSchema.extend({ temperature: finite.positive() }),
+  /**
+   * The teacher's features on the proxy set (format `fedistill.features/1`, decoded by
+   * `decodeFeatures`), for the feature and relation terms: `width` values per proxy sample from
+   * the teacher layer `layer`. Absent when the run configures no such term.
+   */
+  teacherFeatures: artifactRefSchema
+    .extend({
+      width: z
+        .number()
+        .int()
+        .min(1)
+        .max(1 << 16),
+      layer: shortText,
+      precision: z.enum(FEATURE_PRECISIONS as [FeaturePrecision, ...FeaturePrecision[]]),
+    })
+    .optional(),
   /** The open round, when this client is sampled in it and has not answered yet (a rejoin). */
   round: roundStartSchema.optional(),
 });
@@ -184,6 +211,16 @@ export const trainMetricsSchema = z.strictObject({
   steps: count,
   /** Accuracy of the client's own model on its own held-out data, when it has some. */
   validationAccuracy: finite.min(0).max(1).optional(),
+  /**
+   * Each distillation term's mean unweighted value over the last local epoch, by term name, and
+   * `ce` (trainLocal's `terms.lastEpoch`), so the coordinator can show every term moving.
+   */
+  terms: z
+    .record(z.string().min(1).max(40), finite)
+    .refine((terms) => Object.keys(terms).length <= MAX_DISTILLATION_TERMS + 1, {
+      message: `at most ${MAX_DISTILLATION_TERMS + 1} terms`,
+    })
+    .optional(),
 });
 export type TrainMetrics = z.infer<typeof trainMetricsSchema>;
 

@@ -10,3 +10,7 @@ export type {
 export { evaluate, predictProbs } from './evaluate.js';
 export type { EvaluateResult } from './evaluate.js';
 export { consensusProxy, proxyRows } from './consensusTargets.js';
+export type { TeacherFeatureRows, TermValues } from './trainLocal.js';
+export { LocalDistillationState, MAX_REGRESSOR_PARAMETERS } from './localDistillationState.js';
+export { PENULTIMATE_LAYER, predictFeatures } from './predictFeatures.js';
+export type { PredictFeaturesOptions } from './predictFeatures.js';

@@ -118,3 +118,32 @@ test('hintLoss rejects mismatched batch and widths, naming the shapes', () => {
   tf.dispose([s, t, t3, s4, t5]);
   r.dispose();
 });
+
+test('hintLoss without a regressor compares equal widths directly and refuses different ones', () => {
+  // student [[1,2],[0,1]], teacher [[0,2],[1,1]]: squared differences [[1,0],[1,0]] → mean 0.5.
+  const sf = tf.tensor2d([
+    [1, 2],
+    [0, 1],
+  ]);
+  const same = tf.tensor2d([
+    [0, 2],
+    [1, 1],
+  ]);
+  const wider = tf.tensor2d([[1, 2, 3]]);
+  assertClose(
+    noLeak(() => hintLoss({ studentFeatures: sf, teacherFeatures: same })),
+    0.5,
+  );
+  gradCheck(
+    (x) => hintLoss({ studentFeatures: x, teacherFeatures: same }),
+    [
+      [0.3, -1],
+      [2, 0.5],
+    ],
+  );
+  throwsInput(
+    () => hintLoss({ studentFeatures: sf.slice([0, 0], [1, 2]), teacherFeatures: wider }),
+    /studentFeatures \[1,2\] and teacherFeatures \[1,3\] differ in width and no regressor maps them/,
+  );
+  tf.dispose([sf, same, wider]);
+});
