@@ -58,26 +58,95 @@ export async function saveModelAtomic(model: tf.LayersModel, dir: string): Promi
   if (hadPrevious) await rm(retired, { recursive: true, force: true });
 }
 
+/** A model file that cannot be read: the message names the file and what is wrong with it. */
+export class ModelFileError extends Error {
+  constructor(
+    readonly path: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'ModelFileError';
+  }
+}
+
+function reason(error: unknown): string {
+  const e = error as NodeJS.ErrnoException;
+  if (e?.code === 'ENOENT') return 'no such file';
+  if (e?.code === 'EISDIR') return 'is a folder, not a file';
+  if (e?.code === 'EACCES') return 'permission denied';
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Reads a file, or throws ModelFileError naming it (`what` says which file it is, e.g. "weights file"). */
+export async function readModelFile(path: string, what: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    throw new ModelFileError(path, `cannot read ${what} ${path}: ${reason(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * Reads and checks a tfjs model.json: valid JSON, a topology, a weights
+ * manifest. Which format it holds: graph models have a `node` list in their
+ * topology (or say so in `format`).
+ */
+export async function readModelJson(
+  modelJsonPath: string,
+): Promise<{ json: tf.io.ModelJSON; format: 'layers-model' | 'graph-model' }> {
+  const text = (await readModelFile(modelJsonPath, 'model file')).toString('utf8');
+  let json: tf.io.ModelJSON;
+  try {
+    json = JSON.parse(text) as tf.io.ModelJSON;
+  } catch (error) {
+    throw new ModelFileError(
+      modelJsonPath,
+      `${modelJsonPath} is not valid JSON (${(error as Error).message}; ${text.length} characters read): a truncated or corrupt model.json?`,
+      { cause: error },
+    );
+  }
+  if (
+    typeof json !== 'object' ||
+    json === null ||
+    !json.modelTopology ||
+    !Array.isArray(json.weightsManifest)
+  ) {
+    throw new ModelFileError(
+      modelJsonPath,
+      `${modelJsonPath} is not a tfjs model.json (needs modelTopology and weightsManifest)`,
+    );
+  }
+  const topology = json.modelTopology as { node?: unknown };
+  const format =
+    json.format === 'graph-model' || 'node' in topology ? 'graph-model' : 'layers-model';
+  return { json, format };
+}
+
 /** An IOHandler that reads a model.json and its weight files from disk (layers or graph format). */
 export function fileModelLoader(modelJsonPath: string): tf.io.IOHandler {
   return {
     load: async () => {
-      const text = await readFile(modelJsonPath, 'utf8');
-      const json = JSON.parse(text) as tf.io.ModelJSON;
-      if (!json.modelTopology || !Array.isArray(json.weightsManifest)) {
-        throw new Error(
-          `${modelJsonPath} is not a tfjs model.json (needs modelTopology and weightsManifest)`,
-        );
-      }
+      const { json } = await readModelJson(modelJsonPath);
       const base = dirname(modelJsonPath);
       const specs: tf.io.WeightsManifestEntry[] = [];
       const buffers: ArrayBuffer[] = [];
       for (const group of json.weightsManifest) {
         specs.push(...group.weights);
         for (const path of group.paths) {
-          const bytes = await readFile(join(base, path));
-          buffers.push(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+          const bytes = await readModelFile(join(base, path), `weights file of ${modelJsonPath}:`);
+          buffers.push(new Uint8Array(bytes).buffer);
         }
+      }
+      const expected = specs.reduce((n, spec) => n + weightBytes(spec), 0);
+      const actual = buffers.reduce((n, b) => n + b.byteLength, 0);
+      if (actual !== expected) {
+        throw new ModelFileError(
+          modelJsonPath,
+          `weights of ${modelJsonPath} hold ${actual} bytes, its manifest describes ${expected}: truncated or mismatched weight files (${json.weightsManifest.flatMap((g) => g.paths).join(', ')})`,
+        );
       }
       return {
         modelTopology: json.modelTopology,
@@ -95,6 +164,25 @@ export function fileModelLoader(modelJsonPath: string): tf.io.IOHandler {
   };
 }
 
+const DTYPE_BYTES: Record<string, number> = {
+  float32: 4,
+  int32: 4,
+  bool: 1,
+  uint8: 1,
+  float16: 2,
+  int16: 2,
+  int8: 1,
+  complex64: 8,
+};
+
+/** Bytes one manifest entry takes in the weight files (quantised entries store their quantised dtype). */
+function weightBytes(spec: tf.io.WeightsManifestEntry): number {
+  const size = spec.shape.reduce((a, b) => a * b, 1);
+  if (spec.dtype === 'string') return 0; // length-prefixed; not used by fedistill's models
+  const dtype = spec.quantization?.dtype ?? spec.dtype;
+  return size * (DTYPE_BYTES[dtype] ?? 4);
+}
+
 /** Loads a layers-format model.json from disk. */
 export async function loadLayersModelFromFile(modelJsonPath: string): Promise<tf.LayersModel> {
   return tf.loadLayersModel(fileModelLoader(modelJsonPath));
@@ -104,13 +192,7 @@ export async function loadLayersModelFromFile(modelJsonPath: string): Promise<tf
 export async function readModelFormat(
   modelJsonPath: string,
 ): Promise<'layers-model' | 'graph-model'> {
-  const json = JSON.parse(await readFile(modelJsonPath, 'utf8')) as {
-    format?: string;
-    modelTopology?: { node?: unknown };
-  };
-  if (json.format === 'graph-model' || (json.modelTopology && 'node' in json.modelTopology))
-    return 'graph-model';
-  return 'layers-model';
+  return (await readModelJson(modelJsonPath)).format;
 }
 
 /** Writes a file atomically: to a temporary sibling, then renamed over the target. */

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { LabeledData } from '../shared/data/types.js';
 import type { RunResult } from './coordinator.js';
 import type { ClientRecord } from './store.js';
-import type { Teacher } from './teacher.js';
+import type { Teacher } from './teachers/index.js';
 
 export interface RunSummary {
   runId: string;
@@ -43,19 +43,19 @@ export interface RunSummary {
   clients: number;
 }
 
-function medianMs(run: () => void, repeats: number): number {
-  run(); // warm-up: first calls compile kernels and allocate
+async function medianMs(run: () => unknown, repeats: number): Promise<number> {
+  await run(); // warm-up: first calls compile kernels and allocate
   const times: number[] = [];
   for (let i = 0; i < repeats; i++) {
     const start = performance.now();
-    run();
+    await run();
     times.push(performance.now() - start);
   }
   times.sort((a, b) => a - b);
   return times[Math.floor(times.length / 2)]!;
 }
 
-export function summarizeRun(options: {
+export async function summarizeRun(options: {
   result: RunResult;
   teacher: Teacher;
   teacherAccuracy: number;
@@ -66,13 +66,13 @@ export function summarizeRun(options: {
   checkpoint: string;
   backend: string;
   repeats?: number;
-}): RunSummary {
+}): Promise<RunSummary> {
   const { result, teacher, student, test } = options;
   const repeats = options.repeats ?? 5;
   const count = Math.min(test.count, 1000);
   const x = test.x.subarray(0, count * (test.x.length / test.count));
-  const teacherMs = medianMs(() => teacher.predictLogits(x, count), repeats);
-  const studentMs = medianMs(() => {
+  const teacherMs = await medianMs(() => teacher.logits(x, count), repeats);
+  const studentMs = await medianMs(() => {
     const out = tf.tidy(
       () =>
         student.predict(
