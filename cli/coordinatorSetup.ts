@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { RunResult } from '../server/coordinator.js';
 import type { RunSummary } from '../server/summary.js';
 import { formatSummary, summarizeRun } from '../server/summary.js';
+import { EXPORT_PRECISIONS } from '../server/checkpoints.js';
 import { SingleBar } from 'cli-progress';
 import type { LabeledData } from '../shared/data/types.js';
 import type { ModelSpec } from '../shared/models/index.js';
@@ -203,6 +204,12 @@ export async function runAndSummarize(
     artifactBytes: running.coordinator.artifactBytes,
     checkpoint: join(running.checkpoints.finalDir, 'model.json'),
     backend: prepared.backend,
+    exportDirs: new Map(
+      (['float32', ...EXPORT_PRECISIONS] as const).map((p) => [
+        p,
+        running.checkpoints.exportDir(p),
+      ]),
+    ),
   });
   await writeFile(summaryPath, JSON.stringify(summary, null, 2));
   process.stdout.write(`\n${formatSummary(summary)}\nsummary written to ${summaryPath}\n`);

@@ -8,6 +8,9 @@ import type { LabeledData } from '../shared/data/types.js';
 import type { RunResult } from './coordinator.js';
 import type { ClientRecord } from './store.js';
 import type { Teacher } from './teachers/index.js';
+import type { StudentExport } from './studentExports.js';
+import { measureStudentExports } from './studentExports.js';
+import type { WeightPrecision } from '../node/modelFiles.js';
 
 export interface RunSummary {
   runId: string;
@@ -26,6 +29,8 @@ export interface RunSummary {
     agreementWithTeacher: number | null;
     inferenceMsPerSample: number;
     checkpoint: string;
+    /** The exported student at each precision: weight-file size, test accuracy, agreement with float32. */
+    exports: StudentExport[];
   };
   /** teacher parameters / student parameters */
   timesSmaller: number;
@@ -66,6 +71,8 @@ export async function summarizeRun(options: {
   checkpoint: string;
   backend: string;
   repeats?: number;
+  /** Folders of the exported student by precision (DirectoryCheckpoints.exportDir). Defaults to none measured. */
+  exportDirs?: ReadonlyMap<WeightPrecision, string>;
 }): Promise<RunSummary> {
   const { result, teacher, student, test } = options;
   const repeats = options.repeats ?? 5;
@@ -104,6 +111,7 @@ export async function summarizeRun(options: {
       agreementWithTeacher: last?.agreement ?? null,
       inferenceMsPerSample: studentMs / count,
       checkpoint: options.checkpoint,
+      exports: options.exportDirs ? await measureStudentExports(options.exportDirs, test) : [],
     },
     timesSmaller: teacher.numParams / result.studentParams,
     timesFaster: teacherMs / studentMs,
@@ -140,5 +148,15 @@ export function formatSummary(summary: RunSummary): string {
     `student is ${summary.timesSmaller.toFixed(1)}× smaller and ${summary.timesFaster.toFixed(1)}× faster at inference (measured), keeping ${pct(summary.shareOfTeacherAccuracy)} of the teacher's accuracy`,
     `traffic per client: artifacts ${mb(summary.bytes.artifactsPerClient)} once, ${mb(summary.bytes.downPerClientPerRound)} down + ${mb(summary.bytes.upPerClientPerRound)} up per round, ${mb(summary.bytes.meanTotalPerClient)} in all`,
     `student checkpoint: ${summary.student.checkpoint}`,
+    ...(summary.student.exports.length > 0
+      ? [
+          `student exports: ${summary.student.exports
+            .map(
+              (e) =>
+                `${e.precision} ${(e.weightBytes / 1e3).toFixed(1)} kB, test accuracy ${pct(e.testAccuracy)}, agrees with float32 on ${pct(e.agreementWithFloat32)}`,
+            )
+            .join('; ')}`,
+        ]
+      : []),
   ].join('\n');
 }
