@@ -8,21 +8,21 @@ import { join } from 'node:path';
 import type { RunResult } from '../server/coordinator.js';
 import type { RunSummary } from '../server/summary.js';
 import { formatSummary, summarizeRun } from '../server/summary.js';
+import { EXPORT_PRECISIONS } from '../server/checkpoints.js';
 import { SingleBar } from 'cli-progress';
 import type { LabeledData } from '../shared/data/types.js';
 import type { ModelSpec } from '../shared/models/index.js';
-import { mlpSpec } from '../shared/models/index.js';
 import { selectNodeBackend } from '../node/backend.js';
 import { loadDataDir } from '../node/data/index.js';
 import { demoSplit } from '../node/demo/demoSplit.js';
 import type { CoordinatorConfigInput } from '../server/config.js';
 import { parseCoordinatorConfig } from '../server/config.js';
 import type { CoordinatorEvent } from '../server/coordinator.js';
-import { loadOrTrainDefaultTeacher } from '../server/defaultTeacher.js';
+import { defaultTeacherSpec, loadOrTrainDefaultTeacher } from '../server/defaultTeacher.js';
 import type { RunningCoordinator } from '../server/startCoordinator.js';
 import { startCoordinator } from '../server/startCoordinator.js';
-import type { Teacher, TeacherOutputs } from '../server/teacher.js';
-import { loadTeacherFromFile } from '../server/teacher.js';
+import type { OnnxProvider, Teacher, TeacherOutputs } from '../server/teachers/index.js';
+import { checkFeatureLayer, loadTeacherFile } from '../server/teachers/index.js';
 import type { Log } from './consoleLog.js';
 import { resolveModelSpec } from './studentSpec.js';
 
@@ -31,12 +31,20 @@ export interface CoordinatorSetup {
   config: CoordinatorConfigInput | Record<string, unknown>;
   /** tfjs backend to force; default picks the best that loads. */
   backend?: string;
-  /** Teacher model.json; default trains (or reuses) an MLP teacher on the teacher split. */
+  /** Teacher model.json or .onnx file; default trains (or reuses) an MLP teacher on the teacher split. */
   teacher?: string;
   teacherOutputs?: TeacherOutputs;
-  /** Default teacher architecture. Defaults to mlp:1200,1200 (Hinton et al. 2015). */
+  /** ONNX execution provider for an .onnx teacher. Defaults to 'auto' (CUDA if installed, else CPU). */
+  teacherProvider?: OnnxProvider;
+  /** Layer or tensor for feature distillation, checked at start. Defaults to the teacher's penultimate layer. */
+  teacherFeatureLayer?: string;
+  /** Default teacher architecture: mlp | cnn | mlp:H1,H2 | spec.json. Defaults to mlp (two ReLU layers of 1200, Hinton et al. 2015). */
   teacherSpec?: string;
+  /** Default teacher size (mlp width, cnn first-block filters). Defaults to 1200 (mlp) or 32 (cnn). */
+  teacherSize?: number;
   teacherEpochs?: number;
+  /** Default teacher learning rate. Defaults to 0.001. */
+  teacherLearningRate?: number;
   /** Student spec: mlp:H,… / cnn / JSON file. Defaults to mlp:128. */
   student?: string;
   proxyData?: string;
@@ -109,18 +117,27 @@ export async function prepareCoordinator(setup: CoordinatorSetup): Promise<Prepa
 
   let teacher: Teacher;
   if (setup.teacher) {
-    teacher = await loadTeacherFromFile(setup.teacher, setup.teacherOutputs ?? 'auto');
+    teacher = await loadTeacherFile(setup.teacher, {
+      outputs: setup.teacherOutputs ?? 'auto',
+      onnxProvider: setup.teacherProvider ?? 'auto',
+      ...(setup.teacherFeatureLayer !== undefined
+        ? { featureLayer: setup.teacherFeatureLayer }
+        : {}),
+      log,
+    });
   } else {
     if (!teacherTrain)
       throw new Error('no --teacher given: the default teacher needs --teacher-data to train on');
+    const kind = setup.teacherSpec ?? 'mlp';
     const teacherSpec: ModelSpec =
-      setup.teacherSpec !== undefined
-        ? resolveModelSpec(setup.teacherSpec, inputShape, numClasses)
-        : mlpSpec(
-            inputShape.reduce((a, b) => a * b, 1),
-            [1200, 1200],
+      kind === 'mlp' || kind === 'cnn'
+        ? defaultTeacherSpec({
+            kind,
+            inputShape,
             numClasses,
-          );
+            ...(setup.teacherSize !== undefined ? { size: setup.teacherSize } : {}),
+          })
+        : resolveModelSpec(kind, inputShape, numClasses);
     const bar = setup.progress
       ? new SingleBar({
           format: 'teacher training [{bar}] {percentage}% | loss {loss}',
@@ -134,13 +151,21 @@ export async function prepareCoordinator(setup: CoordinatorSetup): Promise<Prepa
       dataDir: config.dataDir,
       seed: config.seed,
       ...(setup.teacherEpochs !== undefined ? { epochs: setup.teacherEpochs } : {}),
+      ...(setup.teacherLearningRate !== undefined
+        ? { learningRate: setup.teacherLearningRate }
+        : {}),
       log,
+      // A terminal shows the bar; any other log gets a line per epoch and every few seconds.
+      ...(bar ? { progressEverySeconds: 0 } : {}),
       onProgress: (done, total, loss) => {
         bar?.setTotal(total);
         bar?.update(done, { loss: loss.toFixed(3) });
       },
     });
     bar?.stop();
+    log(`teacher: ${teacherSpec.name ?? 'custom'} on ${teacher.backendName}`);
+    if (setup.teacherFeatureLayer !== undefined)
+      checkFeatureLayer(teacher, setup.teacherFeatureLayer);
   }
   const studentSpec = resolveModelSpec(setup.student ?? 'mlp:128', inputShape, numClasses);
   const running = await startCoordinator({
@@ -169,7 +194,7 @@ export async function runAndSummarize(
 ): Promise<{ result: RunResult; summary: RunSummary }> {
   const { running } = prepared;
   const result = await running.coordinator.run();
-  const summary = summarizeRun({
+  const summary = await summarizeRun({
     result,
     teacher: prepared.teacher,
     teacherAccuracy: running.teacherAccuracy,
@@ -179,6 +204,17 @@ export async function runAndSummarize(
     artifactBytes: running.coordinator.artifactBytes,
     checkpoint: result.studentExport,
     backend: prepared.backend,
+    // Without a global model nothing was exported, so there is nothing to measure.
+    ...(result.studentExport !== null
+      ? {
+          exportDirs: new Map(
+            (['float32', ...EXPORT_PRECISIONS] as const).map((p) => [
+              p,
+              running.checkpoints.exportDir(p),
+            ]),
+          ),
+        }
+      : {}),
   });
   await writeFile(summaryPath, JSON.stringify(summary, null, 2));
   process.stdout.write(`\n${formatSummary(summary)}\nsummary written to ${summaryPath}\n`);

@@ -62,8 +62,20 @@ export function buildProgram(): Command {
       'bearer token for /api/admin/stop and /api/admin/export (≥ 16 characters)',
     )
     .option(
-      '--teacher <model.json>',
-      'teacher model (tfjs layers or graph format); default: train one on --teacher-data or MNIST',
+      '--teacher <file>',
+      'teacher model: a tfjs model.json (layers or graph) or an .onnx file; default: train one on --teacher-data or MNIST',
+    )
+    .option(
+      '--teacher-feature-layer <name>',
+      'teacher layer (tfjs) or tensor (ONNX) whose activations feature distillation reads; checked at start',
+    )
+    .addOption(
+      new Option(
+        '--teacher-provider <name>',
+        'ONNX Runtime execution provider for an .onnx teacher',
+      )
+        .choices(['auto', 'cuda', 'cpu'])
+        .default('auto'),
     )
     .addOption(
       new Option('--teacher-outputs <kind>', 'what the teacher emits')
@@ -72,9 +84,15 @@ export function buildProgram(): Command {
     )
     .option(
       '--teacher-spec <spec>',
-      'default teacher architecture: mlp:H1,H2 | cnn | spec.json (default mlp:1200,1200)',
+      'default teacher architecture: mlp | cnn (image data) | mlp:H1,H2 | spec.json (default mlp)',
+    )
+    .option(
+      '--teacher-size <n>',
+      'default teacher size: mlp hidden width (default 1200), cnn first-block filters (default 32)',
+      int,
     )
     .option('--teacher-epochs <n>', 'epochs for the default teacher (default 8)', int)
+    .option('--teacher-lr <rate>', 'learning rate of the default teacher (default 0.001)', num)
     .option(
       '--student <spec>',
       'student architecture: mlp:H1,H2 | cnn | spec.json (default mlp:128)',
@@ -174,6 +192,12 @@ export function buildProgram(): Command {
         teacherOutputs: flags.teacherOutputs as 'auto' | 'logits' | 'probabilities',
         ...(pick('teacherSpec', flags.teacherSpec) as { teacherSpec?: string }),
         ...(pick('teacherEpochs', flags.teacherEpochs) as { teacherEpochs?: number }),
+        ...(pick('teacherSize', flags.teacherSize) as { teacherSize?: number }),
+        ...(pick('teacherLearningRate', flags.teacherLr) as { teacherLearningRate?: number }),
+        ...(pick('teacherFeatureLayer', flags.teacherFeatureLayer) as {
+          teacherFeatureLayer?: string;
+        }),
+        teacherProvider: flags.teacherProvider as 'auto' | 'cuda' | 'cpu',
         ...(pick('student', flags.student) as { student?: string }),
         ...(pick('proxyData', flags.proxyData) as { proxyData?: string }),
         ...(pick('testData', flags.testData) as { testData?: string }),

@@ -1,12 +1,22 @@
 /**
  * Checkpoints of the global student in tfjs layers format, one folder per
  * aggregated round, each written atomically (staging folder, then rename),
- * plus `latest.json` naming the newest and a final export of the student.
+ * plus `latest.json` naming the newest and a final export of the student:
+ * float32 in `student/`, and beside it the same model with float16 weights
+ * (`student-float16/`) and uint8-quantised weights (`student-uint8/`) for
+ * deployment, all loadable by `tf.loadLayersModel`.
  */
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
+import type { WeightPrecision } from '../node/modelFiles.js';
 import { saveModelAtomic, writeFileAtomic } from '../node/modelFiles.js';
+
+/** The reduced-precision copies exportFinal writes beside the float32 student. */
+export const EXPORT_PRECISIONS: readonly Exclude<WeightPrecision, 'float32'>[] = [
+  'float16',
+  'uint8',
+];
 
 export interface CheckpointWriter {
   save(model: tf.LayersModel, round: number): Promise<void>;
@@ -35,6 +45,11 @@ export class DirectoryCheckpoints implements CheckpointWriter {
     return join(this.runDir, 'student');
   }
 
+  /** Folder of the final student at `precision` (float32: `finalDir`). */
+  exportDir(precision: WeightPrecision): string {
+    return precision === 'float32' ? this.finalDir : `${this.finalDir}-${precision}`;
+  }
+
   async save(model: tf.LayersModel, round: number): Promise<void> {
     const folder = roundFolder(round);
     await saveModelAtomic(model, join(this.checkpointDir, folder));
@@ -50,8 +65,12 @@ export class DirectoryCheckpoints implements CheckpointWriter {
     }
   }
 
+  /** Writes the final student at float32 and at each of EXPORT_PRECISIONS; returns the float32 model.json. */
   async exportFinal(model: tf.LayersModel): Promise<string> {
     await saveModelAtomic(model, this.finalDir);
+    for (const precision of EXPORT_PRECISIONS) {
+      await saveModelAtomic(model, this.exportDir(precision), precision);
+    }
     return join(this.finalDir, 'model.json');
   }
 }

@@ -7,14 +7,96 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { LayersModel, Tensor } from '@tensorflow/tfjs';
+import type { LayersModel } from '@tensorflow/tfjs';
 import type { LabeledData } from '../shared/data/types.js';
 import type { ModelSpec } from '../shared/models/index.js';
-import { buildModel, countParameters, getFlatWeights } from '../shared/models/index.js';
+import { buildModel, cnnSpec, getFlatWeights, mlpSpec } from '../shared/models/index.js';
 import { trainLocal } from '../shared/training/index.js';
 import { loadLayersModelFromFile, saveModelAtomic, writeFileAtomic } from '../node/modelFiles.js';
-import type { Teacher } from './teacher.js';
-import { teacherFromForward } from './teacher.js';
+import type { SyncTeacher } from './teachers/index.js';
+import { teacherFromLayersModel } from './teachers/index.js';
+
+/** The default teacher's architectures: Hinton et al.'s wide MLP, or a CNN for images. */
+export type DefaultTeacherKind = 'mlp' | 'cnn';
+
+export interface DefaultTeacherSpecOptions {
+  kind: DefaultTeacherKind;
+  /** One sample's shape: `[features]`, or `[height, width, channels]` (a square flat row is read as one-channel image). */
+  inputShape: readonly number[];
+  numClasses: number;
+  /**
+   * How big: for `mlp` the width of its two hidden layers (defaults to 1200);
+   * for `cnn` the filters of its first conv block, doubled in the second, with
+   * a dense layer of 4× as many units (defaults to 32: conv 32, conv 64, dense 128).
+   */
+  size?: number;
+}
+
+/** The image shape of a sample: as given when it has three axes, else a square one-channel image. */
+export function imageShapeOf(inputShape: readonly number[]): [number, number, number] {
+  if (inputShape.length === 3) return [inputShape[0]!, inputShape[1]!, inputShape[2]!];
+  const features = inputShape.reduce((a, b) => a * b, 1);
+  const side = Math.round(Math.sqrt(features));
+  if (inputShape.length === 1 && side * side === features) return [side, side, 1];
+  throw new Error(
+    `a CNN teacher needs image data ([height, width, channels] or a square number of pixels), got inputs of shape [${inputShape.join(', ')}]`,
+  );
+}
+
+/** The spec of the default teacher of `kind` for this data. */
+export function defaultTeacherSpec(options: DefaultTeacherSpecOptions): ModelSpec {
+  const features = options.inputShape.reduce((a, b) => a * b, 1);
+  if (options.size !== undefined && (!Number.isInteger(options.size) || options.size < 1)) {
+    throw new Error(`teacher size must be a positive integer, got ${options.size}`);
+  }
+  if (options.kind === 'mlp') {
+    const width = options.size ?? 1200;
+    return mlpSpec(features, [width, width], options.numClasses);
+  }
+  const base = options.size ?? 32;
+  // 'same' padding keeps 28×28 at 14×14 then 7×7 after the pools, so small images still fit two blocks.
+  return cnnSpec({
+    inputShape: imageShapeOf(options.inputShape),
+    filters: [base, base * 2],
+    padding: 'same',
+    hidden: [base * 4],
+    numClasses: options.numClasses,
+    name: `teacher-cnn-${base}-${base * 2}-${base * 4}`,
+  });
+}
+
+/** Calls `log` with a progress line at each epoch's end and at most every `everySeconds` in between. */
+function progressLines(
+  log: (message: string) => void,
+  epochs: number,
+  everySeconds: number,
+): (p: { epoch: number; step: number; steps: number; loss: number }) => void {
+  const started = Date.now();
+  let lastLine = started;
+  let epochLoss = 0;
+  let epochSteps = 0;
+  let currentEpoch = 0;
+  return (p) => {
+    if (p.epoch !== currentEpoch) {
+      currentEpoch = p.epoch;
+      epochLoss = 0;
+      epochSteps = 0;
+    }
+    epochLoss += p.loss;
+    epochSteps += 1;
+    const stepsPerEpoch = p.steps / epochs;
+    const epochDone = p.step >= (p.epoch + 1) * stepsPerEpoch;
+    const now = Date.now();
+    if (!epochDone && now - lastLine < everySeconds * 1000) return;
+    lastLine = now;
+    const elapsed = ((now - started) / 1000).toFixed(0);
+    log(
+      epochDone
+        ? `teacher training: epoch ${p.epoch + 1}/${epochs} done, mean loss ${(epochLoss / epochSteps).toFixed(4)}, ${elapsed} s elapsed`
+        : `teacher training: epoch ${p.epoch + 1}/${epochs}, step ${p.step}/${p.steps}, loss ${p.loss.toFixed(4)}, ${elapsed} s elapsed`,
+    );
+  };
+}
 
 export interface DefaultTeacherOptions {
   spec: ModelSpec;
@@ -28,6 +110,12 @@ export interface DefaultTeacherOptions {
   learningRate?: number;
   seed?: number;
   log?: (message: string) => void;
+  /**
+   * Seconds between progress lines sent to `log` while training (one also
+   * ends every epoch), for logs that are not a terminal; 0 sends none (a
+   * progress bar shows it instead). Defaults to 5.
+   */
+  progressEverySeconds?: number;
   onProgress?: (done: number, total: number, loss: number) => void;
 }
 
@@ -64,7 +152,7 @@ function cacheKey(
 }
 
 /** A teacher, and whether it came from the cache (no training happened now). */
-export type DefaultTeacher = Teacher & { readonly fromCache: boolean };
+export type DefaultTeacher = SyncTeacher & { readonly fromCache: boolean };
 
 export async function loadOrTrainDefaultTeacher(
   options: DefaultTeacherOptions,
@@ -90,15 +178,19 @@ export async function loadOrTrainDefaultTeacher(
       `teacher: training default teacher on ${options.data.count} labelled samples (${epochs} epochs); cached afterwards`,
     );
     model = buildModel(options.spec, options.seed ?? 1);
-    const stepsPerEpoch = Math.ceil(options.data.count / batchSize);
+    const everySeconds = options.progressEverySeconds ?? 5;
+    const lines = everySeconds > 0 ? progressLines(log, epochs, everySeconds) : undefined;
     await trainLocal({
       model,
       spec: options.spec,
       data: options.data,
       config: { epochs, batchSize, learningRate, temperature: 1, alpha: 1, optimizer: 'adam' },
       seed: options.seed ?? 1,
-      onProgress: (p) =>
-        options.onProgress?.(p.epoch * stepsPerEpoch + p.step, epochs * stepsPerEpoch, p.loss),
+      // p.step counts over all epochs already.
+      onProgress: (p) => {
+        lines?.(p);
+        options.onProgress?.(p.step, p.steps, p.loss);
+      },
     });
     const weights = getFlatWeights(model);
     const hash = createHash('sha256')
@@ -108,15 +200,10 @@ export async function loadOrTrainDefaultTeacher(
     await saveModelAtomic(model, join(dir, 'model'));
     await writeFileAtomic(metaPath, JSON.stringify(meta, null, 2));
   }
-  const trained = model;
-  const teacher = teacherFromForward({
+  const teacher = teacherFromLayersModel(model, {
     description: `default teacher ${options.spec.name ?? 'mlp'} (${key})`,
-    numParams: countParameters(trained),
     hash: meta.hash,
-    inputShape: options.spec.inputShape,
     outputs: 'logits',
-    forward: (x) => trained.predict(x) as Tensor,
-    dispose: () => trained.dispose(),
   });
   return Object.assign(teacher, { fromCache });
 }

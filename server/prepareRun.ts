@@ -24,7 +24,8 @@ import type { ClientHub } from './clientHub.js';
 import { RunStore } from './store.js';
 import { DirectoryCheckpoints, roundFolder } from './checkpoints.js';
 import { ArtifactStore } from './artifacts.js';
-import type { Teacher } from './teacher.js';
+import type { Teacher } from './teachers/index.js';
+import { checkTeacherFitsData } from './teachers/index.js';
 
 export interface CoordinatorData {
   /** Public, unlabelled proxy inputs the teacher labels. */
@@ -69,7 +70,13 @@ export async function prepareRun(options: PrepareRunOptions): Promise<PreparedRu
   const numClasses = studentSpec.numClasses;
   const codec = createCodec();
 
-  const teacherTestLogits = teacher.predictLogits(data.test.x, data.test.count);
+  // Before any inference: a teacher for other data fails here, naming its file.
+  checkTeacherFitsData(teacher, {
+    featureSize: data.proxy.featureShape.reduce((a, b) => a * b, 1),
+    numClasses,
+    source: `this run's proxy data and student spec (${studentSpec.name ?? 'custom'})`,
+  });
+  const teacherTestLogits = await teacher.logits(data.test.x, data.test.count);
   if (teacherTestLogits.length !== data.test.count * numClasses) {
     throw new Error(
       `teacher emits ${teacherTestLogits.length / data.test.count} classes, the student spec has ${numClasses}`,
@@ -94,7 +101,7 @@ export async function prepareRun(options: PrepareRunOptions): Promise<PreparedRu
   } else {
     const started = Date.now();
     const probs = softmaxRows(
-      teacher.predictLogits(proxyX, data.proxy.count),
+      await teacher.logits(proxyX, data.proxy.count),
       numClasses,
       temperature,
     );
@@ -107,7 +114,7 @@ export async function prepareRun(options: PrepareRunOptions): Promise<PreparedRu
     );
     await artifacts.setCached(softKey, softBytes);
     log(
-      `soft labels: ${data.proxy.count} proxy samples at T=${temperature} in ${Date.now() - started} ms, ${softBytes.byteLength} bytes`,
+      `soft labels: ${data.proxy.count} proxy samples at T=${temperature} in ${Date.now() - started} ms on ${teacher.backendName}, ${softBytes.byteLength} bytes`,
     );
   }
   const softLabels = { ...(await artifacts.put(softBytes)), temperature };

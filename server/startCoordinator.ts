@@ -24,7 +24,7 @@ import { createHttpHandler } from './httpRoutes.js';
 import { JoinAuthority, loadTokensFile } from './auth.js';
 import { PenaltyBox, handshakeAddress, penaltySource } from './penaltyBox.js';
 import { latestStudent } from './adminRoutes.js';
-import type { Teacher } from './teacher.js';
+import type { Teacher } from './teachers/index.js';
 import { DashboardHub } from './dashboard/hub.js';
 import { DemoShards } from './dashboard/demoShards.js';
 import { meanCrossEntropy } from './dashboard/metrics.js';

@@ -7,7 +7,10 @@ import * as tf from '@tensorflow/tfjs';
 import type { LabeledData } from '../shared/data/types.js';
 import type { RunResult } from './coordinator.js';
 import type { ClientRecord } from './store.js';
-import type { Teacher } from './teacher.js';
+import type { Teacher } from './teachers/index.js';
+import type { StudentExport } from './studentExports.js';
+import { measureStudentExports } from './studentExports.js';
+import type { WeightPrecision } from '../node/modelFiles.js';
 
 export interface RunSummary {
   runId: string;
@@ -27,6 +30,8 @@ export interface RunSummary {
     inferenceMsPerSample: number;
     /** The exported student's model.json; null when the strategy keeps no global model. */
     checkpoint: string | null;
+    /** The exported student at each precision: weight-file size, test accuracy, agreement with float32. */
+    exports: StudentExport[];
   };
   /** teacher parameters / student parameters */
   timesSmaller: number;
@@ -44,19 +49,19 @@ export interface RunSummary {
   clients: number;
 }
 
-function medianMs(run: () => void, repeats: number): number {
-  run(); // warm-up: first calls compile kernels and allocate
+async function medianMs(run: () => unknown, repeats: number): Promise<number> {
+  await run(); // warm-up: first calls compile kernels and allocate
   const times: number[] = [];
   for (let i = 0; i < repeats; i++) {
     const start = performance.now();
-    run();
+    await run();
     times.push(performance.now() - start);
   }
   times.sort((a, b) => a - b);
   return times[Math.floor(times.length / 2)]!;
 }
 
-export function summarizeRun(options: {
+export async function summarizeRun(options: {
   result: RunResult;
   teacher: Teacher;
   teacherAccuracy: number;
@@ -67,13 +72,15 @@ export function summarizeRun(options: {
   checkpoint: string | null;
   backend: string;
   repeats?: number;
-}): RunSummary {
+  /** Folders of the exported student by precision (DirectoryCheckpoints.exportDir). Defaults to none measured. */
+  exportDirs?: ReadonlyMap<WeightPrecision, string>;
+}): Promise<RunSummary> {
   const { result, teacher, student, test } = options;
   const repeats = options.repeats ?? 5;
   const count = Math.min(test.count, 1000);
   const x = test.x.subarray(0, count * (test.x.length / test.count));
-  const teacherMs = medianMs(() => teacher.predictLogits(x, count), repeats);
-  const studentMs = medianMs(() => {
+  const teacherMs = await medianMs(() => teacher.logits(x, count), repeats);
+  const studentMs = await medianMs(() => {
     const out = tf.tidy(
       () =>
         student.predict(
@@ -105,6 +112,7 @@ export function summarizeRun(options: {
       agreementWithTeacher: last?.agreement ?? null,
       inferenceMsPerSample: studentMs / count,
       checkpoint: options.checkpoint,
+      exports: options.exportDirs ? await measureStudentExports(options.exportDirs, test) : [],
     },
     timesSmaller: teacher.numParams / result.studentParams,
     timesFaster: teacherMs / studentMs,
@@ -143,5 +151,15 @@ export function formatSummary(summary: RunSummary): string {
     summary.student.checkpoint !== null
       ? `student checkpoint: ${summary.student.checkpoint}`
       : `student checkpoint: none (the strategy keeps no global model; each client's student stays on its device)`,
+    ...(summary.student.exports.length > 0
+      ? [
+          `student exports: ${summary.student.exports
+            .map(
+              (e) =>
+                `${e.precision} ${(e.weightBytes / 1e3).toFixed(1)} kB, test accuracy ${pct(e.testAccuracy)}, agrees with float32 on ${pct(e.agreementWithFloat32)}`,
+            )
+            .join('; ')}`,
+        ]
+      : []),
   ].join('\n');
 }

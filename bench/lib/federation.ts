@@ -13,7 +13,7 @@ import { prepareCoordinator } from '../../cli/coordinatorSetup.js';
 import { demoSplit } from '../../node/demo/demoSplit.js';
 import type { CoordinatorConfigInput } from '../../server/config.js';
 import type { CoordinatorEvent, RunResult } from '../../server/coordinator.js';
-import type { Teacher } from '../../server/teacher.js';
+import type { Teacher } from '../../server/teachers/index.js';
 import type { LabeledData } from '../../shared/data/types.js';
 import { DEFAULT_TRAINING } from '../../server/config.js';
 
@@ -97,7 +97,7 @@ export async function runFederation(options: FederationOptions): Promise<Federat
   try {
     await Promise.all(clients.map((c) => c.start()));
     const result = await running.coordinator.run();
-    const proxyTeacherLogits = teacher.predictLogits(split.proxy.x, split.proxy.count);
+    const proxyTeacherLogits = await teacher.logits(split.proxy.x, split.proxy.count);
     return {
       result,
       teacherAccuracy: running.teacherAccuracy,

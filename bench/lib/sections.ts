@@ -74,6 +74,12 @@ export const SECTIONS = [
       'secagg.wire.large',
     ],
   },
+  {
+    name: 'onnxTeacher',
+    timeoutS: 300,
+    quickTimeoutS: 60,
+    rows: ['onnx.softlabels.cpu', 'onnx.load'],
+  },
 ] as const;
 
 export type SectionName = (typeof SECTIONS)[number]['name'];

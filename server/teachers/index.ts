@@ -1,0 +1,27 @@
+// Public API of server/teachers: the Teacher interface and its tfjs and ONNX implementations.
+export type { SyncTeacher, Teacher, TeacherFeatures, TeacherOutputs } from './teacher.js';
+export { looksLikeProbabilities, toLogits, unknownFeatureLayer } from './teacher.js';
+export type { ForwardTeacherOptions } from './tfjsTeacher.js';
+export {
+  layerFeatureForwards,
+  loadTfjsTeacher,
+  teacherFromForward,
+  teacherFromLayersModel,
+} from './tfjsTeacher.js';
+export type { OnnxTeacher, OnnxTeacherOptions } from './onnxTeacher.js';
+export { loadOnnxTeacher } from './onnxTeacher.js';
+export type { OnnxProvider, OnnxProviderAttempt } from './onnxProviders.js';
+export {
+  CUDA_INSTALL_HINT,
+  cudaProviderMissing,
+  describeProviderChoice,
+  importOnnxRuntime,
+  ONNX_PROVIDERS,
+} from './onnxProviders.js';
+export type { LoadTeacherOptions } from './loadTeacher.js';
+export {
+  checkFeatureLayer,
+  checkTeacherFitsData,
+  isOnnxFile,
+  loadTeacherFile,
+} from './loadTeacher.js';
