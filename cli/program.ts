@@ -5,6 +5,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_TRAINING } from '../server/config.js';
 import { strategyNames } from '../server/strategies/index.js';
+import { parseDistillationFlag } from './distillationFlag.js';
 import { consoleLog } from './consoleLog.js';
 import { runDemo } from './demoCommand.js';
 import { runJoin } from './joinCommand.js';
@@ -109,6 +110,16 @@ export function buildProgram(): Command {
     .option('--lr <rate>', 'local learning rate', num)
     .option('--temperature <T>', 'distillation temperature', num)
     .option('--alpha <a>', 'weight of the hard-label loss, 0..1', num)
+    .option(
+      '--distillation <terms>',
+      'local loss terms: response, hint, rkd-distance, rkd-angle, pkt, self, as name[=weight],… or a JSON array (docs/strategies.md)',
+      parseDistillationFlag,
+    )
+    .addOption(
+      new Option('--teacher-feature-precision <p>', 'precision teacher features travel in').choices(
+        ['float32', 'float16', 'uint8'],
+      ),
+    )
     .addOption(
       new Option('--update-precision <p>', 'precision of client updates').choices([
         'float32',
@@ -147,6 +158,15 @@ export function buildProgram(): Command {
         ...(flags.temperature !== undefined ? { temperature: flags.temperature } : {}),
         ...(flags.alpha !== undefined ? { alpha: flags.alpha } : {}),
         ...(flags.updatePrecision !== undefined ? { updatePrecision: flags.updatePrecision } : {}),
+        ...(flags.distillation !== undefined ? { distillation: flags.distillation } : {}),
+      };
+      const fileFeatures = (file.teacherFeatures ?? {}) as Record<string, unknown>;
+      const teacherFeatures = {
+        ...fileFeatures,
+        ...(flags.teacherFeatureLayer !== undefined ? { layer: flags.teacherFeatureLayer } : {}),
+        ...(flags.teacherFeaturePrecision !== undefined
+          ? { precision: flags.teacherFeaturePrecision }
+          : {}),
       };
       const pick = (key: string, value: unknown) => (value !== undefined ? { [key]: value } : {});
       const config: Record<string, unknown> = {
@@ -182,6 +202,7 @@ export function buildProgram(): Command {
           ? { secureAggregation: file.secureAggregation ?? {} }
           : {}),
         training,
+        ...(Object.keys(teacherFeatures).length > 0 ? { teacherFeatures } : {}),
       };
       process.exitCode = await runServe({
         config,

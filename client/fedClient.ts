@@ -11,7 +11,9 @@ import type * as tf from '@tensorflow/tfjs';
 import type { LabeledData, ProxyData } from '../shared/data/types.js';
 import type { ModelSpec } from '../shared/models/index.js';
 import { buildModel } from '../shared/models/index.js';
-import { consensusProxy } from '../shared/training/index.js';
+import { LocalDistillationState, consensusProxy, proxyRows } from '../shared/training/index.js';
+import type { TeacherFeatureRows } from '../shared/training/index.js';
+import { decodeFeatures } from '../shared/features/index.js';
 import { createCodec } from '../shared/codec/index.js';
 import { decodeSoftLabels } from '../shared/softLabels/index.js';
 import { decodeProxyInputs } from '../shared/artifacts/index.js';
@@ -87,6 +89,10 @@ export class FedClient {
   private spec: ModelSpec | undefined;
   private joinedSpecKey: string | undefined;
   private proxy: ProxyData | undefined;
+  /** The teacher's features on the proxy set, when the run's distillation terms use them. */
+  private teacherFeatures: TeacherFeatureRows | undefined;
+  /** What the distillation terms keep between rounds (the hint regressor, the self term's EMA). */
+  private readonly distillationState = new LocalDistillationState();
   private readonly artifactsByHash = new Map<string, Uint8Array>();
   /** The round being trained, to abort when a restarted coordinator supersedes it. */
   private busy: { key: string; abort: AbortController; done: Promise<void> } | undefined;
@@ -202,15 +208,18 @@ export class FedClient {
       this.spec = this.options.studentSpec ?? joined.model.spec;
       this.model = buildModel(this.spec, this.options.seed);
     }
+    const features = joined.teacherFeatures;
     if (
       this.proxy &&
       this.artifactsByHash.has(joined.proxyInputs.hash) &&
-      this.artifactsByHash.has(joined.softLabels.hash)
+      this.artifactsByHash.has(joined.softLabels.hash) &&
+      (!features || this.artifactsByHash.has(features.hash))
     ) {
       return;
     }
     const inputs = await this.artifact(joined.proxyInputs);
     const labels = await this.artifact(joined.softLabels);
+    const featureBytes = features ? await this.artifact(features) : undefined;
     const proxy = decodeProxyInputs(this.codec.decode(inputs.bytes));
     const softLabels = decodeSoftLabels(
       this.codec.decode(labels.bytes) as Parameters<typeof decodeSoftLabels>[0],
@@ -221,11 +230,21 @@ export class FedClient {
       );
     }
     this.proxy = { x: proxy.x, softLabels, count: proxy.count };
+    this.teacherFeatures = undefined;
+    if (featureBytes) {
+      const decoded = decodeFeatures(this.codec.decode(featureBytes.bytes));
+      if (decoded.count !== proxy.count)
+        throw new Error(
+          `teacher features hold ${decoded.count} rows, expected one per proxy sample (${proxy.count})`,
+        );
+      this.teacherFeatures = { values: decoded.values, width: decoded.width };
+    }
     this.emit({
       type: 'artifacts',
       proxyCount: proxy.count,
-      bytes: inputs.bytes.byteLength + labels.bytes.byteLength,
-      fromCache: inputs.fromCache && labels.fromCache,
+      bytes:
+        inputs.bytes.byteLength + labels.bytes.byteLength + (featureBytes?.bytes.byteLength ?? 0),
+      fromCache: inputs.fromCache && labels.fromCache && (featureBytes?.fromCache ?? true),
     });
   }
 
@@ -319,7 +338,9 @@ export class FedClient {
         numParams: this.joined.model.numParams,
         data: this.options.data,
         validation: this.options.validation,
-        proxy: this.roundProxy(round),
+        ...this.roundProxy(round),
+        fullProxy: this.proxy,
+        distillationState: this.distillationState,
         seed: this.options.seed ?? 0,
         signal: abort.signal,
         emit: (event) => this.emit(event),
@@ -333,19 +354,29 @@ export class FedClient {
     }
   }
 
-  /** The proxy set this round trains on: the teacher's soft labels, or the consensus blended with them. */
-  private roundProxy(round: RoundStart): ProxyData | undefined {
-    if (!this.proxy || !round.consensus) return this.proxy;
+  /**
+   * The proxy set this round trains on — the teacher's soft labels, or the consensus blended with
+   * them on the round's proxy sample — and the teacher's features on the same rows.
+   */
+  private roundProxy(round: RoundStart): {
+    proxy: ProxyData | undefined;
+    teacherFeatures: TeacherFeatureRows | undefined;
+  } {
+    const features = this.teacherFeatures;
+    if (!this.proxy || !round.consensus) return { proxy: this.proxy, teacherFeatures: features };
     const numClasses = this.proxy.softLabels.length / this.proxy.count;
+    const { indices } = round.consensus;
     const probs = decodeSoftLabels(round.consensus.probs, {
-      maxElements: round.consensus.indices.length * numClasses,
+      maxElements: indices.length * numClasses,
     });
-    return consensusProxy(
-      this.proxy,
-      round.consensus.indices,
-      probs,
-      round.config.consensusWeight ?? 0.5,
-    );
+    const proxy = consensusProxy(this.proxy, indices, probs, round.config.consensusWeight ?? 0.5);
+    return {
+      proxy,
+      teacherFeatures: features && {
+        values: proxyRows({ ...this.proxy, x: features.values }, indices),
+        width: features.width,
+      },
+    };
   }
 
   stop(): void {
@@ -355,6 +386,7 @@ export class FedClient {
     this.options.transport.close();
     this.model?.dispose();
     this.model = undefined;
+    this.distillationState.dispose();
     this.resolveDone('stopped');
   }
 }

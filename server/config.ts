@@ -8,6 +8,7 @@ import type { RoundConfig } from '../shared/protocol/index.js';
 import { roundConfigSchema } from '../shared/protocol/index.js';
 import { aggregatorSpecSchema, serverOptimizerSchema } from '../shared/aggregation/index.js';
 import { findStrategy, strategyNames } from './strategies/registry.js';
+import { distillationTerm } from '../shared/losses/index.js';
 
 /** Local training settings when none are given; flags and files override single fields. */
 export const DEFAULT_TRAINING: RoundConfig = {
@@ -206,12 +207,37 @@ export const coordinatorConfigSchema = z
         teacherWeight: z.number().min(0).max(1).default(0.5),
       })
       .default({ epochs: 1, learningRate: 0.001, teacherWeight: 0.5 }),
+    /** The teacher's features on the proxy set, for the feature and relation distillation terms. */
+    teacherFeatures: z
+      .strictObject({
+        /**
+         * The teacher layer (tfjs) or output tensor (ONNX) whose activations the hint, RKD and
+         * PKT terms read; checked before the first round. Defaults to the teacher's first
+         * feature layer (the default teacher's penultimate layer).
+         */
+        layer: z.string().min(1).max(200).optional(),
+        /** Precision the features travel in. Defaults to float16. */
+        precision: z.enum(['float32', 'float16', 'uint8']).default('float16'),
+      })
+      .default({ precision: 'float16' }),
     /** Soft labels kept per proxy sample; 0 keeps all classes. Defaults to 0. */
     softLabelTopK: z.number().int().min(0).default(0),
     /** Precision soft labels travel in. Defaults to float16. */
     softLabelPrecision: z.enum(['float32', 'float16', 'uint8']).default('float16'),
   })
   .superRefine((config, context) => {
+    const strategy = findStrategy(config.strategy);
+    if (strategy && !strategy.capabilities.usesTeacher)
+      (config.training.distillation ?? []).forEach((term, index) => {
+        if (distillationTerm(term.name).needs.includes('teacherFeatures'))
+          context.addIssue({
+            code: 'custom',
+            path: ['training', 'distillation', index, 'name'],
+            message: `the ${term.name} term distils from the teacher, and strategy ${config.strategy} has none (use ${strategyNames()
+              .filter((name) => findStrategy(name)?.capabilities.usesTeacher)
+              .join(', ')}, or the self term)`,
+          });
+      });
     if (!config.secureAggregation) return;
     const conflict = secureAggregationConflict(config.strategy, config.aggregator.kind);
     if (conflict)

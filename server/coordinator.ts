@@ -31,6 +31,7 @@ import type { RoundRecord, RunStore } from './store.js';
 import { quorumSize, sampleClients } from './sampling.js';
 import { UnjoinedRefusals } from './refusalTally.js';
 import type { CheckpointWriter } from './checkpoints.js';
+import type { TeacherFeaturesRef } from './teacherFeatures.js';
 import type { Strategy } from './strategies/index.js';
 import {
   DifferentiallyPrivateStrategy,
@@ -62,6 +63,8 @@ export interface CoordinatorParts {
   teacherHash: string;
   proxyInputs: ArtifactRef;
   softLabels: ArtifactRef & { temperature: number };
+  /** The teacher's features on the proxy set, when the run's distillation terms need them. */
+  teacherFeatures?: TeacherFeaturesRef;
   /**
    * The proxy inputs and the teacher's soft labels on them, as clients decode them.
    * Needed by strategies that work on the proxy set at the coordinator (feddf).
@@ -196,9 +199,10 @@ export class Coordinator {
     return this.model;
   }
 
-  /** Bytes a new client downloads once: proxy inputs and soft labels. */
+  /** Bytes a new client downloads once: proxy inputs, soft labels and any teacher features. */
   get artifactBytes(): number {
-    return this.parts.proxyInputs.bytes + this.parts.softLabels.bytes;
+    const { proxyInputs, softLabels, teacherFeatures } = this.parts;
+    return proxyInputs.bytes + softLabels.bytes + (teacherFeatures?.bytes ?? 0);
   }
 
   get studentParams(): number {
@@ -275,6 +279,7 @@ export class Coordinator {
       model: { spec: this.parts.studentSpec, numParams: this.globalWeights.length },
       proxyInputs: this.parts.proxyInputs,
       softLabels: this.parts.softLabels,
+      ...(this.parts.teacherFeatures ? { teacherFeatures: this.parts.teacherFeatures } : {}),
       ...(round?.awaits(clientId) ? { round: round.startFor(clientId) } : {}),
     };
   }

@@ -24,6 +24,9 @@ import type { ClientHub } from './clientHub.js';
 import { RunStore } from './store.js';
 import { DirectoryCheckpoints, roundFolder } from './checkpoints.js';
 import { ArtifactStore } from './artifacts.js';
+import { prepareTeacherFeatures } from './teacherFeatures.js';
+import type { TeacherFeaturesRef } from './teacherFeatures.js';
+import { distillationNeeds } from '../shared/losses/index.js';
 import type { Teacher } from './teachers/index.js';
 import { checkTeacherFitsData } from './teachers/index.js';
 
@@ -61,6 +64,8 @@ export interface PreparedRun {
   readonly resume?: ResumePoint;
   readonly proxyInputs: Awaited<ReturnType<ArtifactStore['put']>>;
   readonly softLabels: Awaited<ReturnType<ArtifactStore['put']>> & { temperature: number };
+  /** The teacher's features on the proxy set, when a distillation term needs them. */
+  readonly teacherFeatures?: TeacherFeaturesRef;
 }
 
 export async function prepareRun(options: PrepareRunOptions): Promise<PreparedRun> {
@@ -123,6 +128,22 @@ export async function prepareRun(options: PrepareRunOptions): Promise<PreparedRu
     softLabels: decodeSoftLabels(codec.decode(softBytes)),
     count: data.proxy.count,
   };
+  const terms = config.training.distillation ?? [];
+  const teacherFeatures = distillationNeeds(terms).has('teacherFeatures')
+    ? await prepareTeacherFeatures({
+        teacher,
+        proxyX,
+        proxyCount: data.proxy.count,
+        proxyHash: proxyInputs.hash,
+        layer: config.teacherFeatures.layer,
+        precision: config.teacherFeatures.precision,
+        studentSpec,
+        terms,
+        artifacts,
+        codec,
+        log,
+      })
+    : undefined;
   const store = new RunStore(join(config.dataDir, 'fedistill.sqlite'));
   const resumed = config.resume
     ? await findResumePoint(store, options, config.dataDir, log)
@@ -143,6 +164,7 @@ export async function prepareRun(options: PrepareRunOptions): Promise<PreparedRu
     options,
     proxyInputs,
     softLabels,
+    ...(teacherFeatures ? { teacherFeatures } : {}),
   };
 }
 
@@ -217,6 +239,7 @@ export function createCoordinator(
     teacherHash: run.options.teacher.hash,
     proxyInputs: run.proxyInputs,
     softLabels: run.softLabels,
+    ...(run.teacherFeatures ? { teacherFeatures: run.teacherFeatures } : {}),
     proxy: run.proxy,
     ...(run.resume ? { resume: run.resume } : {}),
     ...(onEvent ? { onEvent } : {}),

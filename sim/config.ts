@@ -16,6 +16,7 @@ import {
   secureAggregationSchema,
 } from '../server/config.js';
 import { findStrategy, strategyNames } from '../server/strategies/index.js';
+import { distillationSchema } from '../shared/losses/index.js';
 
 /**
  * A registered coordinator strategy (server/strategies/registry.ts), or `central`, which only a
@@ -142,6 +143,12 @@ export const simConfigSchema = z
         updatePrecision: z.enum(['float32', 'float16', 'int8']).default('float32'),
         /** FedProx μ (0 = off). Defaults to 0. */
         proximalMu: z.number().min(0).finite().default(0),
+        /**
+         * The terms of the clients' local loss, each `{ name, weight, ...options }` (response,
+         * hint, rkd-distance, rkd-angle, pkt, self; docs/strategies.md). Defaults to response
+         * alone (α·CE + (1−α)·T²·KL).
+         */
+        distillation: distillationSchema.optional(),
       })
       .default({
         epochs: 1,
@@ -187,6 +194,8 @@ export const simConfigSchema = z
     logitExchange: coordinatorConfigSchema.shape.logitExchange,
     /** feddf settings, as in the coordinator config. */
     ensembleDistillation: coordinatorConfigSchema.shape.ensembleDistillation,
+    /** Teacher features for the feature and relation terms, as in the coordinator config. */
+    teacherFeatures: coordinatorConfigSchema.shape.teacherFeatures,
     /** Precision the soft labels travel in. Defaults to float16. */
     softLabelPrecision: z.enum(['float32', 'float16', 'uint8']).default('float16'),
     /** Worker threads hosting the clients: auto = one per core; 0 = all in the main thread. Defaults to auto. */

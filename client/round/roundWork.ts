@@ -7,6 +7,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { LabeledData, ProxyData } from '../../shared/data/types.js';
 import type { ModelSpec } from '../../shared/models/index.js';
+import type { LocalDistillationState, TeacherFeatureRows } from '../../shared/training/index.js';
 import type { RoundStart, TrainMetrics, UpdateMessage } from '../../shared/protocol/index.js';
 import type { FedClientEvent } from '../events.js';
 
@@ -35,6 +36,12 @@ export interface RoundEnv {
   readonly validation?: LabeledData | undefined;
   /** The proxy set this round trains on (teacher soft labels, or a blend with the consensus). */
   readonly proxy?: ProxyData | undefined;
+  /** The whole proxy set, which a logit-exchange round's prediction indices refer to. */
+  readonly fullProxy?: ProxyData | undefined;
+  /** The teacher's features on the same proxy rows, for the feature and relation terms. */
+  readonly teacherFeatures?: TeacherFeatureRows | undefined;
+  /** What the distillation terms keep across this client's rounds. */
+  readonly distillationState: LocalDistillationState;
   /** This client's seed (batch order, dropout), mixed with the round id. */
   readonly seed: number;
   readonly signal: AbortSignal;

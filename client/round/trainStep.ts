@@ -25,6 +25,8 @@ export const trainStudent: RoundStep = async (work, env) => {
     spec: env.spec,
     data: env.data,
     ...(env.proxy ? { proxy: env.proxy } : {}),
+    ...(env.teacherFeatures ? { teacherFeatures: env.teacherFeatures } : {}),
+    state: env.distillationState,
     config: round.config,
     // Clients with seeds draw different batches; the round id still varies them by round.
     seed: deriveSeed(round.roundId, 'clientBatches', env.seed),
@@ -36,6 +38,8 @@ export const trainStudent: RoundStep = async (work, env) => {
     accuracy: result.accuracy,
     trainMillis: result.millis,
     steps: result.steps,
+    // Each distillation term's value over the last epoch, so the coordinator can show it moving.
+    terms: result.terms.lastEpoch,
     ...(env.validation ? { validationAccuracy: evaluate(env.model, env.validation).accuracy } : {}),
   };
   env.emit({ type: 'round:trained', roundId: round.roundId, metrics });

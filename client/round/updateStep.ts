@@ -12,8 +12,14 @@ import type { RoundEnv, RoundStep } from './roundWork.js';
 
 /** This client's probabilities at temperature T on the requested proxy samples, compactly encoded. */
 function predictionsOn(env: RoundEnv, indices: Int32Array, temperature: number): ProxyPredictions {
-  if (!env.proxy) throw new Error('predictions requested before the proxy set loaded');
-  const probs = predictProbs(env.model, proxyRows(env.proxy, indices), indices.length, temperature);
+  // The indices name rows of the whole proxy set, not of the round's (consensus) training set.
+  if (!env.fullProxy) throw new Error('predictions requested before the proxy set loaded');
+  const probs = predictProbs(
+    env.model,
+    proxyRows(env.fullProxy, indices),
+    indices.length,
+    temperature,
+  );
   return {
     indices,
     probs: encodeSoftLabels(probs, { numClasses: env.spec.numClasses, precision: 'float16' }),
