@@ -11,7 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import onnxProto from 'onnx-proto';
+import { mlpSpec } from '../../../shared/models/index.js';
 import { softmaxRows } from '../../../shared/softLabels/index.js';
+import { prepareRun } from '../../../server/prepareRun.js';
 import type { OnnxTeacher } from '../../../server/teachers/index.js';
 import {
   checkTeacherFitsData,
@@ -212,5 +215,48 @@ test('the CUDA provider: forced, it runs or fails saying why; auto falls back to
     } catch (error) {
       assert.match((error as Error).message, /ONNX Runtime cannot load .* \(cuda: /);
     }
+  }
+});
+
+test('prepareRun refuses an ONNX teacher whose class count differs from the student spec, before any soft label', async () => {
+  const test_ = { x, y: new Int32Array(count), count };
+  await assert.rejects(
+    prepareRun({
+      config: { dataDir: join(scratch, 'run') },
+      teacher,
+      studentSpec: mlpSpec(784, [8], 5),
+      data: { proxy: { x, count, featureShape: [784] }, test: test_ },
+    }),
+    (error: Error) =>
+      error.message.startsWith(
+        `ONNX model ${MODEL} predicts 10 classes, but this run's proxy data and student spec`,
+      ) && error.message.endsWith('has 5'),
+  );
+  await assert.rejects(
+    prepareRun({
+      config: { dataDir: join(scratch, 'run') },
+      teacher,
+      studentSpec: mlpSpec(100, [8], 10),
+      data: { proxy: { x: new Float32Array(100 * 4), count: 4, featureShape: [100] }, test: test_ },
+    }),
+    /takes inputs of shape \[1, 28, 28\] \(784 values\), but this run's .* has 100 values a sample/,
+  );
+});
+
+test('a model exported with a fixed batch size runs in padded chunks of that size', async () => {
+  // The same model with its batch axis fixed at 3 (rewritten with onnx-proto), fed 8 rows: 3 + 3 + 2 padded.
+  const model = onnxProto.onnx.ModelProto.decode(readFileSync(MODEL));
+  for (const value of [...model.graph!.input!, ...model.graph!.output!]) {
+    value.type!.tensorType!.shape!.dim![0] = { dimValue: 3 };
+  }
+  const fixed = join(scratch, 'fixed-batch.onnx');
+  writeFileSync(fixed, onnxProto.onnx.ModelProto.encode(model).finish());
+  const teacher3 = await loadOnnxTeacher(fixed);
+  try {
+    assert.ok(maxAbsDiff(await teacher3.logits(x, count), expected.logits) < 1e-4);
+    const hidden = await teacher3.features!(x, count, expected.intermediateName);
+    assert.ok(maxAbsDiff(hidden.data, expected.intermediate) < 1e-4);
+  } finally {
+    teacher3.dispose();
   }
 });
