@@ -4,7 +4,10 @@
  * or probabilities: see `outputs`); any other tensor of the graph can serve
  * as features, read by adding it as an extra output of a second session.
  * Inputs are fed in the data's row-major order reshaped to the model's input
- * shape (e.g. `[N, 1, 28, 28]` for a flat 784-pixel row).
+ * shape (e.g. `[N, 1, 28, 28]` for a flat 784-pixel row). fedistill's image
+ * rows are channels-last (`[height, width, channels]`); a channels-first
+ * model (PyTorch's NCHW) with more than one channel gets each row transposed
+ * to `[channels, height, width]` first.
  */
 import { createHash } from 'node:crypto';
 import type { InferenceSession } from 'onnxruntime-node';
@@ -25,6 +28,12 @@ export interface OnnxTeacherOptions {
   provider: OnnxProvider;
   /** Tensor `features` returns by default; checked at load. Defaults to the second graph output, else the input of the node producing the logits. */
   featureLayer: string;
+  /**
+   * Layout of a rank-4 model input: `nchw` (PyTorch) transposes the data's
+   * channels-last rows when there is more than one channel; `nhwc` feeds them
+   * as they are. Defaults to 'nchw'.
+   */
+  inputLayout: 'nchw' | 'nhwc';
   log: (message: string) => void;
 }
 
@@ -57,8 +66,19 @@ export async function loadOnnxTeacher(
     await main.session.release();
     throw unknownFeatureLayer(`ONNX teacher ${path}`, options.featureLayer, layers);
   }
-  const inputShape = graph.inputDims.slice(1) as number[];
-  const rowSize = inputShape.reduce((a, b) => a * b, 1);
+  const modelShape = graph.inputDims.slice(1) as number[];
+  const rowSize = modelShape.reduce((a, b) => a * b, 1);
+  const layout = options.inputLayout ?? 'nchw';
+  // [C, H, W] with C > 1: the data's rows are [H, W, C], transposed per row below.
+  const transpose =
+    layout === 'nchw' && modelShape.length === 3 && modelShape[0]! > 1
+      ? { c: modelShape[0]!, hw: modelShape[1]! * modelShape[2]! }
+      : undefined;
+  const inputShape = transpose ? [modelShape[1]!, modelShape[2]!, modelShape[0]!] : modelShape;
+  if (transpose)
+    options.log?.(
+      `ONNX teacher ${path}: channels-first input [${modelShape.join(', ')}]; data rows [${inputShape.join(', ')}] are transposed to it`,
+    );
   // A model exported with a fixed batch size runs in chunks of exactly that size.
   const fixedBatch = graph.inputDims[0] ?? undefined;
   const chunk = fixedBatch ?? BATCH;
@@ -79,14 +99,15 @@ export async function loadOnnxTeacher(
     let width = 0;
     for (let start = 0; start < count; start += chunk) {
       const size = Math.min(chunk, count - start);
-      let batch = x.slice(start * rowSize, (start + size) * rowSize);
+      let batch: Float32Array = x.slice(start * rowSize, (start + size) * rowSize);
+      if (transpose) batch = toChannelsFirst(batch, size, transpose.c, transpose.hw);
       if (fixedBatch !== undefined && size < fixedBatch) {
         const padded = new Float32Array(fixedBatch * rowSize);
         padded.set(batch);
         batch = padded;
       }
       const rows = fixedBatch ?? size;
-      const feeds = { [graph.inputName]: new ort.Tensor('float32', batch, [rows, ...inputShape]) };
+      const feeds = { [graph.inputName]: new ort.Tensor('float32', batch, [rows, ...modelShape]) };
       const result = await session.run(feeds, [output]);
       const tensor = result[output]!;
       const data = toFloat32(tensor.data, `output '${output}' of ${path}`);
@@ -152,6 +173,18 @@ export async function loadOnnxTeacher(
       featureSessions.clear();
     },
   };
+}
+
+/** Rows of `[hw, c]` (channels-last) rewritten as rows of `[c, hw]` (channels-first). */
+function toChannelsFirst(rows: Float32Array, count: number, c: number, hw: number): Float32Array {
+  const out = new Float32Array(rows.length);
+  const size = c * hw;
+  for (let r = 0; r < count; r++) {
+    const base = r * size;
+    for (let p = 0; p < hw; p++)
+      for (let k = 0; k < c; k++) out[base + k * hw + p] = rows[base + p * c + k]!;
+  }
+  return out;
 }
 
 /**

@@ -260,3 +260,50 @@ test('a model exported with a fixed batch size runs in padded chunks of that siz
     teacher3.dispose();
   }
 });
+
+test('channels-last data rows are transposed for a channels-first (NCHW) model with several channels', async () => {
+  // A hand-built ONNX graph: input [N, 3, 2, 2] → Flatten → output [N, 12], so the output is the
+  // model's view of the input in C, H, W order.
+  const { onnx } = onnxProto;
+  const dims = (values: (number | string)[]) => ({
+    dim: values.map((v) => (typeof v === 'number' ? { dimValue: v } : { dimParam: v })),
+  });
+  const model = onnx.ModelProto.create({
+    irVersion: 7,
+    opsetImport: [{ domain: '', version: 13 }],
+    graph: {
+      name: 'flatten',
+      node: [
+        {
+          opType: 'Flatten',
+          input: ['x'],
+          output: ['y'],
+          attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 }],
+        },
+      ],
+      input: [{ name: 'x', type: { tensorType: { elemType: 1, shape: dims(['n', 3, 2, 2]) } } }],
+      output: [{ name: 'y', type: { tensorType: { elemType: 1, shape: dims(['n', 12]) } } }],
+    },
+  });
+  const path = join(scratch, 'flatten-nchw.onnx');
+  writeFileSync(path, onnx.ModelProto.encode(model).finish());
+  // One 2×2 RGB image stored channels-last: pixel p has channels [10p, 10p+1, 10p+2].
+  const row = Float32Array.from([0, 1, 2, 10, 11, 12, 20, 21, 22, 30, 31, 32]);
+  const lines: string[] = [];
+  const nchw = await loadOnnxTeacher(path, { outputs: 'logits', log: (l) => lines.push(l) });
+  assert.deepEqual([...nchw.inputShape], [2, 2, 3], 'the teacher takes the data layout');
+  // Channel 0 of the four pixels, then channel 1, then channel 2.
+  assert.deepEqual(
+    Array.from(await nchw.logits(row, 1)),
+    [0, 10, 20, 30, 1, 11, 21, 31, 2, 12, 22, 32],
+  );
+  assert.ok(
+    lines.some((l) => l.includes('are transposed')),
+    lines.join('\n'),
+  );
+  nchw.dispose();
+  const nhwc = await loadOnnxTeacher(path, { outputs: 'logits', inputLayout: 'nhwc' });
+  assert.deepEqual([...nhwc.inputShape], [3, 2, 2]);
+  assert.deepEqual(Array.from(await nhwc.logits(row, 1)), Array.from(row));
+  nhwc.dispose();
+});
