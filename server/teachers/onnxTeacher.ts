@@ -14,7 +14,7 @@ import type { InferenceSession } from 'onnxruntime-node';
 import { readModelFile } from '../../node/modelFiles.js';
 import { decodeOnnxModel, readOnnxGraph, withExtraOutput } from './onnxGraph.js';
 import type { OnnxGraphInfo } from './onnxGraph.js';
-import type { OnnxProvider, OnnxProviderAttempt } from './onnxProviders.js';
+import type { OnnxProvider, OnnxProviderAttempt, OrtModule } from './onnxProviders.js';
 import { createOnnxSession, describeProviderChoice, importOnnxRuntime } from './onnxProviders.js';
 import type { Teacher, TeacherFeatures, TeacherOutputs } from './teacher.js';
 import { looksLikeProbabilities, toLogits, unknownFeatureLayer } from './teacher.js';
@@ -42,11 +42,13 @@ export type OnnxTeacher = Teacher & {
   readonly providers: readonly OnnxProviderAttempt[];
 };
 
-function toFloat32(data: unknown, what: string): Float32Array {
+function toFloat32(data: unknown, type: string, what: string): Float32Array {
   if (data instanceof Float32Array) return data;
-  if (data instanceof Float64Array || data instanceof Uint16Array || Array.isArray(data))
-    return Float32Array.from(data as ArrayLike<number>);
-  throw new Error(`${what} is not a float tensor`);
+  if (data instanceof Float64Array) return Float32Array.from(data);
+  // float16 arrives as raw Uint16 bits; reading them as numbers would be silently wrong.
+  throw new Error(
+    `${what} is a ${type} tensor; an ONNX teacher needs float32 (or float64) outputs`,
+  );
 }
 
 export async function loadOnnxTeacher(
@@ -59,13 +61,27 @@ export async function loadOnnxTeacher(
   const provider = options.provider ?? 'auto';
   const main = await createOnnxSession(ort, bytes, { provider, path });
   options.log?.(describeProviderChoice(main.provider, main.tried));
+  try {
+    return await onnxTeacherOver(path, bytes, graph, ort, main, options);
+  } catch (error) {
+    await main.session.release();
+    throw error;
+  }
+}
+
+async function onnxTeacherOver(
+  path: string,
+  bytes: Uint8Array,
+  graph: OnnxGraphInfo,
+  ort: OrtModule,
+  main: Awaited<ReturnType<typeof createOnnxSession>>,
+  options: Readonly<Partial<OnnxTeacherOptions>>,
+): Promise<OnnxTeacher> {
   // Later sessions (feature layers) use the provider that worked for the first.
   const featureSessions = new Map<string, Promise<InferenceSession>>();
   const layers = featureLayerNames(graph, options.featureLayer);
-  if (options.featureLayer !== undefined && !layers.includes(options.featureLayer)) {
-    await main.session.release();
+  if (options.featureLayer !== undefined && !layers.includes(options.featureLayer))
     throw unknownFeatureLayer(`ONNX teacher ${path}`, options.featureLayer, layers);
-  }
   const modelShape = graph.inputDims.slice(1) as number[];
   const rowSize = modelShape.reduce((a, b) => a * b, 1);
   const layout = options.inputLayout ?? 'nchw';
@@ -110,7 +126,7 @@ export async function loadOnnxTeacher(
       const feeds = { [graph.inputName]: new ort.Tensor('float32', batch, [rows, ...modelShape]) };
       const result = await session.run(feeds, [output]);
       const tensor = result[output]!;
-      const data = toFloat32(tensor.data, `output '${output}' of ${path}`);
+      const data = toFloat32(tensor.data, tensor.type, `output '${output}' of ${path}`);
       width = data.length / rows;
       values ??= new Float32Array(count * width);
       values.set(data.subarray(0, size * width), start * width);
