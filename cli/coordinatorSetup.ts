@@ -36,6 +36,8 @@ export interface CoordinatorSetup {
   teacherOutputs?: TeacherOutputs;
   /** ONNX execution provider for an .onnx teacher. Defaults to 'auto' (CUDA if installed, else CPU). */
   teacherProvider?: OnnxProvider;
+  /** Layout of an .onnx teacher's image input. Defaults to 'nchw' (data rows, channels-last, are transposed). */
+  teacherInputLayout?: 'nchw' | 'nhwc';
   /** Layer or tensor for feature distillation, checked at start. Defaults to the teacher's penultimate layer. */
   teacherFeatureLayer?: string;
   /** Default teacher architecture: mlp | cnn | mlp:H1,H2 | spec.json. Defaults to mlp (two ReLU layers of 1200, Hinton et al. 2015). */
@@ -120,6 +122,7 @@ export async function prepareCoordinator(setup: CoordinatorSetup): Promise<Prepa
     teacher = await loadTeacherFile(setup.teacher, {
       outputs: setup.teacherOutputs ?? 'auto',
       onnxProvider: setup.teacherProvider ?? 'auto',
+      onnxInputLayout: setup.teacherInputLayout ?? 'nchw',
       ...(setup.teacherFeatureLayer !== undefined
         ? { featureLayer: setup.teacherFeatureLayer }
         : {}),

@@ -72,6 +72,14 @@ export function buildProgram(): Command {
     )
     .addOption(
       new Option(
+        '--teacher-input-layout <layout>',
+        'layout of an .onnx teacher image input: nchw transposes channels-last data rows (PyTorch); nhwc feeds them as they are',
+      )
+        .choices(['nchw', 'nhwc'])
+        .default('nchw'),
+    )
+    .addOption(
+      new Option(
         '--teacher-provider <name>',
         'ONNX Runtime execution provider for an .onnx teacher',
       )
@@ -219,6 +227,7 @@ export function buildProgram(): Command {
           teacherFeatureLayer?: string;
         }),
         teacherProvider: flags.teacherProvider as 'auto' | 'cuda' | 'cpu',
+        teacherInputLayout: flags.teacherInputLayout as 'nchw' | 'nhwc',
         ...(pick('student', flags.student) as { student?: string }),
         ...(pick('proxyData', flags.proxyData) as { proxyData?: string }),
         ...(pick('testData', flags.testData) as { testData?: string }),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Checks the teacher's GPU path on this machine in one short call (well under
-# 5 minutes): installs the GPU pieces npm can fetch (unless --no-install),
-# then runs scripts/gpu-check.ts, which reports which tfjs backends and ONNX
+# Checks the teacher's GPU path on this machine in one short call (under 5
+# minutes: every step has a timeout, 290 s in all): installs the GPU pieces
+# npm can fetch (unless --no-install), then runs scripts/gpu-check.ts, which reports which tfjs backends and ONNX
 # Runtime providers load, soft-label throughput of the same teacher on each,
 # and the max abs difference of their soft labels from the CPU reference.
 #
@@ -40,7 +40,7 @@ say "- libcudart/libcudnn visible to the loader: $( (ldconfig -p 2>/dev/null | g
 if [ "$install" = 1 ]; then
   # ONNX Runtime's CUDA provider libraries come from NuGet (the project's .npmrc skips them).
   say "- installing ONNX Runtime CUDA provider: ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node"
-  if timeout 120 env ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node > "$out/ort-install.log" 2>&1; then
+  if timeout 60 env ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node > "$out/ort-install.log" 2>&1; then
     say "  - done"
   else
     say "  - failed: $(grep -m1 -iE 'error|ENOTFOUND|EAI_AGAIN' "$out/ort-install.log" | cut -c1-200)"
@@ -48,7 +48,7 @@ if [ "$install" = 1 ]; then
   # tfjs-node-gpu downloads libtensorflow (CUDA 11.2 / cuDNN 8.1 build) in its install script.
   if [ ! -d node_modules/@tensorflow/tfjs-node-gpu/lib ]; then
     say "- installing @tensorflow/tfjs-node-gpu@4.22.0 (no-save)"
-    if timeout 150 npm install --no-save --no-audit --no-fund @tensorflow/tfjs-node-gpu@4.22.0 > "$out/tfjs-gpu-install.log" 2>&1; then
+    if timeout 90 npm install --no-save --no-audit --no-fund @tensorflow/tfjs-node-gpu@4.22.0 > "$out/tfjs-gpu-install.log" 2>&1; then
       say "  - done"
     else
       say "  - failed: $(grep -m1 -iE 'error|ENOTFOUND|EAI_AGAIN' "$out/tfjs-gpu-install.log" | cut -c1-200)"
@@ -56,7 +56,7 @@ if [ "$install" = 1 ]; then
   fi
 fi
 say ""
-timeout 200 npx tsx scripts/gpu-check.ts --json "$out/gpu-check.json" 2> "$out/gpu-check.stderr" | tee -a "$log"
+timeout 140 npx tsx scripts/gpu-check.ts --json "$out/gpu-check.json" 2> "$out/gpu-check.stderr" | tee -a "$log"
 status=${PIPESTATUS[0]}
 if [ "$status" != 0 ]; then
   say "gpu-check.ts exited with $status; last lines of its stderr:"

@@ -178,7 +178,7 @@ function tfjsRows(): Row[] {
         '--repeats',
         String(repeats),
       ],
-      { encoding: 'utf8', timeout: 150_000 },
+      { encoding: 'utf8', timeout: 40_000 },
     );
     try {
       results.push(JSON.parse(readFileSync(out, 'utf8')) as { row: Row; probs?: number[] });

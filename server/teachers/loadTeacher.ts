@@ -16,6 +16,8 @@ export interface LoadTeacherOptions {
   onnxProvider: OnnxProvider;
   /** Intermediate layer (tfjs) or tensor (ONNX) for feature distillation; checked at load. Defaults to the teacher's own default. */
   featureLayer: string;
+  /** Layout of a rank-4 ONNX input. Defaults to 'nchw' (see OnnxTeacherOptions.inputLayout). */
+  onnxInputLayout: 'nchw' | 'nhwc';
   log: (message: string) => void;
 }
 
@@ -32,6 +34,7 @@ export async function loadTeacherFile(
       ...(options.outputs ? { outputs: options.outputs } : {}),
       ...(options.onnxProvider ? { provider: options.onnxProvider } : {}),
       ...(options.featureLayer !== undefined ? { featureLayer: options.featureLayer } : {}),
+      ...(options.onnxInputLayout ? { inputLayout: options.onnxInputLayout } : {}),
       ...(options.log ? { log: options.log } : {}),
     });
   }

@@ -4,14 +4,17 @@
  * or probabilities: see `outputs`); any other tensor of the graph can serve
  * as features, read by adding it as an extra output of a second session.
  * Inputs are fed in the data's row-major order reshaped to the model's input
- * shape (e.g. `[N, 1, 28, 28]` for a flat 784-pixel row).
+ * shape (e.g. `[N, 1, 28, 28]` for a flat 784-pixel row). fedistill's image
+ * rows are channels-last (`[height, width, channels]`); a channels-first
+ * model (PyTorch's NCHW) with more than one channel gets each row transposed
+ * to `[channels, height, width]` first.
  */
 import { createHash } from 'node:crypto';
 import type { InferenceSession } from 'onnxruntime-node';
 import { readModelFile } from '../../node/modelFiles.js';
 import { decodeOnnxModel, readOnnxGraph, withExtraOutput } from './onnxGraph.js';
 import type { OnnxGraphInfo } from './onnxGraph.js';
-import type { OnnxProvider, OnnxProviderAttempt } from './onnxProviders.js';
+import type { OnnxProvider, OnnxProviderAttempt, OrtModule } from './onnxProviders.js';
 import { createOnnxSession, describeProviderChoice, importOnnxRuntime } from './onnxProviders.js';
 import type { Teacher, TeacherFeatures, TeacherOutputs } from './teacher.js';
 import { looksLikeProbabilities, toLogits, unknownFeatureLayer } from './teacher.js';
@@ -25,6 +28,12 @@ export interface OnnxTeacherOptions {
   provider: OnnxProvider;
   /** Tensor `features` returns by default; checked at load. Defaults to the second graph output, else the input of the node producing the logits. */
   featureLayer: string;
+  /**
+   * Layout of a rank-4 model input: `nchw` (PyTorch) transposes the data's
+   * channels-last rows when there is more than one channel; `nhwc` feeds them
+   * as they are. Defaults to 'nchw'.
+   */
+  inputLayout: 'nchw' | 'nhwc';
   log: (message: string) => void;
 }
 
@@ -33,11 +42,13 @@ export type OnnxTeacher = Teacher & {
   readonly providers: readonly OnnxProviderAttempt[];
 };
 
-function toFloat32(data: unknown, what: string): Float32Array {
+function toFloat32(data: unknown, type: string, what: string): Float32Array {
   if (data instanceof Float32Array) return data;
-  if (data instanceof Float64Array || data instanceof Uint16Array || Array.isArray(data))
-    return Float32Array.from(data as ArrayLike<number>);
-  throw new Error(`${what} is not a float tensor`);
+  if (data instanceof Float64Array) return Float32Array.from(data);
+  // float16 arrives as raw Uint16 bits; reading them as numbers would be silently wrong.
+  throw new Error(
+    `${what} is a ${type} tensor; an ONNX teacher needs float32 (or float64) outputs`,
+  );
 }
 
 export async function loadOnnxTeacher(
@@ -50,15 +61,40 @@ export async function loadOnnxTeacher(
   const provider = options.provider ?? 'auto';
   const main = await createOnnxSession(ort, bytes, { provider, path });
   options.log?.(describeProviderChoice(main.provider, main.tried));
+  try {
+    return await onnxTeacherOver(path, bytes, graph, ort, main, options);
+  } catch (error) {
+    await main.session.release();
+    throw error;
+  }
+}
+
+async function onnxTeacherOver(
+  path: string,
+  bytes: Uint8Array,
+  graph: OnnxGraphInfo,
+  ort: OrtModule,
+  main: Awaited<ReturnType<typeof createOnnxSession>>,
+  options: Readonly<Partial<OnnxTeacherOptions>>,
+): Promise<OnnxTeacher> {
   // Later sessions (feature layers) use the provider that worked for the first.
   const featureSessions = new Map<string, Promise<InferenceSession>>();
   const layers = featureLayerNames(graph, options.featureLayer);
-  if (options.featureLayer !== undefined && !layers.includes(options.featureLayer)) {
-    await main.session.release();
+  if (options.featureLayer !== undefined && !layers.includes(options.featureLayer))
     throw unknownFeatureLayer(`ONNX teacher ${path}`, options.featureLayer, layers);
-  }
-  const inputShape = graph.inputDims.slice(1) as number[];
-  const rowSize = inputShape.reduce((a, b) => a * b, 1);
+  const modelShape = graph.inputDims.slice(1) as number[];
+  const rowSize = modelShape.reduce((a, b) => a * b, 1);
+  const layout = options.inputLayout ?? 'nchw';
+  // [C, H, W] with C > 1: the data's rows are [H, W, C], transposed per row below.
+  const transpose =
+    layout === 'nchw' && modelShape.length === 3 && modelShape[0]! > 1
+      ? { c: modelShape[0]!, hw: modelShape[1]! * modelShape[2]! }
+      : undefined;
+  const inputShape = transpose ? [modelShape[1]!, modelShape[2]!, modelShape[0]!] : modelShape;
+  if (transpose)
+    options.log?.(
+      `ONNX teacher ${path}: channels-first input [${modelShape.join(', ')}]; data rows [${inputShape.join(', ')}] are transposed to it`,
+    );
   // A model exported with a fixed batch size runs in chunks of exactly that size.
   const fixedBatch = graph.inputDims[0] ?? undefined;
   const chunk = fixedBatch ?? BATCH;
@@ -79,17 +115,18 @@ export async function loadOnnxTeacher(
     let width = 0;
     for (let start = 0; start < count; start += chunk) {
       const size = Math.min(chunk, count - start);
-      let batch = x.slice(start * rowSize, (start + size) * rowSize);
+      let batch: Float32Array = x.slice(start * rowSize, (start + size) * rowSize);
+      if (transpose) batch = toChannelsFirst(batch, size, transpose.c, transpose.hw);
       if (fixedBatch !== undefined && size < fixedBatch) {
         const padded = new Float32Array(fixedBatch * rowSize);
         padded.set(batch);
         batch = padded;
       }
       const rows = fixedBatch ?? size;
-      const feeds = { [graph.inputName]: new ort.Tensor('float32', batch, [rows, ...inputShape]) };
+      const feeds = { [graph.inputName]: new ort.Tensor('float32', batch, [rows, ...modelShape]) };
       const result = await session.run(feeds, [output]);
       const tensor = result[output]!;
-      const data = toFloat32(tensor.data, `output '${output}' of ${path}`);
+      const data = toFloat32(tensor.data, tensor.type, `output '${output}' of ${path}`);
       width = data.length / rows;
       values ??= new Float32Array(count * width);
       values.set(data.subarray(0, size * width), start * width);
@@ -152,6 +189,18 @@ export async function loadOnnxTeacher(
       featureSessions.clear();
     },
   };
+}
+
+/** Rows of `[hw, c]` (channels-last) rewritten as rows of `[c, hw]` (channels-first). */
+function toChannelsFirst(rows: Float32Array, count: number, c: number, hw: number): Float32Array {
+  const out = new Float32Array(rows.length);
+  const size = c * hw;
+  for (let r = 0; r < count; r++) {
+    const base = r * size;
+    for (let p = 0; p < hw; p++)
+      for (let k = 0; k < c; k++) out[base + k * hw + p] = rows[base + p * c + k]!;
+  }
+  return out;
 }
 
 /**

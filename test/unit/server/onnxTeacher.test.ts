@@ -11,7 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import onnxProto from 'onnx-proto';
+import { mlpSpec } from '../../../shared/models/index.js';
 import { softmaxRows } from '../../../shared/softLabels/index.js';
+import { prepareRun } from '../../../server/prepareRun.js';
 import type { OnnxTeacher } from '../../../server/teachers/index.js';
 import {
   checkTeacherFitsData,
@@ -213,4 +216,94 @@ test('the CUDA provider: forced, it runs or fails saying why; auto falls back to
       assert.match((error as Error).message, /ONNX Runtime cannot load .* \(cuda: /);
     }
   }
+});
+
+test('prepareRun refuses an ONNX teacher whose class count differs from the student spec, before any soft label', async () => {
+  const test_ = { x, y: new Int32Array(count), count };
+  await assert.rejects(
+    prepareRun({
+      config: { dataDir: join(scratch, 'run') },
+      teacher,
+      studentSpec: mlpSpec(784, [8], 5),
+      data: { proxy: { x, count, featureShape: [784] }, test: test_ },
+    }),
+    (error: Error) =>
+      error.message.startsWith(
+        `ONNX model ${MODEL} predicts 10 classes, but this run's proxy data and student spec`,
+      ) && error.message.endsWith('has 5'),
+  );
+  await assert.rejects(
+    prepareRun({
+      config: { dataDir: join(scratch, 'run') },
+      teacher,
+      studentSpec: mlpSpec(100, [8], 10),
+      data: { proxy: { x: new Float32Array(100 * 4), count: 4, featureShape: [100] }, test: test_ },
+    }),
+    /takes inputs of shape \[1, 28, 28\] \(784 values\), but this run's .* has 100 values a sample/,
+  );
+});
+
+test('a model exported with a fixed batch size runs in padded chunks of that size', async () => {
+  // The same model with its batch axis fixed at 3 (rewritten with onnx-proto), fed 8 rows: 3 + 3 + 2 padded.
+  const model = onnxProto.onnx.ModelProto.decode(readFileSync(MODEL));
+  for (const value of [...model.graph!.input!, ...model.graph!.output!]) {
+    value.type!.tensorType!.shape!.dim![0] = { dimValue: 3 };
+  }
+  const fixed = join(scratch, 'fixed-batch.onnx');
+  writeFileSync(fixed, onnxProto.onnx.ModelProto.encode(model).finish());
+  const teacher3 = await loadOnnxTeacher(fixed);
+  try {
+    assert.ok(maxAbsDiff(await teacher3.logits(x, count), expected.logits) < 1e-4);
+    const hidden = await teacher3.features!(x, count, expected.intermediateName);
+    assert.ok(maxAbsDiff(hidden.data, expected.intermediate) < 1e-4);
+  } finally {
+    teacher3.dispose();
+  }
+});
+
+test('channels-last data rows are transposed for a channels-first (NCHW) model with several channels', async () => {
+  // A hand-built ONNX graph: input [N, 3, 2, 2] → Flatten → output [N, 12], so the output is the
+  // model's view of the input in C, H, W order.
+  const { onnx } = onnxProto;
+  const dims = (values: (number | string)[]) => ({
+    dim: values.map((v) => (typeof v === 'number' ? { dimValue: v } : { dimParam: v })),
+  });
+  const model = onnx.ModelProto.create({
+    irVersion: 7,
+    opsetImport: [{ domain: '', version: 13 }],
+    graph: {
+      name: 'flatten',
+      node: [
+        {
+          opType: 'Flatten',
+          input: ['x'],
+          output: ['y'],
+          attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 }],
+        },
+      ],
+      input: [{ name: 'x', type: { tensorType: { elemType: 1, shape: dims(['n', 3, 2, 2]) } } }],
+      output: [{ name: 'y', type: { tensorType: { elemType: 1, shape: dims(['n', 12]) } } }],
+    },
+  });
+  const path = join(scratch, 'flatten-nchw.onnx');
+  writeFileSync(path, onnx.ModelProto.encode(model).finish());
+  // One 2×2 RGB image stored channels-last: pixel p has channels [10p, 10p+1, 10p+2].
+  const row = Float32Array.from([0, 1, 2, 10, 11, 12, 20, 21, 22, 30, 31, 32]);
+  const lines: string[] = [];
+  const nchw = await loadOnnxTeacher(path, { outputs: 'logits', log: (l) => lines.push(l) });
+  assert.deepEqual([...nchw.inputShape], [2, 2, 3], 'the teacher takes the data layout');
+  // Channel 0 of the four pixels, then channel 1, then channel 2.
+  assert.deepEqual(
+    Array.from(await nchw.logits(row, 1)),
+    [0, 10, 20, 30, 1, 11, 21, 31, 2, 12, 22, 32],
+  );
+  assert.ok(
+    lines.some((l) => l.includes('are transposed')),
+    lines.join('\n'),
+  );
+  nchw.dispose();
+  const nhwc = await loadOnnxTeacher(path, { outputs: 'logits', inputLayout: 'nhwc' });
+  assert.deepEqual([...nhwc.inputShape], [3, 2, 2]);
+  assert.deepEqual(Array.from(await nhwc.logits(row, 1)), Array.from(row));
+  nhwc.dispose();
 });
