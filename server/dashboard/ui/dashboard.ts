@@ -88,6 +88,15 @@ const PALETTE = [
 type Point = { x: number; y: number };
 type YAxis = 'share' | 'log' | 'linear';
 
+/** Labels 1, 2 and 5 × 10ⁿ on a log axis, nothing for the ticks between. */
+function logTick(value: string | number): string {
+  const v = Number(value);
+  const mantissa = v / 10 ** Math.floor(Math.log10(v) + 1e-9);
+  return [1, 2, 5].some((m) => Math.abs(mantissa - m) < 1e-6)
+    ? String(Number(v.toPrecision(2)))
+    : '';
+}
+
 function lineChart(
   canvas: HTMLCanvasElement,
   yTitle: string,
@@ -113,7 +122,10 @@ function lineChart(
           title: { display: true, text: yTitle },
           ...(axis === 'linear' ? { beginAtZero: true } : {}),
           ticks: {
+            autoSkipPadding: 12,
             ...(axis === 'share' ? { callback: (v) => `${(Number(v) * 100).toFixed(0)}%` } : {}),
+            // chart.js puts a log tick at every 1–9 × 10ⁿ: fewer, shorter labels.
+            ...(axis === 'log' ? { callback: logTick } : {}),
             ...(format ? { callback: (v) => format(Number(v)) } : {}),
           },
         },
