@@ -16,7 +16,7 @@ import { ClientTelemetry } from '../../server/dashboard/clientTelemetry.js';
 import { RunHistory } from '../../server/dashboard/history.js';
 import { describeEvent } from '../../server/dashboard/hub.js';
 import { modelFilePath, modelVariants } from '../../server/dashboard/modelFiles.js';
-import { logAxisRange, shareAxisRange } from '../../server/dashboard/ui/axes.js';
+import { logAxisRange, logTicks, shareAxisRange } from '../../server/dashboard/ui/axes.js';
 import { RunStore, type RoundRecord } from '../../server/store.js';
 import { buildModel, mlpSpec } from '../../shared/models/index.js';
 
@@ -38,6 +38,9 @@ test('log axes span the data in half decades, so one large first round does not 
   assert.ok(Math.abs(range.min - 0.1) < 1e-12, String(range.min));
   assert.ok(Math.abs(range.max - Math.sqrt(10)) < 1e-12, String(range.max));
   assert.equal(logAxisRange([0, -1]), undefined);
+  assert.deepEqual(logTicks(0.1, Math.sqrt(10)), [0.1, 0.2, 0.5, 1, 2]);
+  // A short span gets its ends labelled too.
+  assert.deepEqual(logTicks(0.316, 1), [0.316, 0.5, 1]);
 });
 
 test('countLabels counts each sample under its class', () => {

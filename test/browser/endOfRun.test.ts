@@ -14,6 +14,8 @@ import { prepareCoordinator, type PreparedCoordinator } from '../../cli/coordina
 import { runAndSummarize } from '../../cli/coordinatorSetup.js';
 import type { DashboardSnapshot } from '../../server/dashboard/snapshot.js';
 import { summarizeRun } from '../../server/summary.js';
+import { parseCoordinatorConfig } from '../../server/config.js';
+import { buildProgram } from '../../cli/program.js';
 import { SMALL_MODELS, smallTraining } from '../support/smallRun.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'fedistill-end-of-run-'));
@@ -104,4 +106,18 @@ test('the run ends, the summary reaches the dashboard, and the server lingers un
   running.endLinger();
   await linger;
   assert.equal(lingered, true);
+});
+
+test('lingerAfterRunMs takes milliseconds or "forever", defaults to 0, and names itself when wrong', () => {
+  assert.equal(parseCoordinatorConfig({}).lingerAfterRunMs, 0);
+  assert.equal(parseCoordinatorConfig({ lingerAfterRunMs: 'forever' }).lingerAfterRunMs, 'forever');
+  assert.equal(parseCoordinatorConfig({ lingerAfterRunMs: 5000 }).lingerAfterRunMs, 5000);
+  assert.throws(() => parseCoordinatorConfig({ lingerAfterRunMs: -1 }), /lingerAfterRunMs/);
+  assert.throws(() => parseCoordinatorConfig({ lingerAfterRunMs: 'later' }), /lingerAfterRunMs/);
+  const serve = buildProgram().commands.find((c) => c.name() === 'serve')!;
+  serve.exitOverride().configureOutput({ writeErr: () => undefined });
+  assert.throws(
+    () => serve.parse(['--linger-ms', 'soon'], { from: 'user' }),
+    /neither a whole number of milliseconds/,
+  );
 });

@@ -41,3 +41,26 @@ export function logAxisRange(
   if (max <= min) max = min * 10 ** step;
   return { min, max };
 }
+
+/**
+ * Tick values for a log axis over [min, max]: 1, 2 and 5 × 10ⁿ inside it, and the two
+ * ends when fewer than three of those fall inside (a short span such as 0.32–1).
+ */
+export function logTicks(min: number, max: number): number[] {
+  const ticks: number[] = [];
+  for (
+    let exponent = Math.floor(Math.log10(min));
+    exponent <= Math.ceil(Math.log10(max));
+    exponent++
+  ) {
+    for (const mantissa of [1, 2, 5]) {
+      const value = Number((mantissa * 10 ** exponent).toPrecision(12));
+      if (value >= min * (1 - 1e-9) && value <= max * (1 + 1e-9)) ticks.push(value);
+    }
+  }
+  if (ticks.length < 3) {
+    if (!ticks.some((t) => Math.abs(t - min) <= min * 1e-9)) ticks.unshift(min);
+    if (!ticks.some((t) => Math.abs(t - max) <= max * 1e-9)) ticks.push(max);
+  }
+  return ticks;
+}

@@ -29,7 +29,7 @@ import type { ClientRoundMetrics } from '../clientTelemetry.js';
 import type { HistoryEntry, HistoryList, HistoryRound } from '../history.js';
 import type { DashboardServerEvents, DashboardSnapshot } from '../snapshot.js';
 import { DASHBOARD_NAMESPACE } from '../snapshot.js';
-import { logAxisRange, shareAxisRange } from './axes.js';
+import { logAxisRange, logTicks, shareAxisRange } from './axes.js';
 import { byId, el, Pager } from './dom.js';
 
 Chart.register(
@@ -88,13 +88,9 @@ const PALETTE = [
 type Point = { x: number; y: number };
 type YAxis = 'share' | 'log' | 'linear';
 
-/** Labels 1, 2 and 5 × 10ⁿ on a log axis, nothing for the ticks between. */
-function logTick(value: string | number): string {
-  const v = Number(value);
-  const mantissa = v / 10 ** Math.floor(Math.log10(v) + 1e-9);
-  return [1, 2, 5].some((m) => Math.abs(mantissa - m) < 1e-6)
-    ? String(Number(v.toPrecision(2)))
-    : '';
+/** chart.js's `afterBuildTicks` for log axes (see logTicks). */
+function fewerLogTicks(scale: { min: number; max: number; ticks: { value: number }[] }): void {
+  scale.ticks = logTicks(scale.min, scale.max).map((value) => ({ value }));
 }
 
 function lineChart(
@@ -121,11 +117,14 @@ function lineChart(
           type: axis === 'log' ? 'logarithmic' : 'linear',
           title: { display: true, text: yTitle },
           ...(axis === 'linear' ? { beginAtZero: true } : {}),
+          // chart.js puts a log tick at every 1–9 × 10ⁿ; these are fewer and always labelled.
+          ...(axis === 'log' ? { afterBuildTicks: fewerLogTicks } : {}),
           ticks: {
             autoSkipPadding: 12,
             ...(axis === 'share' ? { callback: (v) => `${(Number(v) * 100).toFixed(0)}%` } : {}),
-            // chart.js puts a log tick at every 1–9 × 10ⁿ: fewer, shorter labels.
-            ...(axis === 'log' ? { callback: logTick } : {}),
+            ...(axis === 'log'
+              ? { callback: (v) => String(Number(Number(v).toPrecision(2))) }
+              : {}),
             ...(format ? { callback: (v) => format(Number(v)) } : {}),
           },
         },
@@ -567,7 +566,12 @@ async function drawOverlay(): Promise<void> {
   y.type = axis === 'log' ? 'logarithmic' : 'linear';
   (y as { title: { text: string } }).title.text = title;
   (y as { ticks: { callback?: unknown } }).ticks.callback =
-    axis === 'share' ? (v: unknown) => `${(Number(v) * 100).toFixed(0)}%` : undefined;
+    axis === 'share'
+      ? (v: unknown) => `${(Number(v) * 100).toFixed(0)}%`
+      : axis === 'log'
+        ? (v: unknown) => String(Number(Number(v).toPrecision(2)))
+        : undefined;
+  (y as { afterBuildTicks?: unknown }).afterBuildTicks = axis === 'log' ? fewerLogTicks : undefined;
   const labels = new Map(history.entries.map((e) => [e.key, e.label]));
   draw(
     historyChart,
