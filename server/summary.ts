@@ -36,6 +36,8 @@ export interface RunSummary {
   timesSmaller: number;
   /** teacher inference time / student inference time, measured on the same test inputs */
   timesFaster: number;
+  /** Samples per predict call in that measurement (the ratio depends on it). */
+  inferenceBatchSize: number;
   /** student accuracy / teacher accuracy */
   shareOfTeacherAccuracy: number | null;
   accuracyByRound: (number | null)[];
@@ -142,6 +144,7 @@ export async function summarizeRun(options: {
     },
     timesSmaller: teacher.numParams / result.studentParams,
     timesFaster: teacherMs / studentMs,
+    inferenceBatchSize: Math.min(SLICE, count),
     shareOfTeacherAccuracy:
       last?.studentAccuracy !== null && last?.studentAccuracy !== undefined
         ? last.studentAccuracy / options.teacherAccuracy
@@ -172,7 +175,7 @@ export function formatSummary(summary: RunSummary): string {
     `run ${summary.runId}: ${summary.status}, ${summary.roundsAggregated} rounds, ${summary.clients} clients, backend ${summary.backend}`,
     `teacher  ${summary.teacher.parameters.toLocaleString('en')} parameters, test accuracy ${pct(summary.teacher.testAccuracy)}`,
     `student  ${summary.student.parameters.toLocaleString('en')} parameters, test accuracy ${pct(summary.student.testAccuracy)}, agrees with teacher on ${pct(summary.student.agreementWithTeacher)}`,
-    `student is ${summary.timesSmaller.toFixed(1)}× smaller and ${summary.timesFaster.toFixed(1)}× faster at inference (measured), keeping ${pct(summary.shareOfTeacherAccuracy)} of the teacher's accuracy`,
+    `student is ${summary.timesSmaller.toFixed(1)}× smaller and ${summary.timesFaster.toFixed(1)}× faster at inference (measured in batches of ${summary.inferenceBatchSize}), keeping ${pct(summary.shareOfTeacherAccuracy)} of the teacher's accuracy`,
     `traffic per client: artifacts ${mb(summary.bytes.artifactsPerClient)} once, ${mb(summary.bytes.downPerClientPerRound)} down + ${mb(summary.bytes.upPerClientPerRound)} up per round, ${mb(summary.bytes.meanTotalPerClient)} in all`,
     `student checkpoint: ${summary.student.checkpoint}`,
   ].join('\n');
