@@ -109,13 +109,21 @@ let deadlineTimer: ReturnType<typeof setInterval> | undefined;
 let runEnded = false;
 let client: BrowserClient | undefined;
 
-function showRunEnded(reason: string): void {
+/** The page's final state. `reason` is the run's end ('completed', 'stopped'), or null when it ended before this page joined. */
+function showRunEnded(reason: string | null): void {
   runEnded = true;
   clearInterval(deadlineTimer);
-  const updates = `your updates: ${roundsAccepted} accepted${roundsRefused > 0 ? `, ${roundsRefused} refused` : ''}`;
-  setState('ended', `run ended: ${reason}, ${updates}`);
-  main.dataset.endReason = reason;
-  progressTitle.textContent = `Run ended: ${reason}`;
+  const updates =
+    reason === null
+      ? 'this page took no part'
+      : `your updates: ${roundsAccepted} accepted${roundsRefused > 0 ? `, ${roundsRefused} refused` : ''}`;
+  setState(
+    'ended',
+    reason === null ? 'run ended before this page joined' : `run ended: ${reason}, ${updates}`,
+  );
+  main.dataset.endReason = reason ?? 'before-join';
+  progressTitle.textContent =
+    reason === null ? 'Run ended before this page joined' : `Run ended: ${reason}`;
   progress.max = 1;
   progress.value = 1;
   progressDetail.textContent = `${updates}. The trained student is on the dashboard; this page trains no more.`;
@@ -282,7 +290,7 @@ async function main_(): Promise<void> {
   } catch (error) {
     if (error instanceof RefusedError && error.code === 'run-ended') {
       addLog(`the coordinator's run has already ended: ${error.message}`);
-      showRunEnded('ended before this page joined');
+      showRunEnded(null);
       return;
     }
     if (error instanceof RefusedError) {

@@ -170,6 +170,16 @@ test("the client page ends on the run's final state and keeps it after the conne
     0,
     'no client is connected (or reconnecting) after the run',
   );
+  // A page opened after the run says so instead of joining.
+  const late = await phone.newPage();
+  await late.goto(`${prepared.running.url}/client?token=${TOKEN}&shard=0`);
+  await late.waitForFunction(
+    () => document.getElementById('client')?.dataset.state === 'ended',
+    undefined,
+    { timeout: 60_000 },
+  );
+  assert.equal(await late.locator('#state').innerText(), 'run ended before this page joined');
+  await late.close();
   assert.deepEqual(pageErrors, []);
 });
 
