@@ -197,6 +197,7 @@ export async function runAndSummarize(
 ): Promise<{ result: RunResult; summary: RunSummary }> {
   const { running } = prepared;
   const result = await running.coordinator.run();
+  // Measured while the HTTP API keeps answering (summarizeRun yields between slices).
   const summary = await summarizeRun({
     result,
     teacher: prepared.teacher,
@@ -219,7 +220,23 @@ export async function runAndSummarize(
         }
       : {}),
   });
+  running.publishSummary(summary);
   await writeFile(summaryPath, JSON.stringify(summary, null, 2));
   process.stdout.write(`\n${formatSummary(summary)}\nsummary written to ${summaryPath}\n`);
   return { result, summary };
+}
+
+/**
+ * Keeps the coordinator's dashboard and HTTP API up after the run for its
+ * `lingerAfterRunMs`, saying so; returns at once when that is 0.
+ */
+export async function lingerAfterRun(running: RunningCoordinator, log: Log): Promise<void> {
+  const ms = running.lingerAfterRunMs;
+  if (ms === 0) return;
+  log(
+    ms === 'forever'
+      ? `the run has ended; dashboard still at ${running.url}/ until stopped (Ctrl-C)`
+      : `the run has ended; dashboard still at ${running.url}/ for ${Math.round(ms / 1000)} s (Ctrl-C to stop now)`,
+  );
+  await running.linger();
 }

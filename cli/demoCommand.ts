@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import type { RunSummary } from '../server/summary.js';
 import { DEFAULT_TRAINING } from '../server/config.js';
-import { prepareCoordinator, runAndSummarize } from './coordinatorSetup.js';
+import { lingerAfterRun, prepareCoordinator, runAndSummarize } from './coordinatorSetup.js';
 import { roundLine } from './roundLine.js';
 import type { Log } from './consoleLog.js';
 
@@ -27,6 +27,8 @@ export interface DemoOptions {
   verbose: boolean;
   /** Aggregate with secure aggregation (defaults otherwise). */
   secureAggregation?: boolean;
+  /** Keep the dashboard up this long after the run (ms or 'forever'). Defaults to 0. */
+  lingerMs?: number | 'forever';
   log: Log;
   /** Print progress bars (off when not a terminal). */
   progress: boolean;
@@ -42,6 +44,7 @@ export async function runDemo(options: DemoOptions): Promise<RunSummary> {
       minClients: options.clients,
       waitForClientsMs: 120_000,
       roundTimeoutMs: 300_000,
+      ...(options.lingerMs !== undefined ? { lingerAfterRunMs: options.lingerMs } : {}),
       ...(options.secureAggregation ? { secureAggregation: {} } : {}),
       ...(options.epochs !== undefined
         ? {
@@ -110,6 +113,7 @@ export async function runDemo(options: DemoOptions): Promise<RunSummary> {
   log(`started ${options.clients} client processes`);
   try {
     const { summary } = await runAndSummarize(prepared, join(options.dataDir, 'summary.json'));
+    await lingerAfterRun(prepared.running, log);
     return summary;
   } finally {
     await Promise.all(

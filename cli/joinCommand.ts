@@ -11,6 +11,7 @@ import { demoSplit, parseDemoShard } from '../node/demo/demoSplit.js';
 import { FedClient } from '../client/fedClient.js';
 import type { FedClientEvent } from '../client/fedClient.js';
 import { SocketTransport } from '../client/socketTransport.js';
+import { countLabels, withLabelCounts } from '../client/labelCountsTransport.js';
 import { RefusedError } from '../client/transport.js';
 import { FileArtifactCache } from '../client/node/fileArtifactCache.js';
 import type { Log } from './consoleLog.js';
@@ -75,13 +76,17 @@ export async function runJoin(options: JoinOptions): Promise<number> {
   const data = loadClientData(options.data, options);
   options.log(`private data: ${data.count} samples from ${options.data}`);
   const client = new FedClient({
-    transport: new SocketTransport({
-      url: options.server,
-      ...(options.token !== undefined ? { token: options.token } : {}),
-      ...(options.protocolVersion !== undefined
-        ? { protocolVersion: options.protocolVersion }
-        : {}),
-    }),
+    // The label histogram goes with the join, for the dashboard's view of this client's skew.
+    transport: withLabelCounts(
+      new SocketTransport({
+        url: options.server,
+        ...(options.token !== undefined ? { token: options.token } : {}),
+        ...(options.protocolVersion !== undefined
+          ? { protocolVersion: options.protocolVersion }
+          : {}),
+      }),
+      countLabels(data),
+    ),
     data,
     platform: 'node',
     backend: backend.name,

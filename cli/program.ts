@@ -24,6 +24,17 @@ function num(value: string): number {
   return n;
 }
 
+/** `--linger-ms`: milliseconds or `forever`. */
+function lingerMs(value: string): number | 'forever' {
+  if (value === 'forever') return 'forever';
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0)
+    throw new InvalidArgumentError(
+      `${value} is neither a whole number of milliseconds ≥ 0 nor "forever"`,
+    );
+  return n;
+}
+
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
@@ -52,6 +63,11 @@ export function buildProgram(): Command {
       num,
     )
     .option('--round-timeout <seconds>', 'deadline for updates (default 120)', num)
+    .option(
+      '--linger-ms <ms|forever>',
+      'keep the dashboard and HTTP API up this long after the run ends (default 0)',
+      lingerMs,
+    )
     .option('--quorum <f>', 'share of sampled clients that must answer (default 0.5)', num)
     .option('--token <token>', 'join token clients must present (repeatable)', collect)
     .option(
@@ -198,6 +214,7 @@ export function buildProgram(): Command {
             : undefined,
         ),
         ...pick('quorum', flags.quorum),
+        ...pick('lingerAfterRunMs', flags.lingerMs),
         ...pick('tokens', flags.token),
         ...pick('tokensFile', flags.tokensFile),
         ...pick('adminToken', flags.adminToken),
@@ -298,6 +315,11 @@ export function buildProgram(): Command {
     .option('--backend <name>', 'force a tfjs backend')
     .option('--verbose', "show the clients' log lines")
     .option('--secure-aggregation', 'the coordinator learns only the sum of the updates')
+    .option(
+      '--linger-ms <ms|forever>',
+      'keep the dashboard up this long after the run (default 60000 on a terminal, else 0)',
+      lingerMs,
+    )
     .action(async (flags: Record<string, unknown>) => {
       const pick = <T>(key: string, value: T | undefined) =>
         value !== undefined ? { [key]: value } : {};
@@ -313,6 +335,9 @@ export function buildProgram(): Command {
         ...pick('backend', flags.backend as string | undefined),
         verbose: flags.verbose === true,
         secureAggregation: flags.secureAggregation === true,
+        lingerMs:
+          (flags.lingerMs as number | 'forever' | undefined) ??
+          (process.stdout.isTTY === true ? 60_000 : 0),
         log: consoleLog('[demo]'),
         progress: process.stderr.isTTY === true,
       });

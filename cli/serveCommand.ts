@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { CoordinatorSetup } from './coordinatorSetup.js';
-import { prepareCoordinator, runAndSummarize } from './coordinatorSetup.js';
+import { lingerAfterRun, prepareCoordinator, runAndSummarize } from './coordinatorSetup.js';
 import { parseCoordinatorConfig } from '../server/config.js';
 import { roundLine } from './roundLine.js';
 
@@ -31,7 +31,10 @@ export async function runServe(setup: CoordinatorSetup): Promise<number> {
     },
   });
   const { running } = prepared;
-  const stop = () => running.coordinator.stop();
+  const stop = () => {
+    running.coordinator.stop();
+    running.endLinger();
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
@@ -39,6 +42,7 @@ export async function runServe(setup: CoordinatorSetup): Promise<number> {
       prepared,
       join(running.checkpoints.runDir, 'summary.json'),
     );
+    await lingerAfterRun(running, setup.log);
     return result.status === 'completed' ? 0 : 1;
   } finally {
     await running.close();

@@ -224,6 +224,18 @@ export const coordinatorConfigSchema = z
     softLabelTopK: z.number().int().min(0).default(0),
     /** Precision soft labels travel in. Defaults to float16. */
     softLabelPrecision: z.enum(['float32', 'float16', 'uint8']).default('float16'),
+    /**
+     * How long the HTTP API and the dashboard stay up after the run has ended, so its final state,
+     * summary and student download can be seen: milliseconds, or `'forever'` (until the process
+     * is stopped with Ctrl-C or SIGTERM). Defaults to 0 (`fedistill demo` on a terminal: 60,000).
+     */
+    lingerAfterRunMs: z.union([z.number().int().min(0), z.literal('forever')]).default(0),
+    /**
+     * Folders the dashboard's run history reads `fedistill simulate` results from: each folder is
+     * one simulate run directory (holding result.json) or holds several. Missing ones are skipped.
+     * Defaults to ['runs'] (simulate's default output folder, relative to the working directory).
+     */
+    simulationResultsDirs: z.array(z.string().min(1)).max(100).default(['runs']),
   })
   .superRefine((config, context) => {
     const strategy = findStrategy(config.strategy);

@@ -2,6 +2,10 @@
  * A coordinator on the network: the prepared run (prepareRun.ts) behind a
  * socket.io server with its auth middleware, the artifact and JSON routes and
  * the dashboard, listening. The one function the CLI, the demo and the tests call.
+ *
+ * The HTTP server and the dashboard outlive the run: they answer until
+ * `close()`, and `linger()` is how the CLI keeps them up for the configured
+ * `lingerAfterRunMs` after the end-of-run work.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -29,6 +33,9 @@ import { DashboardHub } from './dashboard/hub.js';
 import { DemoShards } from './dashboard/demoShards.js';
 import { meanCrossEntropy } from './dashboard/metrics.js';
 import { createDashboardRoutes } from './dashboard/routes.js';
+import { ClientTelemetry } from './dashboard/clientTelemetry.js';
+import { RunHistory } from './dashboard/history.js';
+import type { RunSummary } from './summary.js';
 
 export type { CoordinatorData };
 
@@ -52,6 +59,17 @@ export interface RunningCoordinator {
   readonly store: RunStore;
   readonly checkpoints: DirectoryCheckpoints;
   readonly teacherAccuracy: number;
+  /** Shows the end-of-run summary on the dashboard. */
+  publishSummary(summary: RunSummary): void;
+  /**
+   * Keeps serving after the run for `lingerAfterRunMs` (or until `endLinger()` / `close()`
+   * when 'forever'); resolves at once when it is 0. The event loop stays free meanwhile.
+   */
+  linger(): Promise<void>;
+  /** The configured `lingerAfterRunMs`. */
+  readonly lingerAfterRunMs: number | 'forever';
+  /** Ends a linger early (Ctrl-C). */
+  endLinger(): void;
   close(): Promise<void>;
 }
 
@@ -115,14 +133,16 @@ export async function startCoordinator(
     next();
   });
 
-  const hub = new SocketHub(io, {
+  // Label histograms and local metrics off accepted joins and updates, for the per-client view.
+  const telemetry = new ClientTelemetry();
+  const socketHub = new SocketHub(io, {
     onCutOff: ({ source }) => {
       if (source === undefined) return;
       const cooldown = penalties.penalize(source);
       if (cooldown > 0) log(`cut-off: refusing ${source} for ${Math.ceil(cooldown / 1000)} s`);
     },
   });
-  const coordinator = createCoordinator(run, hub, options.onEvent);
+  const coordinator = createCoordinator(run, telemetry.observe(socketHub), options.onEvent);
 
   const demoShards = new DemoShards(options.demoShards ?? [], data.proxy.featureShape);
   const dashboard = new DashboardHub({
@@ -135,6 +155,12 @@ export async function startCoordinator(
       loss: meanCrossEntropy(testLogits, data.test.y, numClasses),
     },
     demoShards: demoShards.count,
+    runDir: checkpoints.runDir,
+    telemetry,
+  });
+  const history = new RunHistory({
+    databasePath: store.path,
+    simulationDirs: config.simulationResultsDirs,
   });
   const httpServer = createServer(
     createHttpHandler({
@@ -165,6 +191,9 @@ export async function startCoordinator(
         runId,
         tokens: authority.joinTokens,
         demoShards,
+        telemetry,
+        history,
+        runDir: checkpoints.runDir,
       }),
     }),
   );
@@ -176,6 +205,7 @@ export async function startCoordinator(
   const port = (httpServer.address() as AddressInfo).port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   log(`coordinator ${coordinator.runId} listening on ${url} (tfjs backend ${tf.getBackend()})`);
+  let endLinger: (() => void) | undefined;
   return {
     coordinator,
     io,
@@ -184,10 +214,33 @@ export async function startCoordinator(
     store,
     checkpoints,
     teacherAccuracy,
+    publishSummary: (summary) => dashboard.setSummary(summary),
+    lingerAfterRunMs: config.lingerAfterRunMs,
+    linger() {
+      const ms = config.lingerAfterRunMs;
+      if (ms === 0) return Promise.resolve();
+      dashboard.note(
+        ms === 'forever'
+          ? 'the run has ended; the dashboard stays up until the coordinator is stopped'
+          : `the run has ended; the dashboard stays up for ${Math.round(ms / 1000)} s`,
+      );
+      return new Promise<void>((resolve) => {
+        const timer = ms === 'forever' ? undefined : setTimeout(() => endLinger?.(), ms);
+        endLinger = () => {
+          clearTimeout(timer);
+          endLinger = undefined;
+          resolve();
+        };
+      });
+    },
+    endLinger: () => endLinger?.(),
     async close() {
+      endLinger?.();
       coordinator.stop();
       dashboard.close();
+      history.close();
       io.disconnectSockets(true);
+      // io.close() also closes the HTTP server it is attached to.
       await new Promise<void>((resolve) => io.close(() => resolve()));
       coordinator.dispose();
       store.close();

@@ -5,10 +5,14 @@
  *
  * State for tests and scripts is mirrored on `<main id="client">` as data
  * attributes: state, backend, clientId, roundsAccepted, artifactsFromCache.
+ *
+ * When the run ends the page says so for good ("run ended: completed, your
+ * updates: N accepted") and closes its connection: the coordinator may stay up
+ * after the run (its linger), and a socket.io reconnect would only be refused.
  */
 import { RefusedError } from '../transport.js';
 import { DemoShardUnavailableError, fetchDemoShard } from './demoShard.js';
-import type { BrowserClientEvent } from './startBrowserClient.js';
+import type { BrowserClient, BrowserClientEvent } from './startBrowserClient.js';
 import { startBrowserClient } from './startBrowserClient.js';
 
 function byId<T extends HTMLElement>(id: string): T {
@@ -99,7 +103,34 @@ function setCell(roundId: number, column: number, text: string, className = ''):
 }
 
 let roundsAccepted = 0;
+let roundsRefused = 0;
 let deadlineTimer: ReturnType<typeof setInterval> | undefined;
+/** Set once the coordinator said the run ended: later disconnects are expected, not trouble. */
+let runEnded = false;
+let client: BrowserClient | undefined;
+
+/** The page's final state. `reason` is the run's end ('completed', 'stopped'), or null when it ended before this page joined. */
+function showRunEnded(reason: string | null): void {
+  runEnded = true;
+  clearInterval(deadlineTimer);
+  const updates =
+    reason === null
+      ? 'this page took no part'
+      : `your updates: ${roundsAccepted} accepted${roundsRefused > 0 ? `, ${roundsRefused} refused` : ''}`;
+  setState(
+    'ended',
+    reason === null ? 'run ended before this page joined' : `run ended: ${reason}, ${updates}`,
+  );
+  main.dataset.endReason = reason ?? 'before-join';
+  progressTitle.textContent =
+    reason === null ? 'Run ended before this page joined' : `Run ended: ${reason}`;
+  progress.max = 1;
+  progress.value = 1;
+  progressDetail.textContent = `${updates}. The trained student is on the dashboard; this page trains no more.`;
+  byId('progress-box').classList.add('final');
+  // Nothing more will come: stop reconnecting to a coordinator that has finished.
+  client?.stop();
+}
 
 function onEvent(event: BrowserClientEvent): void {
   switch (event.type) {
@@ -170,6 +201,7 @@ function onEvent(event: BrowserClientEvent): void {
       addLog(`round ${event.roundId}: update accepted (${kib(event.bytes)})`);
       break;
     case 'update:rejected':
+      roundsRefused += 1;
       setCell(event.roundId, 1, `rejected: ${event.code}`, 'bad');
       addLog(`round ${event.roundId}: update refused: ${event.code}: ${event.message}`, 'bad');
       break;
@@ -188,13 +220,16 @@ function onEvent(event: BrowserClientEvent): void {
         setCell(event.roundId, 1, 'not trained on this page', 'muted');
       break;
     case 'disconnected':
+      if (runEnded) {
+        addLog(`connection closed after the run ended (${event.reason})`);
+        break;
+      }
       setState('reconnecting', 'reconnecting…');
       addLog(`disconnected (${event.reason}); reconnecting`, 'bad');
       break;
     case 'run:end':
-      clearInterval(deadlineTimer);
-      setState('ended', `run ${event.reason}`);
       addLog(`run ended (${event.reason})`);
+      showRunEnded(event.reason);
       break;
     case 'error':
     case 'warning':
@@ -241,7 +276,7 @@ async function main_(): Promise<void> {
   addLog(`private data: demo shard ${shard.index} of ${shard.of}, ${shard.data.count} digits`);
   setState('connecting', 'connecting…');
   try {
-    const client = await startBrowserClient({
+    client = await startBrowserClient({
       url: location.origin,
       data: shard.data,
       ...(token !== undefined ? { token } : {}),
@@ -249,8 +284,15 @@ async function main_(): Promise<void> {
       ...(name !== undefined ? { name } : {}),
       onEvent,
     });
-    addEventListener('pagehide', () => client.stop());
+    addEventListener('pagehide', () => client?.stop());
+    // The run may have ended while the client was still starting.
+    if (runEnded) client.stop();
   } catch (error) {
+    if (error instanceof RefusedError && error.code === 'run-ended') {
+      addLog(`the coordinator's run has already ended: ${error.message}`);
+      showRunEnded(null);
+      return;
+    }
     if (error instanceof RefusedError) {
       setState('refused', `refused: ${error.code}`);
       addLog(`refused by the coordinator (${error.code}): ${error.message}`, 'bad');

@@ -14,6 +14,7 @@ import type { LabeledData } from '../../shared/data/types.js';
 import type { ArtifactCache, FedClientEvent } from '../fedClient.js';
 import { FedClient } from '../fedClient.js';
 import { SocketTransport } from '../socketTransport.js';
+import { countLabels, withLabelCounts } from '../labelCountsTransport.js';
 import { selectBrowserBackend } from './backend.js';
 import { claimClientIdentity } from './identity.js';
 import { IndexedDbArtifactCache } from './indexedDbCache.js';
@@ -76,10 +77,14 @@ export async function startBrowserClient(options: BrowserClientOptions): Promise
       : (options.cache ??
         new IndexedDbArtifactCache({ onError: (message) => emit({ type: 'warning', message }) }));
   const client = new FedClient({
-    transport: new SocketTransport({
-      url,
-      ...(options.token !== undefined ? { token: options.token } : {}),
-    }),
+    // The label histogram goes with the join, for the dashboard's view of this client's skew.
+    transport: withLabelCounts(
+      new SocketTransport({
+        url,
+        ...(options.token !== undefined ? { token: options.token } : {}),
+      }),
+      countLabels(options.data),
+    ),
     data: options.data,
     platform: 'browser',
     backend: backend.name,

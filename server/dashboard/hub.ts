@@ -13,14 +13,18 @@ import type { Namespace, Server } from 'socket.io';
 import type { CoordinatorEvent } from '../coordinator.js';
 import type { CoordinatorServer } from '../socketHub.js';
 import type { RunStore } from '../store.js';
+import type { RunSummary } from '../summary.js';
+import type { ClientTelemetry } from './clientTelemetry.js';
+import { modelVariants } from './modelFiles.js';
 import type {
   DashboardClient,
+  DashboardEvent,
   DashboardServerEvents,
   DashboardSnapshot,
   DashboardStatus,
   DashboardUpdate,
 } from './snapshot.js';
-import { DASHBOARD_NAMESPACE, DASHBOARD_UPDATE_LIMIT } from './snapshot.js';
+import { DASHBOARD_EVENT_LIMIT, DASHBOARD_NAMESPACE, DASHBOARD_UPDATE_LIMIT } from './snapshot.js';
 
 /** The parts of a Coordinator the dashboard reads. */
 export interface DashboardSource {
@@ -35,6 +39,10 @@ export interface DashboardHubOptions {
   io: CoordinatorServer;
   teacher: { description: string; accuracy: number; loss: number | null };
   demoShards: number;
+  /** The run's folder (`<dataDir>/runs/<runId>`), where the student is exported. */
+  runDir: string;
+  /** Per-client label histograms and local metrics (clientTelemetry.ts). */
+  telemetry: ClientTelemetry;
   /** Least time between two pushed snapshots. Defaults to 250 ms. */
   throttleMs?: number;
   /**
@@ -51,6 +59,8 @@ export class DashboardHub {
   private readonly lastUpdateAt = new Map<string, number>();
   private readonly recent: DashboardUpdate[] = [];
   private readonly totals = { accepted: 0, rejected: 0 };
+  private readonly events: DashboardEvent[] = [];
+  private summary: RunSummary | null = null;
   private readonly nsp: DashboardNamespace;
   private readonly unsubscribe: () => void;
   private timer: NodeJS.Timeout | undefined;
@@ -66,7 +76,16 @@ export class DashboardHub {
     this.refresh.unref();
   }
 
+  private log(level: DashboardEvent['level'], text: string): void {
+    // The coordinator repeats `waiting` every second while nothing changes: one line is enough.
+    if (this.events[0]?.text === text) return;
+    this.events.unshift({ at: Date.now(), level, text });
+    if (this.events.length > DASHBOARD_EVENT_LIMIT) this.events.length = DASHBOARD_EVENT_LIMIT;
+  }
+
   private onEvent(event: CoordinatorEvent): void {
+    const line = describeEvent(event);
+    if (line) this.log(line.level, line.text);
     const now = Date.now();
     switch (event.type) {
       case 'client:joined':
@@ -119,6 +138,22 @@ export class DashboardHub {
     }, this.options.throttleMs ?? 250);
   }
 
+  /** Shows the end-of-run summary (measured after the run, so it arrives after `run:ended`). */
+  setSummary(summary: RunSummary): void {
+    this.summary = summary;
+    this.log(
+      'info',
+      `summary: student ${summary.timesSmaller.toFixed(1)}× smaller, ${summary.timesFaster.toFixed(1)}× faster, keeps ${summary.shareOfTeacherAccuracy === null ? 'n/a' : `${(summary.shareOfTeacherAccuracy * 100).toFixed(1)}%`} of the teacher's accuracy`,
+    );
+    this.schedulePush();
+  }
+
+  /** A line for the event log from outside the coordinator (linger, shutdown). */
+  note(text: string): void {
+    this.log('info', text);
+    this.schedulePush();
+  }
+
   /** Everything the dashboard shows, now. */
   snapshot(): DashboardSnapshot {
     const { coordinator, store } = this.options;
@@ -136,6 +171,10 @@ export class DashboardHub {
       updates: [...this.recent],
       totals: { ...this.totals },
       demoShards: this.options.demoShards,
+      events: [...this.events],
+      summary: this.summary,
+      // The student is exported when the run ends; quantised variants may follow.
+      models: coordinator.status().state === 'training' ? [] : modelVariants(this.options.runDir),
     };
   }
 
@@ -146,5 +185,66 @@ export class DashboardHub {
     this.timer = undefined;
     this.unsubscribe();
     this.nsp.disconnectSockets(true);
+  }
+}
+
+/** The event log's line for a coordinator event, or undefined for those it leaves out. */
+export function describeEvent(
+  event: CoordinatorEvent,
+): { level: DashboardEvent['level']; text: string } | undefined {
+  const id = (clientId: string | null) => (clientId === null ? 'unjoined' : clientId.slice(0, 8));
+  switch (event.type) {
+    case 'client:joined':
+      return {
+        level: 'info',
+        text: `${event.rejoin ? 'rejoined' : 'joined'}: ${event.name ?? id(event.clientId)} (${event.platform}, ${event.backend}, ${event.numSamples} samples)`,
+      };
+    case 'client:left':
+      return { level: 'info', text: `left: ${id(event.clientId)}` };
+    case 'client:cut-off':
+      return {
+        level: 'warn',
+        text: `cut off: ${id(event.clientId)} after ${event.refusals} refused messages`,
+      };
+    case 'client:excluded':
+      return {
+        level: 'warn',
+        text: `excluded: ${id(event.clientId)} (accused by ${event.accusers.length})`,
+      };
+    case 'round:started':
+      return {
+        level: 'info',
+        text: `round ${event.roundId} started: ${event.sampled.length} clients sampled`,
+      };
+    case 'update:rejected':
+      return {
+        level: 'warn',
+        text: `round ${event.roundId}: update from ${id(event.clientId)} refused (${event.code}: ${event.message})`,
+      };
+    case 'round:secure':
+      return event.error
+        ? { level: 'warn', text: `round ${event.roundId}: secure sum failed: ${event.error}` }
+        : {
+            level: 'info',
+            text: `round ${event.roundId}: secure sum of ${event.survivors}/${event.sampled} (t = ${event.threshold})`,
+          };
+    case 'round:closed': {
+      const r = event.record;
+      const acc =
+        r.studentAccuracy === null ? '' : `, student ${(r.studentAccuracy * 100).toFixed(2)}%`;
+      return {
+        level: r.status === 'aggregated' ? 'info' : 'warn',
+        text: `round ${r.round} ${r.status}: ${r.participants}/${r.sampled} updates${acc}, ${(r.durationMs / 1000).toFixed(1)} s`,
+      };
+    }
+    case 'run:ended':
+      return {
+        level: 'info',
+        text: `run ${event.status} after ${event.roundsAggregated} aggregated rounds`,
+      };
+    case 'waiting':
+      return { level: 'info', text: `waiting for clients: ${event.connected}/${event.needed}` };
+    default:
+      return undefined;
   }
 }

@@ -14,6 +14,7 @@ function shell(title: string, script: string, body: string): string {
     <meta charset="utf-8" />
     <meta name="viewport" content="width=device-width, initial-scale=1" />
     <title>${title}</title>
+    <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
     <link rel="stylesheet" href="/assets/style.css" />
     <script type="module" src="/assets/${script}"></script>
   </head>
@@ -22,6 +23,19 @@ ${body}
   </body>
 </html>
 `;
+}
+
+/** The tab icon (also served as /favicon.ico): a large and a small disc, teacher and student. */
+export const FAVICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#1e40af"/><circle cx="12" cy="13" r="7" fill="#93c5fd"/><circle cx="22" cy="22" r="4" fill="#fbbf24"/></svg>`;
+
+/** A chart panel: a title and a fixed-height box chart.js fills. */
+function chart(id: string, title: string, note = ''): string {
+  return `<figure><figcaption>${title}${note ? ` <span class="muted">${note}</span>` : ''}</figcaption><div class="chart-box"><canvas id="${id}"></canvas></div></figure>`;
+}
+
+/** A table in a horizontal scroll container, with a pager below. */
+function pagedTable(id: string): string {
+  return `<div class="table-wrap"><table id="${id}"></table></div><div class="pager" id="${id}-pager"></div>`;
 }
 
 export const DASHBOARD_HTML = shell(
@@ -34,17 +48,51 @@ export const DASHBOARD_HTML = shell(
     </header>
     <main id="dashboard" data-state="loading">
       <section class="cards" id="cards"></section>
+      <section id="summary" hidden>
+        <h2>Result</h2>
+        <div class="cards" id="summary-cards"></div>
+        <div id="downloads"></div>
+      </section>
       <section class="charts">
-        <figure><figcaption>Accuracy on the test split</figcaption><div class="chart-box"><canvas id="accuracy-chart"></canvas></div></figure>
-        <figure><figcaption>Loss</figcaption><div class="chart-box"><canvas id="loss-chart"></canvas></div></figure>
+        ${chart('accuracy-chart', 'Accuracy on the test split')}
+        ${chart('loss-chart', 'Loss', '(log scale)')}
+        ${chart('bytes-chart', 'Traffic per client and round')}
+        ${chart('duration-chart', 'Round duration')}
       </section>
       <section>
-        <h2>Clients</h2>
-        <table id="clients"></table>
+        <h2>Clients <span class="muted">select one for its rounds and labels</span></h2>
+        ${pagedTable('clients')}
+      </section>
+      <section id="client-detail" hidden>
+        <h2 id="client-detail-title">Client</h2>
+        <div class="charts">
+          ${chart('client-metrics-chart', 'Local training, per round')}
+          ${chart('client-labels-chart', 'Label histogram of its private data')}
+        </div>
+        <p class="muted" id="client-detail-note"></p>
       </section>
       <section>
         <h2>Updates <span class="muted" id="update-totals"></span></h2>
-        <table id="updates"></table>
+        ${pagedTable('updates')}
+      </section>
+      <section id="history">
+        <h2>Run history <span class="muted">coordinator runs in SQLite and simulate results</span></h2>
+        <div class="history-controls">
+          <label>metric <select id="history-metric">
+            <option value="studentAccuracy">student accuracy</option>
+            <option value="agreement">agreement with teacher</option>
+            <option value="studentLoss">student loss</option>
+            <option value="bytesUpPerClient">bytes up per client</option>
+            <option value="durationMs">round duration</option>
+          </select></label>
+          <span class="muted" id="history-note"></span>
+        </div>
+        ${pagedTable('history-runs')}
+        <div class="charts">${chart('history-chart', 'Overlay of the selected runs')}</div>
+      </section>
+      <section>
+        <h2>Event log</h2>
+        ${pagedTable('events')}
       </section>
     </main>`,
 );
@@ -66,7 +114,7 @@ export const CLIENT_HTML = shell(
       </section>
       <section>
         <h2>Rounds</h2>
-        <table id="rounds"></table>
+        <div class="table-wrap"><table id="rounds"></table></div>
       </section>
       <section>
         <h2>Log</h2>

@@ -1,16 +1,22 @@
 /**
  * HTTP routes for browsers: the dashboard (`/`), the browser client page
  * (`/client`), their bundled code and the tfjs wasm binaries (`/assets/…`),
- * the dashboard's JSON (`/api/dashboard`, `/api/updates`) and demo shards
- * (`/api/demo-shard`). Plugged into createHttpHandler as its fallback.
+ * the dashboard's JSON (`/api/dashboard`, `/api/updates`, `/api/client`,
+ * `/api/history`, `/api/history/rounds`), the student's files for download
+ * (`/api/model/<variant>/<file>`), demo shards (`/api/demo-shard`) and the
+ * icon. Plugged into createHttpHandler as its fallback.
  */
+import { createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RunStore } from '../store.js';
 import type { BundleFile } from './bundle.js';
 import { browserBundle, wasmFile } from './bundle.js';
 import type { DemoShards } from './demoShards.js';
 import type { DashboardHub } from './hub.js';
-import { CLIENT_HTML, DASHBOARD_HTML, STYLESHEET } from './pages.js';
+import type { ClientTelemetry } from './clientTelemetry.js';
+import type { RunHistory } from './history.js';
+import { modelFilePath, modelVariants } from './modelFiles.js';
+import { CLIENT_HTML, DASHBOARD_HTML, FAVICON_SVG, STYLESHEET } from './pages.js';
 
 export interface DashboardRouteOptions {
   hub: DashboardHub;
@@ -19,6 +25,12 @@ export interface DashboardRouteOptions {
   /** When set, demo shards need `Authorization: Bearer <one of these>` like artifacts. */
   tokens: readonly string[];
   demoShards?: DemoShards;
+  /** Per-client label histograms and local metrics for `/api/client`. */
+  telemetry?: ClientTelemetry;
+  /** Past runs and simulate results for `/api/history`. */
+  history?: RunHistory;
+  /** The run's folder, whose `student*` exports `/api/model` serves. */
+  runDir?: string;
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -73,6 +85,19 @@ export function createDashboardRoutes(
       sendText(req, res, CLIENT_HTML, 'text/html; charset=utf-8');
       return true;
     }
+    if (path === '/favicon.ico' || path === '/favicon.svg') {
+      // Browsers accept an SVG icon under the .ico name they ask for by default.
+      res.writeHead(200, {
+        'content-type': 'image/svg+xml',
+        'cache-control': 'public, max-age=86400',
+      });
+      res.end(req.method === 'HEAD' ? undefined : FAVICON_SVG);
+      return true;
+    }
+    if (path.startsWith('/api/model/')) {
+      serveModelFile(req, res, path, options);
+      return true;
+    }
     if (path === '/assets/style.css') {
       sendText(req, res, STYLESHEET, 'text/css; charset=utf-8');
       return true;
@@ -110,6 +135,41 @@ export function createDashboardRoutes(
           200,
           options.store.updates(options.runId, round === null ? undefined : Number(round)),
         );
+        return true;
+      }
+      case '/api/model':
+        sendJson(res, 200, options.runDir ? modelVariants(options.runDir) : []);
+        return true;
+      case '/api/client': {
+        const id = url.searchParams.get('id') ?? '';
+        const client = options.store.clients(options.runId).find((c) => c.id === id);
+        if (!client) {
+          sendJson(res, 404, { error: `no client ${JSON.stringify(id)} in this run` });
+          return true;
+        }
+        const telemetry = options.telemetry?.view(id) ?? { labelCounts: null, rounds: [] };
+        const updates = options.store
+          .updates(options.runId)
+          .filter((u) => u.clientId === id)
+          .map(({ round, status, reason, numSamples, bytes, receivedAt }) => ({
+            round,
+            status,
+            reason,
+            numSamples,
+            bytes,
+            receivedAt,
+          }));
+        sendJson(res, 200, { client, ...telemetry, updates });
+        return true;
+      }
+      case '/api/history':
+        sendJson(res, 200, options.history?.list() ?? { entries: [], problems: [] });
+        return true;
+      case '/api/history/rounds': {
+        const key = url.searchParams.get('key') ?? '';
+        const rounds = options.history?.rounds(key);
+        if (!rounds) sendJson(res, 404, { error: `no history entry ${JSON.stringify(key)}` });
+        else sendJson(res, 200, rounds);
         return true;
       }
       case '/api/demo-shard':
@@ -158,4 +218,36 @@ function serveDemoShard(
     'content-length': bytes.byteLength,
   });
   res.end(req.method === 'HEAD' ? undefined : bytes);
+}
+
+function serveModelFile(
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  options: DashboardRouteOptions,
+): void {
+  const match = /^\/api\/model\/([\w.-]+)\/([\w.-]+)$/.exec(path);
+  const file =
+    match && options.runDir ? modelFilePath(options.runDir, match[1]!, match[2]!) : undefined;
+  if (!match || !file) {
+    sendJson(res, 404, {
+      error: `no model file ${path}; GET /api/model lists the exports (after the run ends)`,
+    });
+    return;
+  }
+  const name = match[2]!;
+  res.writeHead(200, {
+    'content-type': name.endsWith('.json') ? 'application/json' : 'application/octet-stream',
+    'cache-control': 'no-cache',
+    // Other origins (a notebook, an app) may load the student with tf.loadLayersModel.
+    'access-control-allow-origin': '*',
+    'content-disposition': `inline; filename="${match[1]}-${name}"`,
+  });
+  if (req.method === 'HEAD') {
+    res.end();
+    return;
+  }
+  createReadStream(file)
+    .on('error', () => res.destroy())
+    .pipe(res);
 }

@@ -5,6 +5,8 @@
  * a dropped live connection never leaves it half-updated.
  */
 import type { ClientRecord, RoundRecord } from '../store.js';
+import type { RunSummary } from '../summary.js';
+import type { ModelVariant } from './modelFiles.js';
 
 /** The coordinator's `status()` fields the dashboard reads. */
 export interface DashboardStatus {
@@ -36,6 +38,13 @@ export interface DashboardUpdate {
   bytes: number | null;
 }
 
+/** One line of the dashboard's event log. */
+export interface DashboardEvent {
+  at: number;
+  level: 'info' | 'warn';
+  text: string;
+}
+
 export interface DashboardSnapshot {
   /** The coordinator's clock when the snapshot was taken, so pages can count down deadlines. */
   serverTime: number;
@@ -48,7 +57,15 @@ export interface DashboardSnapshot {
   totals: { accepted: number; rejected: number };
   /** Demo shards the coordinator hands to browser clients (0 when not on the embedded split). */
   demoShards: number;
+  /** What happened, newest first (at most `DASHBOARD_EVENT_LIMIT`). */
+  events: DashboardEvent[];
+  /** The end-of-run summary (sizes, inference speed, accuracy kept), once it is measured. */
+  summary: RunSummary | null;
+  /** The student's exports for download (`/api/model/<name>/<file>`), once the run exported it. */
+  models: ModelVariant[];
 }
+
+export const DASHBOARD_EVENT_LIMIT = 300;
 
 export const DASHBOARD_UPDATE_LIMIT = 200;
 

@@ -60,6 +60,12 @@ export const joinRequestSchema = z.strictObject({
   backend: shortText,
   numSamples: count,
   name: z.string().max(100).optional(),
+  /**
+   * How many of the client's private samples carry each class label (index = class), so the
+   * dashboard can show the client's label skew. Optional and informational: the coordinator
+   * never uses it for aggregation. At most 10,000 classes.
+   */
+  labelCounts: z.array(count).max(10_000).optional(),
 });
 export type JoinRequest = z.infer<typeof joinRequestSchema>;
 
