@@ -5,6 +5,7 @@
  */
 import { hostname } from 'node:os';
 import type { LabeledData } from '../shared/data/types.js';
+import type { ModelSpec } from '../shared/models/index.js';
 import { selectNodeBackend } from '../node/backend.js';
 import { loadDataDir } from '../node/data/index.js';
 import { demoSplit, parseDemoShard } from '../node/demo/demoSplit.js';
@@ -15,6 +16,7 @@ import { countLabels, withLabelCounts } from '../client/labelCountsTransport.js'
 import { RefusedError } from '../client/transport.js';
 import { FileArtifactCache } from '../client/node/fileArtifactCache.js';
 import type { Log } from './consoleLog.js';
+import { resolveModelSpec } from './studentSpec.js';
 
 export interface JoinOptions {
   server: string;
@@ -27,6 +29,11 @@ export interface JoinOptions {
   dataSeed?: number;
   demoAlpha?: number;
   protocolVersion?: number;
+  /**
+   * This client's own student (`mlp:H1,H2`, `cnn` or a spec JSON file), sized to the run's input
+   * and classes, for strategies where no weights travel. Defaults to the run's student.
+   */
+  student?: string;
   log: Log;
 }
 
@@ -88,6 +95,12 @@ export async function runJoin(options: JoinOptions): Promise<number> {
       countLabels(data),
     ),
     data,
+    ...(options.student !== undefined
+      ? {
+          studentSpec: (run: ModelSpec) =>
+            resolveModelSpec(options.student!, run.inputShape, run.numClasses),
+        }
+      : {}),
     platform: 'node',
     backend: backend.name,
     ...(options.name !== undefined ? { name: options.name } : {}),
@@ -108,8 +121,10 @@ export async function runJoin(options: JoinOptions): Promise<number> {
       options.log(`refused by coordinator (${error.code}): ${error.message}`);
       return 2;
     }
-    throw error;
+    options.log(`cannot take part: ${(error as Error).message}`);
+    return 1;
   }
+  if (client.student) options.log(`student: ${client.student.name ?? 'custom'}`);
   const reason = await client.done;
   client.stop();
   return reason === 'completed' || reason === 'stopped' ? 0 : 1;

@@ -268,6 +268,10 @@ export function buildProgram(): Command {
     )
     .option('--name <name>', 'a name shown on the coordinator')
     .option(
+      '--student <spec>',
+      "this client's own student (mlp:H1,H2, cnn or a spec JSON file) where no weights travel: fedmd, dsfl, local",
+    )
+    .option(
       '--data-seed <n>',
       'seed of the embedded MNIST split (demo shards only; default 42)',
       int,
@@ -286,6 +290,7 @@ export function buildProgram(): Command {
         server: flags.server as string,
         data: flags.data as string,
         ...pick('token', flags.token as string | undefined),
+        ...pick('student', flags.student as string | undefined),
         ...pick('backend', flags.backend as string | undefined),
         ...pick('cacheDir', flags.cacheDir as string | undefined),
         ...pick('name', flags.name as string | undefined),

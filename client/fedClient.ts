@@ -56,9 +56,11 @@ export interface FedClientOptions {
   validation?: LabeledData;
   /**
    * This client's own student architecture, for strategies where no weights travel (fedmd,
-   * dsfl, local). Defaults to the coordinator's spec.
+   * dsfl, local): a spec, or a function of the coordinator's spec (to size it to the run's
+   * input shape and classes). Refused at join under a strategy that averages weights.
+   * Defaults to the coordinator's spec.
    */
-  studentSpec?: ModelSpec;
+  studentSpec?: ModelSpec | ((coordinatorSpec: ModelSpec) => ModelSpec);
   /**
    * This client's seed: of its initial weights (which matter when no weights travel: fedmd,
    * dsfl, local) and, mixed with the round id, of its batch order and dropout. Defaults to
@@ -122,6 +124,11 @@ export class FedClient {
   /** What proves a later rejoin as `id` is this client: keep it beside the id, and secret. */
   get rejoinSecret(): string | undefined {
     return this.secret;
+  }
+
+  /** The student architecture this client trains, once joined. */
+  get student(): ModelSpec | undefined {
+    return this.spec;
   }
 
   get traffic(): { bytesDown: number; bytesUp: number } {
@@ -205,7 +212,7 @@ export class FedClient {
     if (specKey !== this.joinedSpecKey) {
       this.joinedSpecKey = specKey;
       this.model?.dispose();
-      this.spec = this.options.studentSpec ?? joined.model.spec;
+      this.spec = this.ownSpec(joined);
       this.model = buildModel(this.spec, this.options.seed);
     }
     const features = joined.teacherFeatures;
@@ -246,6 +253,19 @@ export class FedClient {
         inputs.bytes.byteLength + labels.bytes.byteLength + (featureBytes?.bytes.byteLength ?? 0),
       fromCache: inputs.fromCache && labels.fromCache && (featureBytes?.fromCache ?? true),
     });
+  }
+
+  /** The student this client trains: its own (where the strategy allows one) or the run's. */
+  private ownSpec(joined: JoinAccepted): ModelSpec {
+    const option = this.options.studentSpec;
+    if (option === undefined) return joined.model.spec;
+    const spec = typeof option === 'function' ? option(joined.model.spec) : option;
+    const same = JSON.stringify(spec) === JSON.stringify(joined.model.spec);
+    if (!same && joined.strategy && !joined.strategy.heterogeneousStudents)
+      throw new Error(
+        `strategy ${joined.strategy.name} averages weights, so every client trains the run's student (${joined.model.spec.name ?? 'custom'}); an own student architecture needs a strategy where no weights travel`,
+      );
+    return spec;
   }
 
   private onSecAgg(raw: SecAggDown): void {

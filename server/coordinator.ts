@@ -277,6 +277,10 @@ export class Coordinator {
       runId: this.runId,
       protocolVersion: PROTOCOL_VERSION,
       model: { spec: this.parts.studentSpec, numParams: this.globalWeights.length },
+      strategy: {
+        name: this.strategy.name,
+        heterogeneousStudents: this.strategy.capabilities.heterogeneousStudents,
+      },
       proxyInputs: this.parts.proxyInputs,
       softLabels: this.parts.softLabels,
       ...(this.parts.teacherFeatures ? { teacherFeatures: this.parts.teacherFeatures } : {}),

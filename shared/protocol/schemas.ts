@@ -181,6 +181,11 @@ export const joinAcceptedSchema = z.strictObject({
   runId: z.string().min(1).max(100),
   protocolVersion: z.number().int(),
   model: z.strictObject({ spec: modelSpecSchema, numParams: count }),
+  /**
+   * The run's strategy and whether it lets each client run its own student architecture (no
+   * weights travel: fedmd, dsfl, local). Absent from older coordinators.
+   */
+  strategy: z.strictObject({ name: shortText, heterogeneousStudents: z.boolean() }).optional(),
   proxyInputs: artifactRefSchema,
   softLabels: artifactRefSchema.extend({ temperature: finite.positive() }),
   /**
