@@ -24,19 +24,25 @@ import type { TappedMessage } from '../../sim/simHub.js';
 import { runSimulation } from '../../sim/simulate.js';
 import type { UpdateMessage } from '../../shared/protocol/index.js';
 import { tinyConfig } from './tinyConfig.js';
+import { buildModel, cnnSpec, countParameters } from '../../shared/index.js';
 
 const cacheDir = mkdtempSync(join(tmpdir(), 'fedistill-families-'));
 after(() => rmSync(cacheDir, { recursive: true, force: true }));
 
 const ROUNDS = 4;
 
-async function familyRun(strategy: string, distillation: SimConfigInput['training']) {
+async function familyRun(
+  strategy: string,
+  distillation: SimConfigInput['training'],
+  overrides: SimConfigInput = {},
+) {
   const messages: TappedMessage[] = [];
   const config = tinyConfig({
     cacheDir,
     strategy,
     rounds: ROUNDS,
     training: { epochs: 1, batchSize: 16, learningRate: 0.003, ...distillation },
+    ...overrides,
   });
   const result = await runSimulation({
     config,
@@ -101,4 +107,24 @@ test('self-distillation under fedavg: the term pulls every round KL to the snaps
       `round ${round}: self KL ${withTerm} with the term, ${without} without`,
     );
   }
+});
+
+test('CNN teacher and student: a hint on the student’s convolutional features falls over a federated run', async () => {
+  const { term, run } = await familyRun(
+    'fedkd',
+    {
+      distillation: [
+        { name: 'response', weight: 1 },
+        // Layer 2 of the cnn shorthand is its second convolution; its maps are averaged per channel.
+        { name: 'hint', weight: 1, studentLayer: 2, pooling: 'average' },
+      ],
+    },
+    { teacher: { spec: 'cnn', epochs: 1 }, student: 'cnn' },
+  );
+  const cnn = buildModel(cnnSpec({ numClasses: 10 }), 1);
+  assert.equal(run.studentParams, countParameters(cnn), 'the federated student is the CNN');
+  cnn.dispose();
+  const first = term('hint', 1);
+  const last = term('hint', ROUNDS);
+  assert.ok(last < first, `conv hint ${first} → ${last}`);
 });
