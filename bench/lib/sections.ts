@@ -71,7 +71,7 @@ export const SECTIONS = [
     quickTimeoutS: 60,
     rows: ['agg.fedavg', 'agg.memory', 'agg.wire'],
   },
-  { name: 'round', timeoutS: 600, quickTimeoutS: 120, rows: ['round.overhead'] },
+  { name: 'round', timeoutS: 600, quickTimeoutS: 120, rows: ['round.overhead', 'round.close'] },
   {
     name: 'scale',
     timeoutS: 300,
