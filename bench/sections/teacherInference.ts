@@ -198,6 +198,13 @@ async function main(): Promise<BenchRow[]> {
           : `${torchName} 1 thread ${fmt(torchOne)}/s`,
       ratio: torchOne === undefined ? 'n/a' : ratio(wasmRate, torchOne),
       note: 'target ≥ 0.8× PyTorch inference on the same model',
+      target: {
+        achieved: torchOne === undefined ? undefined : wasmRate / torchOne,
+        goal: 0.8,
+        what: 'teacher soft labels on tfjs wasm / PyTorch inference of the same model (1 thread)',
+        limit:
+          "tfjs-wasm runs one XNNPACK thread per process in Node; native BLAS (PyTorch) or onnxruntime-node's CPU provider run the same matMuls natively and multi-threaded",
+      },
     },
   ];
   for (const entry of torch) {
