@@ -142,7 +142,7 @@ export function renderTargets(rows: readonly BenchRow[]): string {
     } else {
       lines.push(
         `- **${row.id}** (${t.what}): ${t.achieved.toFixed(2)}×, goal ≥ ${t.goal}×: not met, ` +
-          `${(t.goal / Math.max(t.achieved, 1e-9)).toFixed(1)}× short. Limited by ${t.limit}.`,
+          `${(t.goal / Math.max(t.achieved, 1e-9)).toFixed(1)}× short. What limits it: ${t.limit}.`,
       );
     }
   }

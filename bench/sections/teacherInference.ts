@@ -201,7 +201,7 @@ async function main(): Promise<BenchRow[]> {
       target: {
         achieved: torchOne === undefined ? undefined : wasmRate / torchOne,
         goal: 0.8,
-        what: 'teacher soft labels on tfjs wasm / PyTorch inference of the same model (1 thread)',
+        what: `teacher soft labels on tfjs wasm / ${torchName} inference of the same model (1 thread)`,
         limit:
           "tfjs-wasm runs one XNNPACK thread per process in Node; native BLAS (PyTorch) or onnxruntime-node's CPU provider run the same matMuls natively and multi-threaded",
       },

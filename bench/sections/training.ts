@@ -261,6 +261,13 @@ async function measureTorch(): Promise<TorchFigures> {
   return { probe, byThreads };
 }
 
+/** Debian's default libblas.so.3 is the unoptimised reference BLAS: say how to get a real one. */
+function referenceBlasHint(probe: TorchProbe | undefined): string {
+  return probe?.blas?.startsWith('reference')
+    ? '; reference BLAS: apt-get install libopenblas0-pthread for an optimised one'
+    : '';
+}
+
 function threadsLabel(threads: number): string {
   return threads === 1 ? '1 thread' : `${threads} threads`;
 }
@@ -336,7 +343,7 @@ async function main(): Promise<BenchRow[]> {
             : NOT_INSTALLED,
       reference: `wasm matMul ${fmt(wasmCeiling, 1)} GFLOP/s`,
       ratio: gflops === undefined ? 'n/a' : ratio(gflops, wasmCeiling),
-      note: 'the limit of PyTorch training on this machine',
+      note: `the limit of PyTorch training on this machine${referenceBlasHint(torch.probe)}`,
     });
   }
   rows.push({
@@ -400,7 +407,7 @@ async function main(): Promise<BenchRow[]> {
         note:
           rate === undefined
             ? 'apt-get install python3-torch to measure'
-            : `PyTorch at ${ceiling === undefined ? 'n/a' : ratio(gflops ?? 0, ceiling)} of native sgemm (${threadsLabel(entry.threads)})`,
+            : `PyTorch at ${ceiling === undefined ? 'n/a' : ratio(gflops ?? 0, ceiling)} of native sgemm (${threadsLabel(entry.threads)})${referenceBlasHint(torch.probe)}`,
       });
     }
   };
