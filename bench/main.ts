@@ -129,6 +129,31 @@ function cpuModel(): string {
   }
 }
 
+/** Each target: the ratio reached against its goal and, when it falls short, how far and what limits it. */
+export function renderTargets(rows: readonly BenchRow[]): string {
+  const lines: string[] = [];
+  for (const row of rows) {
+    const t = row.target;
+    if (t === undefined) continue;
+    if (t.achieved === undefined) {
+      lines.push(`- **${row.id}** (${t.what}, goal ≥ ${t.goal}×): not measured in this run.`);
+    } else if (t.achieved >= t.goal) {
+      lines.push(`- **${row.id}** (${t.what}): ${t.achieved.toFixed(2)}×, goal ≥ ${t.goal}×: met.`);
+    } else {
+      lines.push(
+        `- **${row.id}** (${t.what}): ${t.achieved.toFixed(2)}×, goal ≥ ${t.goal}×: not met, ` +
+          `${(t.goal / Math.max(t.achieved, 1e-9)).toFixed(1)}× short. What limits it: ${t.limit}.`,
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
+/** The 1-minute load average now. */
+export function loadNow(): string {
+  return (loadavg()[0] ?? 0).toFixed(2);
+}
+
 /** The machine, with the 1-minute load average when the run started (other work skews figures). */
 export function machineLine(load = loadavg()[0] ?? 0): string {
   return [
@@ -143,7 +168,7 @@ export function machineLine(load = loadavg()[0] ?? 0): string {
 
 async function writeReport(
   path: string,
-  table: string,
+  rows: readonly BenchRow[],
   machine: string,
   args: Args,
   seconds: number,
@@ -152,32 +177,54 @@ async function writeReport(
     '# Performance',
     '',
     'The last table printed by `npm run bench` (written by bench/main.ts; edit the notes there).',
-    'Every ratio compares figures measured side by side in the same run, except the PyTorch bar,',
-    'which is quoted from the platform notes and labelled so. Sections run one after another, each',
-    'in its own process; other work on the machine at the same time skews the figures.',
+    'Every figure was measured in this run, and every ratio compares figures measured side by side',
+    "in it, PyTorch included (bench/pytorch/torch_bench.py, run with Debian's /usr/bin/python3; a",
+    'PyTorch row says "not installed" when torch does not import: `apt-get install python3-torch`).',
+    'Sections run one after another, each in its own process; other work on the machine at the same',
+    'time skews the figures, so the load average is given at both ends of the run.',
     '',
-    `Machine: ${machine}.`,
+    `Machine: ${machine}; load average ${loadNow()} at the end.`,
     `Mode: ${args.quick ? 'quick (tiny sizes, for checking the suite works)' : 'full'}; ${Math.round(seconds)} s in all.`,
     '',
-    table,
+    renderTable(rows),
+    '',
+    '## Targets',
+    '',
+    renderTargets(rows),
     '',
     '## How to read it',
     '',
-    '- **train.\\***: samples/s of one training step loop at batch 128 (SGD, softmax cross-entropy,',
-    '  random data). fedistill uses `trainLocal` with the fast forward (custom gradients that keep',
-    "  the wasm matMul on XNNPACK's untransposed path and give conv2d a filter gradient); stock",
-    '  tfjs is `optimizer.minimize` over `model.apply`. wasm runs one thread per process in Node,',
-    '  so the 2-core figure is two processes training at once.',
+    "- **ceiling.\\***: GFLOP/s of one matmul of the MLP's hidden-layer shape ([batch, 800]·[800, 800]):",
+    "  tfjs-backend-wasm's matMul (XNNPACK, one thread in Node) and native sgemm (torch.mm, or",
+    "  numpy.matmul without torch) at 1 thread and at every core. The BLAS torch loaded is named: Debian's",
+    '  `libblas.so.3` is the unoptimised reference BLAS unless an optimised one is installed',
+    '  (`apt-get install libopenblas0-pthread`).',
+    '- **train.\\***: samples/s of one training step loop at batch 128 (SGD lr 0.01, softmax',
+    '  cross-entropy, random data), with GFLOP/s counted as 3 matmuls per layer (forward, weight',
+    "  gradient, input gradient; none for the first layer's input). fedistill uses `trainLocal` with",
+    "  the fast forward (custom gradients that keep the wasm matMul on XNNPACK's untransposed path and",
+    '  give conv2d a filter gradient); stock tfjs is `optimizer.minimize` over `model.apply`; PyTorch',
+    '  trains the same layer sizes with `torch.optim.SGD`. wasm runs one thread per process in Node,',
+    '  so the all-core fedistill figure is one process per core; PyTorch uses its own threads.',
+    '- **teacher.\\***: soft labels of the default teacher (MLP 784-1200-1200-10) as the coordinator',
+    '  makes them: logits in batches of 256, then softmax at the training temperature; PyTorch runs',
+    '  the same model under `inference_mode`, onnxruntime-node (an optional package) the same model',
+    '  exported to ONNX.',
     '- **codec.\\***: a whole weight set through `encodeWeights` → msgpack encode → decode →',
-    '  `decodeWeights`, MB/s of float32 weights, best of several runs; the limit is two',
-    '  `Float32Array.set` copies of the same bytes.',
+    '  `decodeWeights`, MB/s of float32 weights, best of several runs; the limits are two',
+    '  `Float32Array.set` copies of the same bytes into buffers allocated once, and the same two',
+    '  copies into fresh buffers.',
     '- **wire.\\*** / **acc.\\***: bytes of the encoded messages; accuracy after a short demo-like run',
     '  (embedded MNIST, same seed and clients for every option) — differences within a few tenths',
     '  of a point are noise of a single short run.',
     '- **agg.\\***: updates generated one at a time (not timed), so memory shows what the aggregator',
     '  itself holds.',
     '- **round.overhead**: the share of a round that is neither local training (union of the',
-    "  clients' training intervals) nor aggregation (time inside FedAvgAccumulator).",
+    "  clients' training intervals) nor aggregation (time inside FedAvgAccumulator). **round.close**:",
+    '  from the last accepted update to the round record, split by wrapping the methods that do the',
+    "  work: the student's forward passes over the test set (evaluation), `DirectoryCheckpoints.save`",
+    '  and `RunStore.recordRound` (SQLite). In-process clients share the event loop, so the async',
+    '  checkpoint write also counts other work that ran while it waited.',
     '- **scale.\\***: simulated clients with no model answering with a fixed small int8 delta.',
     '- **secagg.\\***: the whole secure-aggregation protocol in memory (no sockets), student',
     '  mlp:128, t = max(2, ⌈2n/3⌉), scale 2²⁰. A client: quantize + keys + shares + mask + unmask +',
@@ -219,10 +266,12 @@ async function main(): Promise<void> {
   }
   const seconds = (Date.now() - started) / 1000;
   const table = renderTable(rows);
-  process.stdout.write(`Machine: ${machine}${args.quick ? ' (quick mode)' : ''}\n\n${table}\n`);
+  process.stdout.write(
+    `Machine: ${machine}${args.quick ? ' (quick mode)' : ''}; load average ${loadNow()} at the end\n\n${table}\n\n${renderTargets(rows)}\n`,
+  );
   const out = args.out ?? (args.quick || args.only ? undefined : 'docs/performance.md');
   if (args.write && out !== undefined) {
-    await writeReport(out, table, machine, args, seconds);
+    await writeReport(out, rows, machine, args, seconds);
     process.stderr.write(`[bench] wrote ${out}\n`);
   }
   process.exitCode = failed > 0 ? 1 : 0;

@@ -37,6 +37,9 @@ export class DirectoryCheckpoints implements CheckpointWriter {
     private readonly keep = 3,
   ) {}
 
+  /** Round folders on disk, oldest first: listed once (earlier processes may have left some), then kept up to date here. */
+  #folders: string[] | undefined;
+
   get checkpointDir(): string {
     return join(this.runDir, 'checkpoints');
   }
@@ -53,16 +56,32 @@ export class DirectoryCheckpoints implements CheckpointWriter {
   async save(model: tf.LayersModel, round: number): Promise<void> {
     const folder = roundFolder(round);
     await saveModelAtomic(model, join(this.checkpointDir, folder));
-    await writeFileAtomic(
-      join(this.checkpointDir, 'latest.json'),
-      JSON.stringify({ round, path: `${folder}/model.json`, savedAt: new Date().toISOString() }),
-    );
-    const rounds = (await readdir(this.checkpointDir))
-      .filter((name) => /^round-\d+$/.test(name))
-      .sort();
-    for (const old of rounds.slice(0, Math.max(0, rounds.length - this.keep))) {
-      await rm(join(this.checkpointDir, old), { recursive: true, force: true });
+    // Naming the newest and pruning the oldest are independent once the new folder exists.
+    await Promise.all([
+      writeFileAtomic(
+        join(this.checkpointDir, 'latest.json'),
+        JSON.stringify({ round, path: `${folder}/model.json`, savedAt: new Date().toISOString() }),
+      ),
+      this.#prune(folder),
+    ]);
+  }
+
+  /** Removes all but the newest `keep` round folders, without listing the folder every round. */
+  async #prune(saved: string): Promise<void> {
+    if (this.#folders === undefined) {
+      this.#folders = (await readdir(this.checkpointDir))
+        .filter((name) => /^round-\d+$/.test(name))
+        .sort();
+    } else if (!this.#folders.includes(saved)) {
+      this.#folders.push(saved);
+      this.#folders.sort();
     }
+    const excess = this.#folders.length - this.keep;
+    if (excess <= 0) return;
+    const old = this.#folders.splice(0, excess);
+    await Promise.all(
+      old.map((name) => rm(join(this.checkpointDir, name), { recursive: true, force: true })),
+    );
   }
 
   /** Writes the final student at float32 and at each of EXPORT_PRECISIONS; returns the float32 model.json. */

@@ -20,6 +20,19 @@ export interface BenchRow {
   /** value / reference, or whatever ratio the row is about. */
   ratio?: string;
   note?: string;
+  /** A performance target this row is judged against (listed under "Targets" in the report). */
+  target?: BenchTarget;
+}
+
+/** A goal for a measured ratio, with what limits it when it is not met. */
+export interface BenchTarget {
+  /** The ratio reached (undefined when it could not be measured, e.g. torch absent). */
+  achieved: number | undefined;
+  goal: number;
+  /** What the ratio compares, e.g. "codec float32 encode+decode / two copies". */
+  what: string;
+  /** What bounds the figure on this platform, stated when the goal is not met. */
+  limit: string;
 }
 
 /** `--quick` or FEDISTILL_BENCH_QUICK=1: tiny sizes so CI can check the suite works. */

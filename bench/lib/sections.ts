@@ -3,19 +3,38 @@
  * time limits and the row keys each one must report (the quick-mode test
  * checks every key is in the table).
  */
+import { availableParallelism } from 'node:os';
+/** PyTorch rows come at 1 thread and, on a machine with more than one core, at all of them. */
+function perThreadCount(id: string): string[] {
+  return availableParallelism() > 1 ? [`${id}.1t`, `${id}.all`] : [`${id}.1t`];
+}
+
 export const SECTIONS = [
   {
     name: 'training',
     timeoutS: 600,
     quickTimeoutS: 120,
     rows: [
+      'ceiling.wasm-matmul',
+      ...perThreadCount('ceiling.native-sgemm'),
       'train.mlp.fedistill',
       'train.mlp.stock-wasm',
       'train.mlp.stock-cpu',
       'train.mlp.fedistill-per-core',
-      'train.mlp.pytorch-bar',
+      ...perThreadCount('train.mlp.pytorch'),
       'train.cnn.fedistill',
       'train.cnn.stock-cpu',
+      ...perThreadCount('train.cnn.pytorch'),
+    ],
+  },
+  {
+    name: 'teacherInference',
+    timeoutS: 300,
+    quickTimeoutS: 120,
+    rows: [
+      'teacher.softlabels.wasm',
+      ...perThreadCount('teacher.softlabels.pytorch'),
+      ...perThreadCount('teacher.softlabels.onnxruntime'),
     ],
   },
   {
@@ -52,7 +71,7 @@ export const SECTIONS = [
     quickTimeoutS: 60,
     rows: ['agg.fedavg', 'agg.memory', 'agg.wire'],
   },
-  { name: 'round', timeoutS: 600, quickTimeoutS: 120, rows: ['round.overhead'] },
+  { name: 'round', timeoutS: 600, quickTimeoutS: 120, rows: ['round.overhead', 'round.close'] },
   {
     name: 'scale',
     timeoutS: 300,

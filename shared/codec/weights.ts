@@ -23,6 +23,7 @@ import {
   isHalfNonFinite,
 } from '../softLabels/float16.js';
 import { describe } from './codec.js';
+import { firstNonFinite } from './finite.js';
 
 export type WeightPrecision = 'float32' | 'float16' | 'int8';
 
@@ -75,10 +76,9 @@ export function encodeWeights(
     );
   }
   const length = weights.length;
-  for (let i = 0; i < length; i++) {
-    if (!Number.isFinite(weights[i] as number)) {
-      throw new CodecError(`encodeWeights: weight ${i} is ${weights[i]}`, 'non-finite');
-    }
+  const bad = firstNonFinite(weights);
+  if (bad >= 0) {
+    throw new CodecError(`encodeWeights: weight ${bad} is ${weights[bad]}`, 'non-finite');
   }
   switch (precision) {
     case 'float32':
@@ -101,20 +101,13 @@ export function encodeWeights(
       const data = new Int8Array(length);
       const scales = new Float32Array(segments.length);
       let start = 0;
-      segments.forEach((segLength, s) => {
-        const end = start + segLength;
-        let maxAbs = 0;
-        for (let i = start; i < end; i++) maxAbs = Math.max(maxAbs, Math.abs(weights[i] as number));
-        const scale = Math.fround(maxAbs / 127);
+      for (let s = 0; s < segments.length; s++) {
+        const end = start + (segments[s] as number);
+        const scale = Math.fround(maxAbsOf(weights, start, end) / 127);
         scales[s] = scale;
-        if (scale > 0) {
-          for (let i = start; i < end; i++) {
-            const q = Math.round((weights[i] as number) / scale);
-            data[i] = q > 127 ? 127 : q < -127 ? -127 : q;
-          }
-        }
+        if (scale > 0) quantizeInt8(weights, data, start, end, scale);
         start = end;
-      });
+      }
       if (options.segments) return { precision, length, data, segments, scales };
       return { precision, length, data, scale: scales[0] ?? 0 };
     }
@@ -159,12 +152,12 @@ export function decodeWeights(
 
   if (precision === 'float32') {
     const data = typedData(e.data, Float32Array, length);
-    const out = new Float32Array(data);
-    for (let i = 0; i < length; i++) {
-      if (!Number.isFinite(out[i] as number)) {
-        throw new CodecError(`weights: weight ${i} is ${out[i]}`, 'non-finite');
-      }
-    }
+    // Raw bytes were already copied into a fresh array by typedData; a typed
+    // array is copied here. Checking the copy means the checked values are the
+    // ones returned.
+    const out = e.data instanceof Float32Array ? new Float32Array(data) : data;
+    const bad = firstNonFinite(out);
+    if (bad >= 0) throw new CodecError(`weights: weight ${bad} is ${out[bad]}`, 'non-finite');
     return out;
   }
   if (precision === 'float16') {
@@ -223,17 +216,54 @@ export function decodeWeights(
   const out = new Float32Array(length);
   let start = 0;
   for (let s = 0; s < segments.length; s++) {
-    const scale = scales[s] as number;
     const end = start + (segments[s] as number);
-    for (let i = start; i < end; i++) out[i] = (data[i] as number) * scale;
+    dequantizeInt8(data, out, start, end, scales[s] as number);
     start = end;
   }
-  for (let i = 0; i < length; i++) {
-    if (!Number.isFinite(out[i] as number)) {
-      throw new CodecError(`weights: weight ${i} overflows float32`, 'non-finite');
-    }
-  }
+  const bad = firstNonFinite(out);
+  if (bad >= 0) throw new CodecError(`weights: weight ${bad} overflows float32`, 'non-finite');
   return out;
+}
+
+// The per-element loops live in small functions of fixed argument types, so
+// V8 compiles each once into a tight loop (no closure, no Math.max call per
+// element, no polymorphic element access).
+
+/** max |weights[i]| over [start, end). */
+function maxAbsOf(weights: Float32Array, start: number, end: number): number {
+  let max = 0;
+  for (let i = start; i < end; i++) {
+    const v = weights[i] as number;
+    const a = v < 0 ? -v : v;
+    if (a > max) max = a;
+  }
+  return max;
+}
+
+/** data[i] = clamp(round(weights[i] / scale), ±127) over [start, end). */
+function quantizeInt8(
+  weights: Float32Array,
+  data: Int8Array,
+  start: number,
+  end: number,
+  scale: number,
+): void {
+  for (let i = start; i < end; i++) {
+    // |weights[i]| ≤ 127·scale up to float32 rounding of the scale, so only the clamp at ±127 can bite.
+    const q = Math.round((weights[i] as number) / scale);
+    data[i] = q > 127 ? 127 : q < -127 ? -127 : q;
+  }
+}
+
+/** out[i] = data[i] · scale over [start, end). */
+function dequantizeInt8(
+  data: Int8Array,
+  out: Float32Array,
+  start: number,
+  end: number,
+  scale: number,
+): void {
+  for (let i = start; i < end; i++) out[i] = (data[i] as number) * scale;
 }
 
 type TypedCtor<T> = {

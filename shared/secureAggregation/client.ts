@@ -6,7 +6,6 @@
 import {
   channelKey,
   deriveSharedBytes,
-  expandMask,
   exportPrivateScalar,
   generateKeyPair,
   importPublicKey,
@@ -25,6 +24,7 @@ import type {
   ShareKeys,
   UnmaskShares,
 } from './messages.js';
+import { addMasks, startAll } from './masks.js';
 import { checkConfig, checkId, decodeSharePlaintext, encodeSharePlaintext } from './wire.js';
 import { bigIntToBytes, bytesToBigInt, FIELD_BYTES, shareSecret } from './shamir.js';
 
@@ -35,12 +35,7 @@ interface Peer {
   readonly mask: CryptoKey;
 }
 
-/** Adds (sign +1) or subtracts (−1) `mask` into `acc`, mod 2³². */
-export function addMask(acc: Uint32Array, mask: Uint32Array, sign: 1 | -1): void {
-  if (sign === 1)
-    for (let i = 0; i < acc.length; i++) acc[i] = (acc[i] as number) + (mask[i] as number);
-  else for (let i = 0; i < acc.length; i++) acc[i] = (acc[i] as number) - (mask[i] as number);
-}
+export { addMask } from './masks.js';
 
 export class SecAggClient {
   readonly config: Readonly<SecAggConfig>;
@@ -53,6 +48,8 @@ export class SecAggClient {
   /** Shares this client holds of each owner's (selfSeed, maskKey), itself included. */
   #held = new Map<number, { selfSeed: bigint; maskKey: bigint }>();
   #sharers: number[] = [];
+  /** Channel keys by peer id, set with the roster when shareKeys succeeds. */
+  #channels = new Map<number, Promise<CryptoKey>>();
 
   /**
    * @param id this client's id in the round: a positive integer, unique.
@@ -67,19 +64,31 @@ export class SecAggClient {
     this.config = Object.freeze({ ...config });
   }
 
-  /** The AES-GCM key of the pairwise channel between this client and `other`. */
-  async #channelWith(peer: Peer, other: number): Promise<CryptoKey> {
-    const channelPair = this.#channelPair as KeyPair;
-    return channelKey(
-      await deriveSharedBytes(
+  /**
+   * The AES-GCM key of the pairwise channel between this client and `other`,
+   * derived once (ECDH + HKDF) and reused: the same key seals this client's
+   * shares for `other` and opens the shares `other` sealed for it.
+   */
+  #channelWith(
+    channels: Map<number, Promise<CryptoKey>>,
+    peer: Peer,
+    other: number,
+  ): Promise<CryptoKey> {
+    let key = channels.get(other);
+    if (key === undefined) {
+      const channelPair = this.#channelPair as KeyPair;
+      key = deriveSharedBytes(
         channelPair.privateKey,
         peer.channel,
         this.config.session,
         'channel',
         this.id,
         other,
-      ),
-    );
+      ).then(channelKey);
+      key.catch(() => undefined);
+      channels.set(other, key);
+    }
+    return key;
   }
 
   /** Where the client is: 'new' → 'advertised' → 'shared' → 'masked' → 'done'. */
@@ -150,38 +159,45 @@ export class SecAggClient {
       ) {
         throw new SecAggError(`roster lacks client ${this.id}'s own keys`, 'bad-message');
       }
-      const peers = new Map<number, Peer>();
-      for (const r of roster) {
+      // Every key parses, or the step fails naming the first client (in roster order) whose key does not.
+      const imported = startAll(roster, async (r) => {
         const who = `client ${r.id}`;
-        peers.set(r.id, {
-          channel: await importPublicKey(r.channelKey, who),
-          mask: await importPublicKey(r.maskKey, who),
-        });
+        const [channel, mask] = await Promise.all([
+          importPublicKey(r.channelKey, who),
+          importPublicKey(r.maskKey, who),
+        ]);
+        return { channel, mask };
+      });
+      const peers = new Map<number, Peer>();
+      for (let k = 0; k < roster.length; k++) {
+        peers.set((roster[k] as AdvertiseKeys).id, await (imported[k] as Promise<Peer>));
       }
       const selfSeed = globalThis.crypto.getRandomValues(new Uint8Array(SEED_BYTES));
       const maskScalar = await exportPrivateScalar(maskPair.privateKey);
       const seedShares = shareSecret(bytesToBigInt(selfSeed), ids, threshold);
       const keyShares = shareSecret(bytesToBigInt(maskScalar), ids, threshold);
-      const shares: EncryptedShare[] = [];
       const held = new Map<number, { selfSeed: bigint; maskKey: bigint }>();
-      for (let k = 0; k < ids.length; k++) {
-        const to = ids[k] as number;
+      const channels = new Map<number, Promise<CryptoKey>>();
+      // Key agreement and sealing for all peers at once: WebCrypto runs them off the JS thread.
+      const sealed = startAll(ids, async (to): Promise<EncryptedShare | undefined> => {
+        const k = ids.indexOf(to);
         const selfSeedShare = (seedShares[k] as { y: bigint }).y;
         const maskKeyShare = (keyShares[k] as { y: bigint }).y;
         if (to === this.id) {
           held.set(this.id, { selfSeed: selfSeedShare, maskKey: maskKeyShare });
-          continue;
+          return undefined;
         }
-        const peer = peers.get(to) as Peer;
-        const key = await this.#channelWith(peer, to);
+        const key = await this.#channelWith(channels, peers.get(to) as Peer, to);
         const plaintext = encodeSharePlaintext(this.id, to, selfSeedShare, maskKeyShare);
-        shares.push({
-          from: this.id,
-          to,
-          ...(await sealShare(key, session, this.id, to, plaintext)),
-        });
+        return { from: this.id, to, ...(await sealShare(key, session, this.id, to, plaintext)) };
+      });
+      const shares: EncryptedShare[] = [];
+      for (const share of sealed) {
+        const done = await share;
+        if (done !== undefined) shares.push(done);
       }
       this.#roster = peers;
+      this.#channels = channels;
       this.#selfSeed = selfSeed;
       this.#held = held;
       return { id: this.id, shares };
@@ -210,7 +226,6 @@ export class SecAggClient {
       const maskPair = this.#maskPair as KeyPair;
       const held = new Map(this.#held);
       const seen = new Set<number>();
-      const culprits: number[] = [];
       for (const s of inbox) {
         const peer = this.#roster.get(s.from);
         if (peer === undefined || s.from === this.id || s.to !== this.id) {
@@ -221,9 +236,12 @@ export class SecAggClient {
         }
         if (seen.has(s.from)) throw new SecAggError(`two shares from ${s.from}`, 'duplicate');
         seen.add(s.from);
-        // Every share is tried, so that all senders whose shares do not open are named.
+      }
+      // Every share is tried (all at once), so that all senders whose shares do not open are named.
+      const opened = startAll(inbox, async (s) => {
         try {
-          const key = await this.#channelWith(peer, s.from);
+          const peer = this.#roster.get(s.from) as Peer;
+          const key = await this.#channelWith(this.#channels, peer, s.from);
           const plain = await openShare(key, session, s.from, this.id, s.iv, s.ciphertext);
           const decoded = decodeSharePlaintext(plain);
           if (decoded.from !== s.from || decoded.to !== this.id) {
@@ -232,11 +250,20 @@ export class SecAggClient {
               'bad-message',
             );
           }
-          held.set(s.from, { selfSeed: decoded.selfSeed, maskKey: decoded.maskKey });
+          return { selfSeed: decoded.selfSeed, maskKey: decoded.maskKey };
         } catch (error) {
           if (!(error instanceof SecAggError)) throw error;
-          culprits.push(s.from);
+          return undefined;
         }
+      });
+      const culprits: number[] = [];
+      for (let k = 0; k < inbox.length; k++) {
+        const from = (inbox[k] as EncryptedShare).from;
+        const share = await (opened[k] as Promise<
+          { selfSeed: bigint; maskKey: bigint } | undefined
+        >);
+        if (share === undefined) culprits.push(from);
+        else held.set(from, share);
       }
       if (culprits.length > 0) {
         throw new SecAggError(
@@ -249,20 +276,26 @@ export class SecAggClient {
         throw new SecAggError(`${held.size} clients remain, threshold is ${threshold}`, 'too-few');
       }
       const masked = Uint32Array.from(input);
-      addMask(masked, await expandMask(this.#selfSeed, length), 1);
-      for (const v of held.keys()) {
-        if (v === this.id) continue;
-        const peer = this.#roster.get(v) as Peer;
-        const seed = await deriveSharedBytes(
+      // y = x + PRG(b_u) ± PRG(s_uv) for every other holder v: all pairwise ECDH
+      // derivations start at once, and masks are expanded ahead of the additions.
+      const others = [...held.keys()].filter((v) => v !== this.id);
+      const seeds = startAll(others, (v) =>
+        deriveSharedBytes(
           maskPair.privateKey,
-          peer.mask,
+          (this.#roster.get(v) as Peer).mask,
           session,
           'mask',
           this.id,
           v,
-        );
-        addMask(masked, await expandMask(seed, length), this.id < v ? 1 : -1);
-      }
+        ),
+      );
+      await addMasks(masked, [
+        { seed: this.#selfSeed, sign: 1 },
+        ...others.map((v, k) => ({
+          seed: seeds[k] as Promise<Uint8Array>,
+          sign: this.id < v ? (1 as const) : (-1 as const),
+        })),
+      ]);
       this.#held = held;
       this.#sharers = [...held.keys()].sort((a, b) => a - b);
       return { id: this.id, masked };

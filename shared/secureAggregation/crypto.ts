@@ -192,8 +192,13 @@ export async function expandMask(seed: Uint8Array, length: number): Promise<Uint
     key,
     new Uint8Array(length * 4),
   );
+  // The keystream read as little-endian words: on a little-endian host that is
+  // a plain view of the bytes WebCrypto returned (no per-word loop, no copy).
+  if (LITTLE_ENDIAN) return new Uint32Array(stream);
   const view = new DataView(stream);
   const out = new Uint32Array(length);
   for (let i = 0; i < length; i++) out[i] = view.getUint32(i * 4, true);
   return out;
 }
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;

@@ -5,10 +5,10 @@
  * deadline: `finish…`), and finally outputs the sum of the inputs of every
  * client whose masked input arrived — and nothing else about them.
  */
-import { addMask } from './client.js';
+import { addMask, addMasks, startAll } from './masks.js';
+import type { MaskTerm } from './masks.js';
 import {
   deriveSharedBytes,
-  expandMask,
   importPrivateScalar,
   importPublicKey,
   PUBLIC_KEY_BYTES,
@@ -272,25 +272,29 @@ export class SecAggServer {
         });
       const sum = new Uint32Array(length);
       for (const u of this.#survivors) addMask(sum, this.#masked.get(u) as Uint32Array, 1);
-      for (const u of this.#survivors) {
-        const seed = toBytes(reconstructSecret(sharesOf(u, 'selfMaskShares')), SEED_BYTES, u);
-        addMask(sum, await expandMask(seed, length), -1);
-      }
+      const terms: MaskTerm[] = this.#survivors.map((u) => ({
+        seed: toBytes(reconstructSecret(sharesOf(u, 'selfMaskShares')), SEED_BYTES, u),
+        sign: -1,
+      }));
       for (const u of this.#sharers) {
         if (this.#survivors.includes(u)) continue;
         const keys = this.#keys.get(u) as Keys;
         const scalar = toBytes(reconstructSecret(sharesOf(u, 'maskKeyShares')), 32, u);
         const privateKey = await importPrivateScalar(scalar, keys.maskKey, `dropped client ${u}`);
-        for (const v of this.#survivors) {
+        // Every pairwise derivation starts at once; masks are expanded ahead of the additions.
+        const seeds = startAll(this.#survivors, async (v) => {
           const publicKey = await importPublicKey(
             (this.#keys.get(v) as Keys).maskKey,
             `client ${v}`,
           );
-          const seed = await deriveSharedBytes(privateKey, publicKey, session, 'mask', u, v);
+          return deriveSharedBytes(privateKey, publicKey, session, 'mask', u, v);
+        });
+        this.#survivors.forEach((v, k) => {
           // v added +PRG(s_uv) when v < u, −PRG(s_uv) when v > u: undo it.
-          addMask(sum, await expandMask(seed, length), v < u ? -1 : 1);
-        }
+          terms.push({ seed: seeds[k] as Promise<Uint8Array>, sign: v < u ? -1 : 1 });
+        });
       }
+      await addMasks(sum, terms);
       this.#phase = 'done';
       return sum;
     } finally {
