@@ -1,0 +1,95 @@
+/**
+ * Simulation past one host: the same seeded simulation with its clients
+ * trained by two real `fedistill worker` processes through a real
+ * redis-server gives the numbers the in-process simulation gives, bit for bit
+ * (the hub fixes the order updates are summed in), and leaves nothing behind
+ * in Redis.
+ */
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { Redis } from 'ioredis';
+import type { SimRoundMetrics } from '../../sim/results.js';
+import { runSimulation } from '../../sim/simulate.js';
+import { runCli } from '../integration/processes.js';
+import type { CliProcess } from '../integration/processes.js';
+import { startRedis } from '../support/redis.js';
+import type { TestRedis } from '../support/redis.js';
+import { tinyConfig } from './tinyConfig.js';
+
+/** Everything a round reports except its duration and update size (training time is in the update). */
+function numbers(rounds: SimRoundMetrics[]): unknown[] {
+  return rounds.map(({ durationMs: _d, bytesUpPerClient: _b, ...rest }) => rest);
+}
+
+let redis: TestRedis;
+const workers: CliProcess[] = [];
+
+/** Starts `fedistill worker`; resolves once it says it takes jobs. */
+async function startWorker(extra: string[] = []): Promise<CliProcess> {
+  const worker = runCli(['worker', '--redis', redis.url, ...extra], 600_000);
+  workers.push(worker);
+  for (let i = 0; i < 1200 && !worker.output().includes('takes jobs from'); i++) {
+    if (worker.child.exitCode !== null) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.match(worker.output(), /takes jobs from/, worker.output());
+  return worker;
+}
+
+before(async () => {
+  redis = await startRedis();
+});
+
+after(async () => {
+  for (const worker of workers) worker.kill();
+  await Promise.all(workers.map((w) => w.exited));
+  await redis.stop();
+});
+
+test('two worker processes over Redis give the in-process result bit for bit, and Redis is left empty', async () => {
+  const config = tinyConfig({
+    strategy: ['fedkd', 'fedavg'],
+    clients: 4,
+    rounds: 3,
+    participation: { fraction: 0.5, minClients: 2 },
+    seeds: [3],
+  });
+  try {
+    await Promise.all([startWorker(), startWorker()]);
+    const inProcess = await runSimulation({ config, writeOutputs: false });
+    const viaRedis = await runSimulation({
+      config,
+      writeOutputs: false,
+      redis: { url: redis.url },
+    });
+    for (const r of [...inProcess.runs, ...viaRedis.runs])
+      assert.equal(r.status, 'completed', r.error);
+    const expected = numbers(inProcess.runs.flatMap((r) => r.rounds));
+    assert.equal(expected.length, 6);
+    assert.deepEqual(numbers(viaRedis.runs.flatMap((r) => r.rounds)), expected);
+    const stats = viaRedis.redis;
+    assert.ok(stats);
+    assert.equal(stats.workers, 2);
+    // 2 strategies × 3 rounds × 2 sampled clients, each trained once.
+    assert.equal(stats.jobs, 12);
+    assert.equal(
+      Object.values(stats.jobsByWorker).reduce((a, b) => a + b, 0),
+      12,
+    );
+    // Both processes trained (two jobs wait in every round for two idle workers).
+    assert.equal(Object.keys(stats.jobsByWorker).length, 2, JSON.stringify(stats.jobsByWorker));
+    assert.equal(stats.stalled, 0);
+    const probe = new Redis(redis.url);
+    try {
+      assert.deepEqual(await probe.keys('fedistill:sim:*'), []);
+      const queued = await probe.keys('bull:fedistill-sim-training:*');
+      // Only BullMQ's own bookkeeping stays (ids counter, events stream, meta), no job.
+      for (const key of queued) assert.doesNotMatch(key, /:\w{12}\.\d+\.\d+\./, key);
+    } finally {
+      probe.disconnect();
+    }
+  } finally {
+    rmSync(config.cacheDir, { recursive: true, force: true });
+  }
+});
