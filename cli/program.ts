@@ -321,11 +321,20 @@ export function buildProgram(): Command {
       'how long a job stays locked without renewal; a dead worker’s job returns after it (default 30000)',
       int,
     )
+    .option(
+      '--give-up-after <seconds>',
+      'exit (status 1) when Redis has been unreachable this long (default: wait forever)',
+      num,
+    )
     .option('--quiet', 'print nothing but errors')
     .action(async (flags: Record<string, unknown>) => {
       const pick = <T>(key: string, value: T | undefined) =>
         value !== undefined ? { [key]: value } : {};
       await runWorker({
+        ...pick(
+          'giveUpAfterMs',
+          flags.giveUpAfter !== undefined ? (flags.giveUpAfter as number) * 1000 : undefined,
+        ),
         redis: flags.redis as string,
         ...pick('concurrency', flags.concurrency as number | undefined),
         ...pick('backend', flags.backend as string | undefined),

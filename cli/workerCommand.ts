@@ -12,6 +12,7 @@ export interface WorkerOptions {
   concurrency?: number;
   backend?: string;
   lockMs?: number;
+  giveUpAfterMs?: number;
   log: Log;
 }
 
@@ -21,17 +22,24 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     throw new Error(`--concurrency: ${options.concurrency} is below 1`);
   if (options.lockMs !== undefined && options.lockMs < 1000)
     throw new Error(`--lock-ms: ${options.lockMs} is below 1000`);
+  if (options.giveUpAfterMs !== undefined && !(options.giveUpAfterMs > 0))
+    throw new Error(`--give-up-after: must be above 0 seconds`);
   const worker = await startSimWorker({
     url: options.redis,
     ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
     ...(options.backend !== undefined ? { backend: options.backend } : {}),
     ...(options.lockMs !== undefined ? { lockMs: options.lockMs } : {}),
+    ...(options.giveUpAfterMs !== undefined ? { giveUpAfterMs: options.giveUpAfterMs } : {}),
     log: options.log,
   });
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  const gaveUp = await Promise.race([
+    worker.gaveUp,
+    new Promise<undefined>((resolve) => {
+      process.once('SIGINT', () => resolve(undefined));
+      process.once('SIGTERM', () => resolve(undefined));
+    }),
+  ]);
   options.log(`stopping after ${worker.completed} job(s)`);
   await worker.close();
+  if (gaveUp !== undefined) throw new Error(gaveUp);
 }

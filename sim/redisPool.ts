@@ -502,14 +502,22 @@ export class RedisClientPool implements SimClientPool {
     this.closed = true;
     clearTimeout(this.outageTimer);
     await this.recovering;
-    try {
-      if (this.redis.status === 'ready') await this.deleteAll();
-    } finally {
+    // With Redis away, commands would wait for it forever (that is what keeps a run alive through
+    // an outage): drop the connections at once instead, leaving the keys to their expiry.
+    const reachable = this.redis.status === 'ready';
+    if (reachable) await this.deleteAll().catch(() => undefined);
+    else for (const connection of [this.redis, this.eventsConnection]) connection.disconnect();
+    if (reachable) {
       await this.events.close().catch(() => undefined);
       await this.queue.close().catch(() => undefined);
+    } else {
+      // BullMQ's close waits for its connections to answer, which dropped ones never do.
+      void this.events.close().catch(() => undefined);
+      void this.queue.close().catch(() => undefined);
+    }
+    if (reachable)
       for (const connection of [this.redis, this.eventsConnection])
         await connection.quit().catch(() => connection.disconnect());
-    }
   }
 
   /** Deletes every key of this simulation (shards, artifacts, job payloads, the marker). */

@@ -53,6 +53,11 @@ export interface SimWorkerOptions {
    * worker looks for jobs whose worker died (stalledInterval). Defaults to 30,000 ms.
    */
   lockMs?: number;
+  /**
+   * Give up when Redis has been unreachable this long: `gaveUp` resolves with why, and the
+   * worker takes no more jobs. Defaults to never (wait for Redis as long as it takes).
+   */
+  giveUpAfterMs?: number;
   log?: (message: string) => void;
 }
 
@@ -61,6 +66,8 @@ export interface SimWorker {
   readonly name: string;
   /** Jobs this worker completed. */
   readonly completed: number;
+  /** Resolves with the reason when the worker gave up on an unreachable Redis (`giveUpAfterMs`). */
+  readonly gaveUp: Promise<string>;
   close(): Promise<void>;
 }
 
@@ -137,10 +144,19 @@ export async function startSimWorker(options: SimWorkerOptions): Promise<SimWork
   );
   const name = `${hostname()}:${process.pid}`;
   let lost = false;
+  let giveUpTimer: NodeJS.Timeout | undefined;
+  let giveUp: (reason: string) => void = () => undefined;
+  const gaveUp = new Promise<string>((resolve) => (giveUp = resolve));
   const onError = (error: Error) => {
     if (lost) return;
     lost = true;
     log(`Redis at ${where} unreachable (${error.message}): waiting for it to return`);
+    const limit = options.giveUpAfterMs;
+    if (limit !== undefined)
+      giveUpTimer = setTimeout(
+        () => giveUp(`Redis at ${where} unreachable for ${Math.round(limit / 1000)} s: giving up`),
+        limit,
+      );
   };
   const data = connectRedis(options.url, onError);
   const blocking = connectRedis(options.url, onError);
@@ -148,6 +164,7 @@ export async function startSimWorker(options: SimWorkerOptions): Promise<SimWork
     connection.on('ready', () => {
       if (!lost) return;
       lost = false;
+      clearTimeout(giveUpTimer);
       log(`Redis at ${where} is back: taking jobs again`);
     });
   const shards = new Recent<LabeledData>(4096);
@@ -169,6 +186,7 @@ export async function startSimWorker(options: SimWorkerOptions): Promise<SimWork
       throw new UnrecoverableError(
         `worker ${name} runs the ${choice.name} backend, the simulation's clients run ${spec.backend} (start it with --backend ${spec.backend})`,
       );
+    const started = Date.now();
     log(`job ${job.id}: client ${spec.index} (attempt ${job.attemptsStarted})`);
     const input = (await fetchPayload(spec.inKey, 'the job input')) as TrainingJobInput;
     let shard = shards.get(spec.shardKey);
@@ -231,6 +249,7 @@ export async function startSimWorker(options: SimWorkerOptions): Promise<SimWork
       PAYLOAD_TTL_SECONDS,
     );
     completed += 1;
+    log(`job ${job.id}: done in ${Date.now() - started} ms`);
     return { outKey: spec.outKey, worker: name };
   };
 
@@ -256,7 +275,15 @@ export async function startSimWorker(options: SimWorkerOptions): Promise<SimWork
     get completed() {
       return completed;
     },
+    gaveUp,
     async close() {
+      clearTimeout(giveUpTimer);
+      if (data.status !== 'ready') {
+        // Commands would wait for Redis forever; BullMQ's close too (see redisPool.ts).
+        for (const connection of [data, blocking]) connection.disconnect();
+        void worker.close(true).catch(() => undefined);
+        return;
+      }
       await worker.close();
       await Promise.all([data, blocking].map((c) => c.quit().catch(() => c.disconnect())));
     },

@@ -18,6 +18,9 @@ import type { TestRedis } from '../support/redis.js';
 import { tinyConfig } from './tinyConfig.js';
 
 /** Everything a round reports except its duration and update size (training time is in the update). */
+/** Guards against a hang only (a lost job would wait forever); no speed is asserted. */
+const HANG_GUARD_MS = 300_000;
+
 function numbers(rounds: SimRoundMetrics[]): unknown[] {
   return rounds.map(({ durationMs: _d, bytesUpPerClient: _b, ...rest }) => rest);
 }
@@ -27,7 +30,10 @@ const workers: CliProcess[] = [];
 
 /** Starts `fedistill worker`; resolves once it says it takes jobs. */
 async function startWorker(extra: string[] = []): Promise<CliProcess> {
-  const worker = runCli(['worker', '--redis', redis.url, ...extra], 600_000);
+  const worker = runCli(
+    ['worker', '--redis', redis.url, '--give-up-after', '60', ...extra],
+    600_000,
+  );
   workers.push(worker);
   for (let i = 0; i < 1200 && !worker.output().includes('takes jobs from'); i++) {
     if (worker.child.exitCode !== null) break;
@@ -47,49 +53,53 @@ after(async () => {
   await redis.stop();
 });
 
-test('two worker processes over Redis give the in-process result bit for bit, and Redis is left empty', async () => {
-  const config = tinyConfig({
-    strategy: ['fedkd', 'fedavg'],
-    clients: 4,
-    rounds: 3,
-    participation: { fraction: 0.5, minClients: 2 },
-    seeds: [3],
-  });
-  try {
-    await Promise.all([startWorker(), startWorker()]);
-    const inProcess = await runSimulation({ config, writeOutputs: false });
-    const viaRedis = await runSimulation({
-      config,
-      writeOutputs: false,
-      redis: { url: redis.url },
+test(
+  'two worker processes over Redis give the in-process result bit for bit, and Redis is left empty',
+  { timeout: HANG_GUARD_MS },
+  async () => {
+    const config = tinyConfig({
+      strategy: ['fedkd', 'fedavg'],
+      clients: 4,
+      rounds: 3,
+      participation: { fraction: 0.5, minClients: 2 },
+      seeds: [3],
     });
-    for (const r of [...inProcess.runs, ...viaRedis.runs])
-      assert.equal(r.status, 'completed', r.error);
-    const expected = numbers(inProcess.runs.flatMap((r) => r.rounds));
-    assert.equal(expected.length, 6);
-    assert.deepEqual(numbers(viaRedis.runs.flatMap((r) => r.rounds)), expected);
-    const stats = viaRedis.redis;
-    assert.ok(stats);
-    assert.equal(stats.workers, 2);
-    // 2 strategies × 3 rounds × 2 sampled clients, each trained once.
-    assert.equal(stats.jobs, 12);
-    assert.equal(
-      Object.values(stats.jobsByWorker).reduce((a, b) => a + b, 0),
-      12,
-    );
-    // Both processes trained (two jobs wait in every round for two idle workers).
-    assert.equal(Object.keys(stats.jobsByWorker).length, 2, JSON.stringify(stats.jobsByWorker));
-    assert.equal(stats.stalled, 0);
-    const probe = new Redis(redis.url);
     try {
-      assert.deepEqual(await probe.keys('fedistill:sim:*'), []);
-      const queued = await probe.keys('bull:fedistill-sim-training:*');
-      // Only BullMQ's own bookkeeping stays (ids counter, events stream, meta), no job.
-      for (const key of queued) assert.doesNotMatch(key, /:\w{12}\.\d+\.\d+\./, key);
+      await Promise.all([startWorker(), startWorker()]);
+      const inProcess = await runSimulation({ config, writeOutputs: false });
+      const viaRedis = await runSimulation({
+        config,
+        writeOutputs: false,
+        redis: { url: redis.url },
+      });
+      for (const r of [...inProcess.runs, ...viaRedis.runs])
+        assert.equal(r.status, 'completed', r.error);
+      const expected = numbers(inProcess.runs.flatMap((r) => r.rounds));
+      assert.equal(expected.length, 6);
+      assert.deepEqual(numbers(viaRedis.runs.flatMap((r) => r.rounds)), expected);
+      const stats = viaRedis.redis;
+      assert.ok(stats);
+      assert.equal(stats.workers, 2);
+      // 2 strategies × 3 rounds × 2 sampled clients, each trained once.
+      assert.equal(stats.jobs, 12);
+      assert.equal(
+        Object.values(stats.jobsByWorker).reduce((a, b) => a + b, 0),
+        12,
+      );
+      // Both processes trained (two jobs wait in every round for two idle workers).
+      assert.equal(Object.keys(stats.jobsByWorker).length, 2, JSON.stringify(stats.jobsByWorker));
+      assert.equal(stats.stalled, 0);
+      const probe = new Redis(redis.url);
+      try {
+        assert.deepEqual(await probe.keys('fedistill:sim:*'), []);
+        const queued = await probe.keys('bull:fedistill-sim-training:*');
+        // Only BullMQ's own bookkeeping stays (ids counter, events stream, meta), no job.
+        for (const key of queued) assert.doesNotMatch(key, /:\w{12}\.\d+\.\d+\./, key);
+      } finally {
+        probe.disconnect();
+      }
     } finally {
-      probe.disconnect();
+      rmSync(config.cacheDir, { recursive: true, force: true });
     }
-  } finally {
-    rmSync(config.cacheDir, { recursive: true, force: true });
-  }
-});
+  },
+);
