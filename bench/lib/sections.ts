@@ -74,6 +74,12 @@ export const SECTIONS = [
       'secagg.wire.large',
     ],
   },
+  {
+    name: 'redisSim',
+    timeoutS: 600,
+    quickTimeoutS: 180,
+    rows: ['redis.sim.jobs-1', 'redis.sim.jobs-2', 'redis.sim.bytes'],
+  },
 ] as const;
 
 export type SectionName = (typeof SECTIONS)[number]['name'];
