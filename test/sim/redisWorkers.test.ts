@@ -8,7 +8,9 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
 import { Redis } from 'ioredis';
+import { startSimWorker } from '../../sim/redisWorker.js';
 import type { SimRoundMetrics } from '../../sim/results.js';
 import { runSimulation } from '../../sim/simulate.js';
 import { runCli } from '../integration/processes.js';
@@ -47,9 +49,15 @@ before(async () => {
   redis = await startRedis();
 });
 
+async function stopWorkers(): Promise<void> {
+  for (const worker of workers.splice(0)) {
+    worker.kill();
+    await worker.exited;
+  }
+}
+
 after(async () => {
-  for (const worker of workers) worker.kill();
-  await Promise.all(workers.map((w) => w.exited));
+  await stopWorkers();
   await redis.stop();
 });
 
@@ -99,6 +107,32 @@ test(
         probe.disconnect();
       }
     } finally {
+      await stopWorkers();
+      rmSync(config.cacheDir, { recursive: true, force: true });
+    }
+  },
+);
+
+test(
+  'a worker leaves no tensor behind: the same count before and after 8 jobs',
+  { timeout: HANG_GUARD_MS },
+  async () => {
+    const config = tinyConfig({ strategy: ['fedkd'], clients: 4, rounds: 2, seeds: [3] });
+    // In this process, so its tensors are countable; the simulation's own are disposed by then.
+    const worker = await startSimWorker({ url: redis.url });
+    try {
+      const before = tf.memory().numTensors;
+      const result = await runSimulation({
+        config,
+        writeOutputs: false,
+        redis: { url: redis.url },
+      });
+      assert.equal(result.runs[0]?.status, 'completed', result.runs[0]?.error);
+      assert.equal(result.redis?.jobs, 8);
+      assert.equal(worker.completed, 8);
+      assert.equal(tf.memory().numTensors, before);
+    } finally {
+      await worker.close();
       rmSync(config.cacheDir, { recursive: true, force: true });
     }
   },
