@@ -196,6 +196,10 @@ test(
     const exit = await worker.exited;
     assert.equal(exit.code, 1);
     assert.match(exit.output, /Redis at redis:\/\/127\.0\.0\.1:1 is unreachable/);
+    const simulate = runCli(['simulate', '--redis', nowhere, '--quiet'], 120_000);
+    const simulated = await simulate.exited;
+    assert.equal(simulated.code, 1);
+    assert.match(simulated.output, /Redis at redis:\/\/127\.0\.0\.1:1 is unreachable/);
     await assert.rejects(
       runSimulation({
         config,
