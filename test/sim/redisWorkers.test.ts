@@ -1,5 +1,5 @@
 /**
- * Simulation past one host: the same seeded simulation with its clients
+ * Simulation past one host: the same seeded simulation (fedkd, fedavg, feddf) with its clients
  * trained by two real `fedistill worker` processes through a real
  * redis-server gives the numbers the in-process simulation gives, bit for bit
  * (the hub fixes the order updates are summed in), and leaves nothing behind
@@ -66,7 +66,7 @@ test(
   { timeout: HANG_GUARD_MS },
   async () => {
     const config = tinyConfig({
-      strategy: ['fedkd', 'fedavg'],
+      strategy: ['fedkd', 'fedavg', 'feddf'],
       clients: 4,
       rounds: 3,
       participation: { fraction: 0.5, minClients: 2 },
@@ -83,16 +83,16 @@ test(
       for (const r of [...inProcess.runs, ...viaRedis.runs])
         assert.equal(r.status, 'completed', r.error);
       const expected = numbers(inProcess.runs.flatMap((r) => r.rounds));
-      assert.equal(expected.length, 6);
+      assert.equal(expected.length, 9);
       assert.deepEqual(numbers(viaRedis.runs.flatMap((r) => r.rounds)), expected);
       const stats = viaRedis.redis;
       assert.ok(stats);
       assert.equal(stats.workers, 2);
-      // 2 strategies × 3 rounds × 2 sampled clients, each trained once.
-      assert.equal(stats.jobs, 12);
+      // 3 strategies × 3 rounds × 2 sampled clients, each trained once.
+      assert.equal(stats.jobs, 18);
       assert.equal(
         Object.values(stats.jobsByWorker).reduce((a, b) => a + b, 0),
-        12,
+        18,
       );
       // Both processes trained (two jobs wait in every round for two idle workers).
       assert.equal(Object.keys(stats.jobsByWorker).length, 2, JSON.stringify(stats.jobsByWorker));
