@@ -1,5 +1,5 @@
 /**
- * The `fedistill` command line: serve, join, demo, simulate. The one place that wires
+ * The `fedistill` command line: serve, join, demo, simulate, worker. The one place that wires
  * server, client and data loading together from flags and config files.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -10,6 +10,7 @@ import { consoleLog } from './consoleLog.js';
 import { runDemo } from './demoCommand.js';
 import { runJoin } from './joinCommand.js';
 import { runSimulate } from './simulateCommand.js';
+import { runWorker } from './workerCommand.js';
 import { readConfigFile, runServe } from './serveCommand.js';
 
 function int(value: string): number {
@@ -358,6 +359,15 @@ export function buildProgram(): Command {
     .option('--out <dir>', 'run directory (default <outDir>/<name>-<time>)')
     .option('--workers <n>', 'worker threads, 0 = main thread only (default: one per core)', int)
     .option('--rounds <n>', "override the config's rounds", int)
+    .option(
+      '--redis <url>',
+      'train the clients on `fedistill worker --redis <url>` processes instead of threads (docs/scaling.md)',
+    )
+    .option(
+      '--wait-for-workers <seconds>',
+      'with --redis: how long to wait for a first worker (default 60)',
+      num,
+    )
     .option('--quiet', 'print nothing but errors and the final table')
     .action(async (flags: Record<string, unknown>) => {
       const pick = <T>(key: string, value: T | undefined) =>
@@ -367,10 +377,50 @@ export function buildProgram(): Command {
         ...pick('out', flags.out as string | undefined),
         ...pick('workers', flags.workers as number | undefined),
         ...pick('rounds', flags.rounds as number | undefined),
+        ...pick('redis', flags.redis as string | undefined),
+        ...pick(
+          'waitForWorkersMs',
+          flags.waitForWorkers !== undefined ? (flags.waitForWorkers as number) * 1000 : undefined,
+        ),
         log: consoleLog('[simulate]', flags.quiet === true),
         progress: process.stderr.isTTY === true && flags.quiet !== true,
       });
       process.exitCode = result.runs.some((r) => r.status !== 'completed') ? 1 : 0;
+    });
+
+  program
+    .command('worker')
+    .description(
+      'train the virtual clients of `fedistill simulate --redis <url>` on this host, until stopped',
+    )
+    .requiredOption('--redis <url>', 'the Redis server the simulation puts its jobs on')
+    .option('--concurrency <n>', 'jobs trained at once (default 1: wasm uses one core)', int)
+    .option('--backend <name>', 'tfjs backend to force (must match the simulation’s)')
+    .option(
+      '--lock-ms <ms>',
+      'how long a job stays locked without renewal; a dead worker’s job returns after it (default 30000)',
+      int,
+    )
+    .option(
+      '--give-up-after <seconds>',
+      'exit (status 1) when Redis has been unreachable this long (default: wait forever)',
+      num,
+    )
+    .option('--quiet', 'print nothing but errors')
+    .action(async (flags: Record<string, unknown>) => {
+      const pick = <T>(key: string, value: T | undefined) =>
+        value !== undefined ? { [key]: value } : {};
+      await runWorker({
+        ...pick(
+          'giveUpAfterMs',
+          flags.giveUpAfter !== undefined ? (flags.giveUpAfter as number) * 1000 : undefined,
+        ),
+        redis: flags.redis as string,
+        ...pick('concurrency', flags.concurrency as number | undefined),
+        ...pick('backend', flags.backend as string | undefined),
+        ...pick('lockMs', flags.lockMs as number | undefined),
+        log: consoleLog('[worker]', flags.quiet === true),
+      });
     });
 
   return program;

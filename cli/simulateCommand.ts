@@ -1,9 +1,11 @@
 /**
  * `fedistill simulate --config sim.yaml`: many virtual clients, one or more
  * strategies, a run directory with per-round metrics, a summary table and a
- * plot. Flags override the file's `workers`, `name` and output location.
+ * plot. Flags override the file's `workers`, `name` and output location;
+ * `--redis URL` trains the clients on `fedistill worker` processes instead.
  */
 import type { SimConfig } from '../sim/config.js';
+import { checkRedisUrl } from '../sim/redisJobs.js';
 import { parseSimConfig, readSimConfigFile } from '../sim/config.js';
 import { runSimulation } from '../sim/simulate.js';
 import type { SimulationResult } from '../sim/simulate.js';
@@ -17,11 +19,15 @@ export interface SimulateOptions {
   out?: string;
   workers?: number;
   rounds?: number;
+  /** Train on `fedistill worker` processes through this Redis server. */
+  redis?: string;
+  waitForWorkersMs?: number;
   log: Log;
   progress: boolean;
 }
 
 export async function runSimulate(options: SimulateOptions): Promise<SimulationResult> {
+  if (options.redis !== undefined) checkRedisUrl(options.redis);
   const base: SimConfig = options.config ? readSimConfigFile(options.config) : parseSimConfig({});
   const config = parseSimConfig({
     ...base,
@@ -33,6 +39,16 @@ export async function runSimulate(options: SimulateOptions): Promise<SimulationR
     ...(options.out !== undefined ? { runDir: options.out } : {}),
     log: options.log,
     progress: options.progress,
+    ...(options.redis !== undefined
+      ? {
+          redis: {
+            url: options.redis,
+            ...(options.waitForWorkersMs !== undefined
+              ? { waitForWorkersMs: options.waitForWorkersMs }
+              : {}),
+          },
+        }
+      : {}),
   });
   process.stdout.write(`\n${strategyTable(result.summaries, config.rounds)}\n`);
   if (result.files)

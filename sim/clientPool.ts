@@ -32,6 +32,24 @@ export interface SessionListener {
   onFailure(message: string): void;
 }
 
+/**
+ * Where a simulation's virtual clients run: worker threads of this process (`ClientPool`) or
+ * workers anywhere behind Redis (`RedisClientPool`). The coordinator and the hub are the same
+ * for both; so is every number a seeded run produces.
+ */
+export interface SimClientPool {
+  /** Backend the clients run, e.g. ['wasm', 'wasm']. */
+  readonly backends: readonly string[];
+  /** Where the clients run, for logs and summaries ("2 worker threads"). */
+  readonly description: string;
+  /** Hands each client its private shard (index = client index) and the held-out set. */
+  loadShards(shards: readonly LabeledData[], validation?: LabeledData): void | Promise<void>;
+  /** Connects the clients to `hub` and starts them; returns the session id to stop them with. */
+  startSession(hub: SimHub, clients: readonly SessionClient[], listener: SessionListener): number;
+  stopSession(session: number): void;
+  close(): Promise<void>;
+}
+
 interface Host {
   post(command: WorkerCommand, transfer?: TransferListItem[]): void;
   terminate(): Promise<void>;
@@ -64,7 +82,7 @@ function spawnWorker(backend: string | undefined): Worker {
   });
 }
 
-export class ClientPool {
+export class ClientPool implements SimClientPool {
   private readonly hosts: Host[] = [];
   private readonly listeners = new Map<number, SessionListener>();
   private nextSession = 1;
@@ -73,6 +91,10 @@ export class ClientPool {
   readonly backends: string[] = [];
 
   private constructor(readonly threads: number) {}
+
+  get description(): string {
+    return this.threads === 0 ? 'the main thread' : `${this.threads} worker threads`;
+  }
 
   static async create(options: ClientPoolOptions): Promise<ClientPool> {
     const pool = new ClientPool(options.threads);

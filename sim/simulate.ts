@@ -25,6 +25,10 @@ import { partitionClients, splitSimData } from './data.js';
 import type { SimSplit } from './data.js';
 import { runCentral } from './central.js';
 import { ClientPool, defaultThreads } from './clientPool.js';
+import type { SimClientPool } from './clientPool.js';
+import { RedisClientPool } from './redisPool.js';
+import type { RedisPoolOptions, RedisPoolStats } from './redisPool.js';
+import { probeRedis } from './redisJobs.js';
 import { SimHub } from './simHub.js';
 import type { TappedMessage } from './simHub.js';
 import type { SimRoundMetrics, SimRunResult, StrategySummary } from './results.js';
@@ -46,13 +50,43 @@ export interface SimulationOptions {
   onMessage?: (strategy: SimStrategy, seed: number, message: TappedMessage) => void;
   /** Write the run directory. Defaults to true. */
   writeOutputs?: boolean;
+  /**
+   * Train the virtual clients on `fedistill worker` processes through this Redis server instead
+   * of worker threads (docs/scaling.md). Defaults to worker threads.
+   */
+  redis?: Omit<RedisPoolOptions, 'backend' | 'log'>;
+}
+
+/**
+ * Strategies whose rounds carry the global weights: a client's round needs nothing from its
+ * earlier rounds, so it can train on any worker. The others (local, fedmd, dsfl) train each
+ * client's own model on from round to round, which lives in one place.
+ */
+export const REDIS_STRATEGIES: readonly SimStrategy[] = ['fedkd', 'fedavg', 'feddf', 'central'];
+
+/** Throws an error naming the field when `config` cannot run on Redis workers. */
+export function checkRedisConfig(config: SimConfig): void {
+  const unfit = config.strategy.filter((s) => !REDIS_STRATEGIES.includes(s));
+  if (unfit.length > 0)
+    throw new Error(
+      `strategy: ${unfit.join(', ')} train(s) each client's own model on between rounds, which cannot move between Redis workers; --redis runs ${REDIS_STRATEGIES.join(', ')}`,
+    );
+  if (config.secureAggregation)
+    throw new Error(
+      'secureAggregation: secure rounds need every sampled client online together; --redis does not run them yet',
+    );
 }
 
 export interface SimulationResult {
   runDir: string;
   config: SimConfig;
   backend: string;
+  /** Worker threads, or the Redis workers connected when the simulation started. */
   threads: number;
+  /** Where the clients ran ("2 worker threads", "workers over Redis at …"). */
+  clientsOn: string;
+  /** Jobs and bytes through Redis, when the clients ran on Redis workers. */
+  redis?: RedisPoolStats;
   teacher: { description: string; parameters: number; accuracy: number };
   data: { teacher: number; proxy: number; clientPool: number; test: number };
   /** Client shard sizes and label skew (mean total-variation distance) per seed. */
@@ -138,7 +172,7 @@ interface RunContext {
   teacherAccuracy: number;
   studentSpec: ModelSpec;
   clientSpecs: ModelSpec[] | undefined;
-  pool: ClientPool;
+  pool: SimClientPool;
   coordinatorDir: string;
   log: (message: string) => void;
   onRound: (metrics: SimRoundMetrics) => void;
@@ -245,6 +279,11 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   const log = options.log ?? (() => undefined);
   const writeOutputs = options.writeOutputs ?? true;
   const runDir = options.runDir ?? join(config.outDir, `${config.name}-${timestamp()}`);
+  if (options.redis) {
+    checkRedisConfig(config);
+    // Before the teacher trains: an unreachable server fails at once, naming the URL.
+    await probeRedis(options.redis.url);
+  }
   const backend = await selectNodeBackend({
     ...(config.backend !== undefined ? { force: config.backend } : {}),
     log,
@@ -288,7 +327,8 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     config.workers === 'auto'
       ? defaultThreads(config.clients)
       : Math.min(config.workers, config.clients);
-  let pool: ClientPool | undefined;
+  let pool: SimClientPool | undefined;
+  let redisPool: RedisClientPool | undefined;
   try {
     const testLogits = teacher.predictLogits(split.test.x, split.test.count);
     const teacherAccuracy = matchRate(argmaxRows(testLogits, split.numClasses), split.test.y);
@@ -301,12 +341,21 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       resolveSpec(s, split.inputShape, split.numClasses),
     );
 
-    pool = await ClientPool.create({
-      threads,
-      ...(config.backend !== undefined ? { backend: config.backend } : {}),
-    });
+    if (options.redis) {
+      redisPool = await RedisClientPool.create({
+        ...options.redis,
+        backend: backend.name,
+        log: say,
+      });
+      pool = redisPool;
+    } else {
+      pool = await ClientPool.create({
+        threads,
+        ...(config.backend !== undefined ? { backend: config.backend } : {}),
+      });
+    }
     say(
-      `clients: ${config.clients} virtual clients on ${threads === 0 ? 'the main thread' : `${threads} worker threads`} (${pool.backends[0] ?? backend.name})`,
+      `clients: ${config.clients} virtual clients on ${pool.description} (${pool.backends[0] ?? backend.name})`,
     );
     if (writeOutputs) {
       await mkdir(runDir, { recursive: true });
@@ -362,7 +411,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       );
       // Clients report their own models' accuracy on the test split: for strategies without a
       // global model (local, fedmd, dsfl) that is the accuracy the coordinator records.
-      pool.loadShards(shards, split.test);
+      await pool.loadShards(shards, split.test);
       for (const strategy of config.strategy) {
         runBar?.update(0, { info: `${strategy} seed ${seed} (${runsDone + 1}/${totalRuns})` });
         let result: SimRunResult;
@@ -409,7 +458,9 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       runDir,
       config,
       backend: pool.backends[0] ?? backend.name,
-      threads,
+      threads: redisPool ? redisPool.stats.workers : threads,
+      clientsOn: pool.description,
+      ...(redisPool ? { redis: redisPool.stats } : {}),
       teacher: {
         description: teacher.description,
         parameters: teacher.numParams,
@@ -485,7 +536,7 @@ export function simulationMarkdown(result: SimulationResult): string {
     `- Rounds: ${config.rounds}; local training: ${t.epochs} epoch(s), batch ${t.batchSize}, ${t.optimizer} lr ${t.learningRate}, T = ${t.temperature}, α = ${t.alpha}` +
       (t.proximalMu > 0 ? `, FedProx μ = ${t.proximalMu}` : '') +
       `; server optimiser ${config.serverOptimizer.kind}; aggregator ${config.aggregator.kind}.`,
-    `- Seeds: ${config.seeds.join(', ')}; backend ${result.backend}, ${result.threads === 0 ? 'main thread only' : `${result.threads} worker threads`}.`,
+    `- Seeds: ${config.seeds.join(', ')}; backend ${result.backend}, ${result.redis ? result.clientsOn : result.threads === 0 ? 'main thread only' : `${result.threads} worker threads`}.`,
     '',
     strategyTable(result.summaries, config.rounds),
     '',

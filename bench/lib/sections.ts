@@ -99,6 +99,12 @@ export const SECTIONS = [
     quickTimeoutS: 60,
     rows: ['onnx.softlabels.cpu', 'onnx.load'],
   },
+  {
+    name: 'redisSim',
+    timeoutS: 600,
+    quickTimeoutS: 180,
+    rows: ['redis.sim.jobs-1', 'redis.sim.jobs-2', 'redis.sim.bytes'],
+  },
 ] as const;
 
 export type SectionName = (typeof SECTIONS)[number]['name'];
