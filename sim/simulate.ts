@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { MultiBar, Presets } from 'cli-progress';
 import type { ModelSpec } from '../shared/models/index.js';
 import { deriveSeed } from '../shared/data/index.js';
+import { findStrategy, strategyNames } from '../server/strategies/index.js';
 import { argmaxRows, matchRate } from '../shared/predictions/index.js';
 import { selectNodeBackend } from '../node/backend.js';
 import type { CoordinatorConfigInput } from '../server/config.js';
@@ -58,19 +59,28 @@ export interface SimulationOptions {
 }
 
 /**
- * Strategies whose rounds carry the global weights: a client's round needs nothing from its
- * earlier rounds, so it can train on any worker. The others (local, fedmd, dsfl) train each
+ * Whether a strategy's rounds carry the global weights: then a client's round needs nothing from
+ * its earlier rounds, so it can train on any worker. The others (local, fedmd, dsfl) train each
  * client's own model on from round to round, which lives in one place.
  */
-export const REDIS_STRATEGIES: readonly SimStrategy[] = ['fedkd', 'fedavg', 'feddf', 'central'];
+export function runsOnRedis(strategy: SimStrategy): boolean {
+  return strategy === 'central' || findStrategy(strategy)?.capabilities.globalModel === true;
+}
 
 /** Throws an error naming the field when `config` cannot run on Redis workers. */
 export function checkRedisConfig(config: SimConfig): void {
-  const unfit = config.strategy.filter((s) => !REDIS_STRATEGIES.includes(s));
+  const unfit = config.strategy.filter((s) => !runsOnRedis(s));
   if (unfit.length > 0)
     throw new Error(
-      `strategy: ${unfit.join(', ')} train(s) each client's own model on between rounds, which cannot move between Redis workers; --redis runs ${REDIS_STRATEGIES.join(', ')}`,
+      `strategy: ${unfit.join(', ')} train(s) each client's own model on between rounds, which cannot move between Redis workers; --redis runs ${[...strategyNames(), 'central'].filter(runsOnRedis).join(', ')}`,
     );
+  // A hint regressor and a self EMA live on the client from round to round, like a local model.
+  (config.training.distillation ?? []).forEach((term, index) => {
+    if (term.name === 'hint' || (term.name === 'self' && term.ema !== undefined))
+      throw new Error(
+        `training.distillation[${index}]: the ${term.name} term keeps client state between rounds (${term.name === 'hint' ? 'its regressor' : 'its EMA'}), which cannot move between Redis workers`,
+      );
+  });
   if (config.secureAggregation)
     throw new Error(
       'secureAggregation: secure rounds need every sampled client online together; --redis does not run them yet',
