@@ -117,6 +117,9 @@ function config(): CoordinatorConfigInput {
     // refuse them all at the handshake after the first cut-off and the 10,000 messages would
     // never reach the handlers under test; the cool-down has its own test (penalties.test.ts).
     cutOffCooldownMs: 0,
+    // The unjoined adversaries must be cut off by their refusals, as counted here, never by the
+    // join timeout (unjoinedSockets.test.ts tests that), however slow the machine.
+    joinTimeoutMs: 3_600_000,
     training: smallTraining({ updatePrecision: 'float32' }),
   };
 }
