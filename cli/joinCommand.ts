@@ -71,15 +71,19 @@ export async function waitForCoordinator(url: URL, timeoutMs: number, log: Log):
   for (;;) {
     let cause: string;
     try {
+      // Each attempt gets a second at least, so the last one before the deadline is a real try.
       const response = await fetch(health, {
-        signal: AbortSignal.timeout(Math.max(1, Math.min(5_000, deadline - Date.now()))),
+        signal: AbortSignal.timeout(Math.max(1_000, Math.min(5_000, deadline - Date.now()))),
       });
       await response.body?.cancel();
       if (response.ok) return;
       cause = `GET ${health.pathname} answered ${response.status} ${response.statusText}`;
     } catch (error) {
       const err = error as Error & { cause?: { code?: string; message?: string } };
-      cause = err.cause?.code ?? err.cause?.message ?? err.message;
+      cause =
+        err.name === 'TimeoutError'
+          ? 'no answer within the attempt'
+          : (err.cause?.code ?? err.cause?.message ?? err.message);
     }
     const left = deadline - Date.now();
     if (left <= 0) {
