@@ -24,6 +24,7 @@ import { encodeSoftLabels } from '../shared/softLabels/index.js';
 import { computeEpsilon } from '../shared/privacy/index.js';
 import { createCodec, encodeWeights } from '../shared/codec/index.js';
 import type {
+  AbstainResponse,
   ArtifactRef,
   ErrorCode,
   JoinResponse,
@@ -32,6 +33,7 @@ import type {
 } from '../shared/protocol/index.js';
 import {
   PROTOCOL_VERSION,
+  abstainSchema,
   joinRequestSchema,
   secAggUpSchema,
   updateSchema,
@@ -51,6 +53,8 @@ import type { StrategyPlan } from './strategy.js';
 import { blend, planFor, roundConfigFor, sharpen } from './strategy.js';
 import { ContributionError, RoundContributions } from './roundContributions.js';
 import { SecureAggregationRound } from './secureRound.js';
+import type { BoundVerdict } from './robustness/index.js';
+import { AccuracyGuard, UpdateBound, verifyDelta, verifyWeights } from './robustness/index.js';
 
 export type CoordinatorEvent =
   | {
@@ -63,6 +67,8 @@ export type CoordinatorEvent =
       rejoin: boolean;
     }
   | { type: 'client:left'; clientId: string }
+  /** The client will take part in no round (its data do not fit the student, …); it is sampled no more. */
+  | { type: 'client:abstained'; clientId: string; reason: string; message: string }
   /** Disconnected for sending more refused messages than `maxRefusals` within `refusalWindowMs`. */
   | { type: 'client:cut-off'; clientId: string | null; refusals: number }
   | { type: 'round:started'; roundId: number; sampled: string[]; deadline: number }
@@ -132,6 +138,8 @@ interface OpenRound {
   startedAt: number;
   sampled: Set<string>;
   answered: Set<string>;
+  /** Sampled clients that abstained: answered, without an update. */
+  abstained: Set<string>;
   contributions: RoundContributions;
   clientLosses: number[];
   bytesUp: number;
@@ -216,6 +224,9 @@ export class Coordinator {
   /** Secure aggregation: who could not open whose key shares (accused → accusers), and who is out. */
   private readonly complaints = new Map<string, Set<string>>();
   private readonly excluded = new Set<string>();
+  /** Every delta passes it before it is folded in (server/robustness/updateBound.ts). */
+  private readonly updateBound: UpdateBound;
+  private readonly accuracyGuard: AccuracyGuard;
 
   constructor(private readonly parts: CoordinatorParts) {
     this.runId = parts.runId;
@@ -241,11 +252,23 @@ export class Coordinator {
         `strategy ${parts.config.strategy} needs the proxy set at the coordinator (parts.proxy)`,
       );
     }
+    this.updateBound = new UpdateBound(parts.config.updateBound);
+    this.accuracyGuard = new AccuracyGuard(
+      parts.config.modelGuard,
+      parts.resume?.rounds.filter((r) => r.status === 'aggregated').at(-1)?.studentAccuracy,
+    );
     this.model = buildModel(parts.studentSpec, parts.config.seed);
     this.globalWeights = getFlatWeights(this.model);
     if (parts.resume) {
       // Rounds that were open when the coordinator died are run again; completed ones stand.
       if (parts.resume.weights) {
+        // Checkpoints hold verified models only; one from an older version may not be.
+        const bad = verifyWeights(
+          parts.resume.weights,
+          this.globalWeights.length,
+          parts.config.modelGuard,
+        );
+        if (bad) throw new Error(`resume: the last checkpoint fails the model guard: ${bad}`);
         setFlatWeights(this.model, parts.resume.weights);
         this.globalWeights = getFlatWeights(this.model);
       }
@@ -365,6 +388,10 @@ export class Coordinator {
     link.on(
       'secagg',
       serve((message) => this.handleSecAgg(link, message)),
+    );
+    link.on(
+      'abstain',
+      serve((message) => this.handleAbstain(link, message)),
     );
     link.onDisconnect(() => {
       const id = link.clientId;
@@ -583,9 +610,16 @@ export class Coordinator {
         bytes,
       );
     }
+    let verdict: BoundVerdict | undefined;
     try {
       if (round.secure) round.secure.round.receiveMasked(clientId, update.masked!, update.session);
-      else round.contributions.add(update);
+      else
+        round.contributions.add(update, (delta) => {
+          verdict = this.updateBound.check(delta);
+          if (verdict.action === 'refuse')
+            throw new ContributionError(`update bound: ${verdict.reason}`, 'rejected-weights');
+          return verdict.delta!;
+        });
     } catch (error) {
       const code =
         error instanceof ContributionError
@@ -595,6 +629,7 @@ export class Coordinator {
             : 'rejected-weights';
       return this.reject(update.roundId, clientId, code, (error as Error).message, bytes);
     }
+    if (verdict) this.updateBound.accepted(verdict);
     round.answered.add(clientId);
     round.bytesUp += bytes;
     round.clientLosses.push(update.metrics.loss);
@@ -603,7 +638,8 @@ export class Coordinator {
       round: round.id,
       clientId,
       status: 'accepted',
-      reason: null,
+      // Set when the update bound clipped it: what was folded in is not what was sent.
+      reason: verdict?.reason ?? null,
       numSamples: update.numSamples,
       bytes,
       receivedAt: Date.now(),
@@ -618,6 +654,41 @@ export class Coordinator {
     });
     this.closeIfSettled(round);
     return { ok: true, roundId: round.id };
+  }
+
+  /**
+   * A joined client takes no part in the run: in the open round it counts as answered without an
+   * update (the round need not wait for it), and it is sampled no more. Recorded like a refusal.
+   */
+  private handleAbstain(link: ClientLink, raw: unknown): AbstainResponse {
+    const clientId = link.clientId;
+    if (!clientId) return refusal('not-joined', 'abstain: send join first');
+    const parsed = abstainSchema.safeParse(raw);
+    if (!parsed.success)
+      return refusal('invalid-payload', `abstain: ${describeIssues(parsed.error)}`);
+    const { reason, message } = parsed.data;
+    // Once per connection: a repeat is refused (and counts against it), so it cannot fill SQLite.
+    if (this.clients.get(clientId)?.link !== link)
+      return refusal('duplicate', 'abstain: this connection has abstained already');
+    this.clients.delete(clientId);
+    this.notifyClientsChanged();
+    const round = this.openRound;
+    this.parts.store.recordUpdate({
+      runId: this.runId,
+      round: round?.id ?? 0,
+      clientId,
+      status: 'rejected',
+      reason: `abstained: ${reason}: ${message}`,
+      numSamples: null,
+      bytes: link.lastMessageBytes ?? 0,
+      receivedAt: Date.now(),
+    });
+    this.emit({ type: 'client:abstained', clientId, reason, message });
+    if (round && round.sampled.has(clientId) && !round.answered.has(clientId)) {
+      round.abstained.add(clientId);
+      this.closeIfSettled(round);
+    }
+    return { ok: true };
   }
 
   /** A sampled client of the open round left without answering: give it `dropGraceMs` to rejoin. */
@@ -641,7 +712,7 @@ export class Coordinator {
     // A secure round waits only for the clients that can still send a masked input.
     const awaited = round.secure ? round.secure.round.awaitedInputs() : round.sampled;
     for (const id of awaited) {
-      if (round.answered.has(id) || this.excluded.has(id)) continue;
+      if (round.answered.has(id) || round.abstained.has(id) || this.excluded.has(id)) continue;
       const since = round.gone.get(id);
       const away = since !== undefined && !this.clients.has(id);
       if (!away || now - since < this.parts.config.dropGraceMs) return;
@@ -790,6 +861,7 @@ export class Coordinator {
       startedAt,
       sampled: new Set(sampled),
       answered: new Set(),
+      abstained: new Set(),
       contributions: new RoundContributions({
         plan,
         global: this.globalWeights,
@@ -829,6 +901,7 @@ export class Coordinator {
       );
       round.secure = { round: secure, setUp };
     }
+    this.updateBound.openRound();
     this.openRound = round;
     this.state = 'training';
     for (const id of sampled) {
@@ -850,29 +923,49 @@ export class Coordinator {
 
     const needed = quorumSize(round.sampled.size, config.quorum);
     const participants = round.secure ? (secureDelta?.survivors ?? 0) : round.answered.size;
-    const aggregated = participants >= needed && (!round.secure || secureDelta !== undefined);
+    let aggregated = participants >= needed && (!round.secure || secureDelta !== undefined);
     let studentAccuracy: number | null = null;
     let studentLoss: number | null = null;
     let agreement: number | null = null;
+    /** Why a round with its quorum failed anyway (its result refused); the global model stands. */
+    let note: string | null = null;
     if (aggregated && plan.sendsWeights) {
-      let next = this.serverOptimizer.step(
-        this.globalWeights,
-        secureDelta?.meanDelta ?? round.contributions.aggregateDelta(),
-      );
-      if (plan.distillsEnsemble)
-        next = await this.distillEnsemble(next, round.contributions, roundId);
-      this.globalWeights = next;
-      this.modelVersion += 1;
-      setFlatWeights(this.model, this.globalWeights);
-      const result = evaluate(this.model, this.parts.test);
-      studentAccuracy = result.accuracy;
-      studentLoss = result.loss;
-      let agree = 0;
-      for (let i = 0; i < result.predictions.length; i++) {
-        if (result.predictions[i] === this.parts.teacherTestPredictions[i]) agree += 1;
+      // The new model replaces the global one only once it is checked: finite, bounded, and (with
+      // the accuracy guard) not a collapse. Anything thrown on the way fails this round only.
+      const length = this.globalWeights.length;
+      const optimizerState = this.serverOptimizer.snapshot();
+      try {
+        const delta = secureDelta?.meanDelta ?? round.contributions.aggregateDelta();
+        const badDelta = verifyDelta(delta, length);
+        if (badDelta) throw new Error(`model guard: ${badDelta}`);
+        let next = this.serverOptimizer.step(this.globalWeights, delta);
+        if (plan.distillsEnsemble)
+          next = await this.distillEnsemble(next, round.contributions, roundId);
+        const badWeights = verifyWeights(next, length, config.modelGuard);
+        if (badWeights) throw new Error(`model guard: ${badWeights}`);
+        setFlatWeights(this.model, next);
+        const result = evaluate(this.model, this.parts.test);
+        const collapse = this.accuracyGuard.judge(result.accuracy);
+        if (collapse)
+          throw new Error(`accuracy guard: ${collapse}; rolled back to the last good model`);
+        this.globalWeights = next;
+        this.modelVersion += 1;
+        studentAccuracy = result.accuracy;
+        studentLoss = result.loss;
+        let agree = 0;
+        for (let i = 0; i < result.predictions.length; i++) {
+          if (result.predictions[i] === this.parts.teacherTestPredictions[i]) agree += 1;
+        }
+        agreement = agree / Math.max(1, result.predictions.length);
+        await this.checkpoints.save(this.model, roundId);
+      } catch (error) {
+        aggregated = false;
+        note = (error as Error).message;
+        // Momentum that absorbed the refused delta would carry it into every later round.
+        this.serverOptimizer.restore(optimizerState);
+        // The student model may hold the refused weights (evaluation, FedDF): put the last good ones back.
+        setFlatWeights(this.model, this.globalWeights);
       }
-      agreement = agree / Math.max(1, result.predictions.length);
-      await this.checkpoints.save(this.model, roundId);
     } else if (aggregated) {
       // No global model: the clients' own models are the students; report their mean accuracy.
       const accuracies = round.contributions.validationAccuracies;
@@ -912,7 +1005,9 @@ export class Coordinator {
       privacyEpsilon: aggregated
         ? this.accountPrivacy(round.answered)
         : (this.history.at(-1)?.privacyEpsilon ?? null),
+      note,
     };
+    this.updateBound.closeRound(aggregated);
     this.parts.store.recordRound(record);
     this.history.push(record);
     this.parts.hub.broadcast('round:end', {

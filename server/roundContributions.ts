@@ -63,7 +63,12 @@ export class RoundContributions {
     return this.contributors;
   }
 
-  add(update: UpdateMessage): void {
+  /**
+   * @param screen called with the decoded delta before anything else sees it (the update
+   *   bound, server/robustness): returns what to fold in (the delta or a clipped copy), or
+   *   throws a ContributionError to refuse the update.
+   */
+  add(update: UpdateMessage, screen?: (delta: Float32Array) => Float32Array): void {
     const { plan, global, numClasses } = this.options;
     if (plan.sendsWeights !== (update.delta !== undefined)) {
       throw new ContributionError(
@@ -85,6 +90,7 @@ export class RoundContributions {
     let predictions: Float32Array | undefined;
     try {
       if (update.delta) delta = decodeWeights(update.delta, global.length);
+      if (delta && screen) delta = screen(delta);
       if (update.predictions) {
         const wanted = this.options.predictIndices ?? new Int32Array(0);
         const got = update.predictions.indices;

@@ -73,6 +73,8 @@ export async function startCoordinator(
   const io: CoordinatorServer = new Server({
     parser: createSocketParser({ maxBytes: config.maxMessageBytes }),
     maxHttpBufferSize: config.maxMessageBytes,
+    // An engine.io connection that never opens the main namespace is closed as soon.
+    connectTimeout: config.joinTimeoutMs,
     cors: config.corsOrigins.length > 0 ? { origin: config.corsOrigins } : undefined,
   });
   const penalties = new PenaltyBox({
@@ -116,6 +118,7 @@ export async function startCoordinator(
   });
 
   const hub = new SocketHub(io, {
+    joinTimeoutMs: config.joinTimeoutMs,
     onCutOff: ({ source }) => {
       if (source === undefined) return;
       const cooldown = penalties.penalize(source);
@@ -155,7 +158,7 @@ export async function startCoordinator(
           }
         : {}),
       status: {
-        status: () => coordinator.status(),
+        status: () => ({ ...coordinator.status(), unjoinedClosed: hub.unjoinedClosed }),
         rounds: () => store.rounds(runId),
         clients: () => store.clients(runId),
       },
