@@ -17,6 +17,20 @@ import { RefusedError } from '../client/transport.js';
 import { FileArtifactCache } from '../client/node/fileArtifactCache.js';
 import type { Log } from './consoleLog.js';
 import { resolveModelSpec } from './studentSpec.js';
+import { DataCheckedTransport, DataMismatchError } from './dataFit.js';
+
+/** Exit codes of `fedistill join` besides 0 (the run ended) and 1 (any other failure). */
+export const JOIN_EXIT = {
+  /** The coordinator refused this client (token, protocol version, excluded). */
+  refused: 2,
+  /** The private data do not fit the run's student; the coordinator was told (`abstain`). */
+  dataMismatch: 3,
+  /** The coordinator could not be reached within `--connect-timeout`, or the URL is not one. */
+  unreachable: 4,
+} as const;
+
+/** `--connect-timeout` when none is given. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 60_000;
 
 export interface JoinOptions {
   server: string;
@@ -34,7 +48,70 @@ export interface JoinOptions {
    * and classes, for strategies where no weights travel. Defaults to the run's student.
    */
   student?: string;
+  /** How long to keep trying to reach the coordinator before giving up. Defaults to 60 s. */
+  connectTimeoutMs?: number;
   log: Log;
+}
+
+/** The coordinator's base URL, or why `server` is not one. */
+export function parseServerUrl(server: string): URL | string {
+  let url: URL;
+  try {
+    url = new URL(server);
+  } catch {
+    return `--server ${JSON.stringify(server)} is not a URL (expected e.g. http://127.0.0.1:8080)`;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    return `--server ${JSON.stringify(server)} must be an http:// or https:// URL, not ${url.protocol}`;
+  return url;
+}
+
+/**
+ * Waits until the coordinator answers GET /healthz, retrying with exponential backoff (250 ms
+ * doubling to 5 s) and saying so; throws once `timeoutMs` has passed with the last cause.
+ */
+export async function waitForCoordinator(url: URL, timeoutMs: number, log: Log): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const health = new URL('/healthz', url);
+  let delay = 250;
+  let attempt = 1;
+  log(`connecting to ${url.origin} (giving up after ${Math.round(timeoutMs / 1000)} s)`);
+  for (;;) {
+    let cause: string;
+    try {
+      // Each attempt gets a second at least, so the last one before the deadline is a real try.
+      const response = await fetch(health, {
+        signal: AbortSignal.timeout(Math.max(1_000, Math.min(5_000, deadline - Date.now()))),
+      });
+      await response.body?.cancel();
+      if (response.ok) return;
+      cause = `GET ${health.pathname} answered ${response.status} ${response.statusText}`;
+    } catch (error) {
+      const err = error as Error & { cause?: { code?: string; message?: string } };
+      cause =
+        err.name === 'TimeoutError'
+          ? 'no answer within the attempt'
+          : (err.cause?.code ?? err.cause?.message ?? err.message);
+    }
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      throw new UnreachableError(
+        `could not reach the coordinator at ${url.origin} within ${Math.round(timeoutMs / 1000)} s (${attempt} attempts; last: ${cause})`,
+      );
+    }
+    const wait = Math.min(delay, left);
+    log(
+      `coordinator at ${url.origin} not reachable (${cause}); retry ${attempt} in ${(wait / 1000).toFixed(1)} s`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, wait));
+    delay = Math.min(5_000, delay * 2);
+    attempt += 1;
+  }
+}
+
+/** The coordinator did not answer in time (or the URL is not one). */
+export class UnreachableError extends Error {
+  override readonly name = 'UnreachableError';
 }
 
 export function loadClientData(
@@ -76,24 +153,27 @@ function describe(event: FedClientEvent): string | undefined {
 
 /** Runs a client until the run ends. Resolves to a process exit code. */
 export async function runJoin(options: JoinOptions): Promise<number> {
+  const url = parseServerUrl(options.server);
+  if (typeof url === 'string') {
+    options.log(`error: ${url}`);
+    return JOIN_EXIT.unreachable;
+  }
+  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const backend = await selectNodeBackend({
     ...(options.backend ? { force: options.backend } : {}),
     log: options.log,
   });
   const data = loadClientData(options.data, options);
   options.log(`private data: ${data.count} samples from ${options.data}`);
+  const transport = new SocketTransport({
+    url: options.server,
+    ...(options.token !== undefined ? { token: options.token } : {}),
+    ...(options.protocolVersion !== undefined ? { protocolVersion: options.protocolVersion } : {}),
+  });
   const client = new FedClient({
-    // The label histogram goes with the join, for the dashboard's view of this client's skew.
-    transport: withLabelCounts(
-      new SocketTransport({
-        url: options.server,
-        ...(options.token !== undefined ? { token: options.token } : {}),
-        ...(options.protocolVersion !== undefined
-          ? { protocolVersion: options.protocolVersion }
-          : {}),
-      }),
-      countLabels(data),
-    ),
+    // The label histogram goes with the join, for the dashboard's view of this client's skew;
+    // the data are checked against the student named in the join ack before anything trains.
+    transport: withLabelCounts(new DataCheckedTransport(transport, data), countLabels(data)),
     data,
     ...(options.student !== undefined
       ? {
@@ -113,16 +193,47 @@ export async function runJoin(options: JoinOptions): Promise<number> {
   const stop = () => client.stop();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  let startTimer: ReturnType<typeof setTimeout> | undefined;
   try {
-    await client.start();
+    const started = Date.now();
+    await waitForCoordinator(url, connectTimeoutMs, options.log);
+    // Reachable, but the socket.io connection and join may still not complete (a proxy that
+    // passes HTTP only, a server that is not a coordinator): hold them to what is left.
+    const left = Math.max(1_000, connectTimeoutMs - (Date.now() - started));
+    await Promise.race([
+      client.start(),
+      new Promise<never>((_, reject) => {
+        startTimer = setTimeout(
+          () =>
+            reject(
+              new UnreachableError(
+                `${url.origin} answers HTTP but no join completed within ${Math.round(connectTimeoutMs / 1000)} s`,
+              ),
+            ),
+          left,
+        );
+      }),
+    ]);
   } catch (error) {
     client.stop();
     if (error instanceof RefusedError) {
       options.log(`refused by coordinator (${error.code}): ${error.message}`);
-      return 2;
+      return JOIN_EXIT.refused;
+    }
+    if (error instanceof DataMismatchError) {
+      options.log(
+        `error: this client's data do not fit the run's student: ${error.message}. Told the coordinator (abstain); exiting.`,
+      );
+      return JOIN_EXIT.dataMismatch;
+    }
+    if (error instanceof UnreachableError) {
+      options.log(`error: ${error.message}`);
+      return JOIN_EXIT.unreachable;
     }
     options.log(`cannot take part: ${(error as Error).message}`);
     return 1;
+  } finally {
+    clearTimeout(startTimer);
   }
   if (client.student) options.log(`student: ${client.student.name ?? 'custom'}`);
   const reason = await client.done;

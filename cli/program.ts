@@ -2,13 +2,14 @@
  * The `fedistill` command line: serve, join, demo, simulate, worker. The one place that wires
  * server, client and data loading together from flags and config files.
  */
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_TRAINING } from '../server/config.js';
 import { strategyNames } from '../server/strategies/index.js';
 import { parseDistillationFlag } from './distillationFlag.js';
 import { consoleLog } from './consoleLog.js';
 import { runDemo } from './demoCommand.js';
-import { runJoin } from './joinCommand.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, runJoin } from './joinCommand.js';
 import { runSimulate } from './simulateCommand.js';
 import { runWorker } from './workerCommand.js';
 import { readConfigFile, runServe } from './serveCommand.js';
@@ -40,13 +41,21 @@ function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
+/** This package's version, from its package.json. */
+export function packageVersion(): string {
+  const file = new URL('../package.json', import.meta.url);
+  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+}
+
 /** Builds the command tree; `main.ts` runs it, tests inspect it. */
 export function buildProgram(): Command {
   const program = new Command('fedistill')
     .description(
       'Federated on-device knowledge distillation: a coordinator with a teacher, students on edge devices.',
     )
-    .showHelpAfterError();
+    .version(packageVersion(), '-V, --version', 'print the version and exit')
+    // A flag error is one line and where to look, not the whole help.
+    .showHelpAfterError("(run 'fedistill --help' for usage)");
 
   program
     .command('serve')
@@ -283,10 +292,21 @@ export function buildProgram(): Command {
       'announce another protocol version (for testing refusals)',
       int,
     )
+    .option(
+      '--connect-timeout <seconds>',
+      `keep retrying an unreachable coordinator this long, then exit 4 (default ${DEFAULT_CONNECT_TIMEOUT_MS / 1000})`,
+      num,
+    )
     .option('--quiet', 'print nothing but errors')
+    .addHelpText(
+      'after',
+      "\nExit codes: 0 the run ended, 1 an error, 2 refused by the coordinator, 3 the data do not fit the\nrun's student (the coordinator is told), 4 coordinator unreachable within --connect-timeout.",
+    )
     .action(async (flags: Record<string, unknown>) => {
       const pick = <T>(key: string, value: T | undefined) =>
         value !== undefined ? { [key]: value } : {};
+      if (flags.connectTimeout !== undefined && !((flags.connectTimeout as number) > 0))
+        throw new InvalidArgumentError('--connect-timeout must be a positive number of seconds');
       process.exitCode = await runJoin({
         server: flags.server as string,
         data: flags.data as string,
@@ -298,6 +318,12 @@ export function buildProgram(): Command {
         ...pick('dataSeed', flags.dataSeed as number | undefined),
         ...pick('demoAlpha', flags.demoAlpha as number | undefined),
         ...pick('protocolVersion', flags.protocolVersion as number | undefined),
+        ...pick(
+          'connectTimeoutMs',
+          flags.connectTimeout !== undefined
+            ? Math.round((flags.connectTimeout as number) * 1000)
+            : undefined,
+        ),
         log: consoleLog(
           `[client${flags.name ? ` ${flags.name as string}` : ''}]`,
           flags.quiet === true,
@@ -423,5 +449,7 @@ export function buildProgram(): Command {
       });
     });
 
+  for (const command of program.commands)
+    command.showHelpAfterError(`(run 'fedistill ${command.name()} --help' for its options)`);
   return program;
 }

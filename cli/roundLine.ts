@@ -12,8 +12,12 @@ export function roundLine(event: CoordinatorEvent, rounds: number): string | und
   if (event.type === 'client:excluded') {
     return `client ${event.clientId} excluded from the run: ${event.accusers.length} clients could not open its key shares`;
   }
+  if (event.type === 'client:abstained')
+    return `client ${event.clientId} abstains from the run (${event.reason}): ${event.message}`;
   if (event.type !== 'round:closed') return undefined;
   const r = event.record;
+  if (r.status === 'failed' && r.note)
+    return `round ${r.round}: not aggregated, the global student is unchanged: ${r.note}`;
   if (r.status === 'failed')
     return `round ${r.round}: below quorum (${r.participants}/${r.sampled} answered), not aggregated`;
   const pct = (v: number | null) => (v === null ? 'n/a' : `${(v * 100).toFixed(2)}%`);

@@ -6,6 +6,8 @@
 import { io, type Socket } from 'socket.io-client';
 import { createSocketParser } from '../shared/codec/index.js';
 import type {
+  AbstainMessage,
+  AbstainResponse,
   ArtifactRef,
   ClientToServerEvents,
   JoinRequest,
@@ -129,6 +131,14 @@ export class SocketTransport implements FedTransport {
 
   sendSecAgg(message: SecAggUp): Promise<UpdateResponse> {
     return this.live.timeout(this.options.ackTimeoutMs ?? 60_000).emitWithAck('secagg', message);
+  }
+
+  /** Tells the coordinator this client takes no part in the run (docs/protocol.md, `abstain`). */
+  abstain(message: AbstainMessage): Promise<AbstainResponse> {
+    // Best effort on the way out: a coordinator that does not know the event never answers.
+    return this.live
+      .timeout(Math.min(5_000, this.options.ackTimeoutMs ?? 60_000))
+      .emitWithAck('abstain', message);
   }
 
   async fetchArtifact(ref: ArtifactRef): Promise<Uint8Array> {

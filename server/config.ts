@@ -9,6 +9,12 @@ import { roundConfigSchema } from '../shared/protocol/index.js';
 import { aggregatorSpecSchema, serverOptimizerSchema } from '../shared/aggregation/index.js';
 import { findStrategy, strategyNames } from './strategies/registry.js';
 import { distillationTerm } from '../shared/losses/index.js';
+import {
+  DEFAULT_MODEL_GUARD,
+  DEFAULT_UPDATE_BOUND,
+  modelGuardSchema,
+  updateBoundSchema,
+} from './robustness/config.js';
 
 /** Local training settings when none are given; flags and files override single fields. */
 export const DEFAULT_TRAINING: RoundConfig = {
@@ -147,6 +153,24 @@ export const coordinatorConfigSchema = z
      * one address and so one cut-off cool-down. Defaults to false.
      */
     trustProxy: z.boolean().default(false),
+    /**
+     * The bound every weight delta passes before it is aggregated (server/robustness/config.ts):
+     * a per-coordinate bound (refused past it) and an L2 norm bound adaptive to past rounds
+     * (clipped or refused past it). Defaults to on: clip at 5× the recent median norm, within
+     * [1, 100], coordinates within ±10.
+     */
+    updateBound: updateBoundSchema.default(DEFAULT_UPDATE_BOUND),
+    /**
+     * Checks of each new global student before it replaces the old one: weights finite and
+     * within `maxWeight` (defaults to 1000); with `maxAccuracyDrop`, a rollback when test
+     * accuracy collapses (defaults to off).
+     */
+    modelGuard: modelGuardSchema.default(DEFAULT_MODEL_GUARD),
+    /**
+     * A connection that has not joined within this long is closed (counted in
+     * /api/status as `unjoinedClosed`), so idle sockets cannot pile up. Defaults to 15 s.
+     */
+    joinTimeoutMs: z.number().int().min(100).max(3_600_000).default(15_000),
     /** Largest socket.io message accepted, in bytes. Defaults to 64 MiB. */
     maxMessageBytes: z
       .number()

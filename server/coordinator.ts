@@ -32,8 +32,9 @@ import { quorumSize, sampleClients } from './sampling.js';
 import { UnjoinedRefusals } from './refusalTally.js';
 import type { CheckpointWriter } from './checkpoints.js';
 import type { TeacherFeaturesRef } from './teacherFeatures.js';
-import type { Strategy } from './strategies/index.js';
+import type { RoundAggregate, ScreenedDelta, Strategy } from './strategies/index.js';
 import {
+  ContributionError,
   DifferentiallyPrivateStrategy,
   SecurelyAggregatedStrategy,
   getStrategy,
@@ -45,6 +46,7 @@ import { OpenRound } from './coordinator/openRound.js';
 import { RoundOutcomes } from './coordinator/roundOutcome.js';
 import type { StudentEvaluation } from './coordinator/roundOutcome.js';
 import { serveConnection } from './coordinator/connection.js';
+import { AccuracyGuard, UpdateBound, verifyWeights } from './robustness/index.js';
 import { describeIssues, refusal } from './coordinator/refusals.js';
 
 export type { CoordinatorEvent, ResumePoint, RunResult } from './coordinator/events.js';
@@ -94,6 +96,10 @@ export class Coordinator {
   private readonly stopRequested = new Promise<void>((resolve) => (this.resolveStop = resolve));
   private readonly history: RoundRecord[] = [];
   private state: 'waiting' | 'training' | 'completed' | 'stopped' = 'waiting';
+  /** Every client's delta passes it before it is folded in (server/robustness/updateBound.ts). */
+  private readonly updateBound: UpdateBound;
+  /** Rolls back a round whose student's accuracy collapses (`modelGuard.maxAccuracyDrop`). */
+  private readonly accuracyGuard: AccuracyGuard;
 
   constructor(private readonly parts: CoordinatorParts) {
     const { config, store } = parts;
@@ -104,11 +110,23 @@ export class Coordinator {
       if (conflict) throw new Error(conflict);
     }
     this.strategy = this.createStrategy();
+    this.updateBound = new UpdateBound(config.updateBound);
+    this.accuracyGuard = new AccuracyGuard(
+      config.modelGuard,
+      parts.resume?.rounds.filter((r) => r.status === 'aggregated').at(-1)?.studentAccuracy,
+    );
     this.model = buildModel(parts.studentSpec, config.seed);
     this.globalWeights = getFlatWeights(this.model);
     if (parts.resume) {
       // Rounds that were open when the coordinator died are run again; completed ones stand.
       if (parts.resume.weights) {
+        // Checkpoints hold verified models only; one written by an older version may not be.
+        const bad = verifyWeights(
+          parts.resume.weights,
+          this.globalWeights.length,
+          config.modelGuard,
+        );
+        if (bad) throw new Error(`resume: the last checkpoint fails the model guard: ${bad}`);
         setFlatWeights(this.model, parts.resume.weights);
         this.globalWeights = getFlatWeights(this.model);
       }
@@ -132,6 +150,7 @@ export class Coordinator {
       openRound: () => this.openRound,
       nextRoundId: () => this.nextRoundId,
       recheck: (round) => this.recheck(round),
+      withdraw: (link) => this.membership.withdraw(link),
       complaint: (roundId, accuser, accused) =>
         this.membership.noteComplaint(
           roundId,
@@ -155,6 +174,7 @@ export class Coordinator {
           join: (l, payload) => this.handleJoin(l, payload),
           update: (l, payload) => this.intake.update(l, payload),
           secagg: (l, payload) => this.intake.secAgg(l, payload),
+          abstain: (l, payload) => this.intake.abstain(l, payload),
           disconnect: (l) => this.handleDisconnect(l),
         },
         config,
@@ -322,6 +342,7 @@ export class Coordinator {
     );
     const startedAt = Date.now();
     const deadline = startedAt + config.roundTimeoutMs;
+    this.updateBound.openRound();
     const strategyRound = this.strategy.beginRound({
       roundId,
       global: this.globalWeights,
@@ -331,6 +352,7 @@ export class Coordinator {
       })),
       deadline,
       attempt: `${this.runId}/${roundId}@${deadline}`,
+      screenDelta: (delta) => this.screenDelta(delta),
     });
     const message: RoundStart = {
       roundId,
@@ -370,20 +392,36 @@ export class Coordinator {
     round.close();
     const needed = quorumSize(round.sampled.size, config.quorum);
     // The round stays open while it aggregates: a multi-step round (secure aggregation's unmask
-    // step) still takes its survivors' messages.
-    const aggregate = await strategyRound.aggregate({
-      stopping: this.stopped,
-      enough: (participants) => participants >= needed,
-    });
+    // step) still takes its survivors' messages. Nothing thrown on the way ends the run.
+    let aggregate: RoundAggregate;
+    try {
+      aggregate = await strategyRound.aggregate({
+        stopping: this.stopped,
+        enough: (participants) => participants >= needed,
+      });
+    } catch (error) {
+      strategyRound.rollback?.();
+      aggregate = {
+        participants: round.answered.size,
+        failure: `aggregation failed: ${(error as Error).message}`,
+      };
+    }
     this.openRound = undefined;
     let student: StudentEvaluation | undefined;
-    if (aggregate.failure === undefined) {
-      this.modelVersion += 1;
-      if (aggregate.weights) {
+    if (aggregate.failure === undefined && aggregate.weights) {
+      const verdict = await this.verifyCandidate(aggregate.weights);
+      if ('failure' in verdict) {
+        // The global student stands: the refused weights leave no trace (optimiser state too).
+        strategyRound.rollback?.();
+        aggregate = { participants: aggregate.participants, failure: verdict.failure };
+      } else {
+        student = verdict.student;
         this.globalWeights = aggregate.weights;
-        student = await this.outcomes.adopt(this.model, this.globalWeights, roundId);
+        await this.outcomes.checkpoint(this.model, roundId);
       }
     }
+    if (aggregate.failure === undefined) this.modelVersion += 1;
+    this.updateBound.closeRound(aggregate.failure === undefined);
     const record = this.outcomes.record(
       round,
       aggregate,
@@ -400,6 +438,33 @@ export class Coordinator {
     });
     this.emit({ type: 'round:closed', record });
     return record;
+  }
+
+  /** One client's delta held to the update bound: folded as sent, clipped (noted), or refused. */
+  private screenDelta(delta: Float32Array): ScreenedDelta {
+    const verdict = this.updateBound.check(delta);
+    if (verdict.action === 'refuse' || !verdict.delta)
+      throw new ContributionError(`update bound: ${verdict.reason}`, 'rejected-weights');
+    // Strategies fold a delta right after screening it, so its norm counts from here.
+    this.updateBound.accepted(verdict);
+    return { delta: verdict.delta, ...(verdict.reason ? { note: verdict.reason } : {}) };
+  }
+
+  /**
+   * Whether `weights` may become the global student: finite and bounded, and (with the accuracy
+   * guard) not a collapse on the test split. The model holds the global weights again after a
+   * refusal, the candidate after a pass.
+   */
+  private async verifyCandidate(
+    weights: Float32Array,
+  ): Promise<{ student: StudentEvaluation } | { failure: string }> {
+    const bad = verifyWeights(weights, this.globalWeights.length, this.parts.config.modelGuard);
+    if (bad) return { failure: `model guard: ${bad}` };
+    const student = this.outcomes.evaluate(this.model, weights);
+    const collapse = this.accuracyGuard.judge(student.accuracy);
+    if (collapse === undefined) return { student };
+    setFlatWeights(this.model, this.globalWeights);
+    return { failure: `accuracy guard: ${collapse}; rolled back to the last good model` };
   }
 
   /** Runs rounds until `config.rounds` have been aggregated, too many fail in a row, or `stop()`. */

@@ -14,6 +14,13 @@ export interface SocketData {
 export interface SocketHubOptions {
   /** Called when the coordinator cuts a connection off for abuse, before it is closed. */
   onCutOff?: (data: SocketData) => void;
+  /**
+   * A connection that has not joined (no client id) this long after connecting is closed,
+   * so idle sockets that answer pings cannot pile up. Undefined: never.
+   */
+  joinTimeoutMs?: number;
+  /** Called when a connection is closed for not joining in time, before it is closed. */
+  onJoinTimeout?: (data: SocketData) => void;
 }
 
 export type CoordinatorServer = Server<
@@ -64,13 +71,35 @@ function linkFor(socket: ClientSocket, options: SocketHubOptions): ClientLink {
 }
 
 export class SocketHub implements ClientHub {
+  #unjoinedClosed = 0;
+
   constructor(
     private readonly io: CoordinatorServer,
     private readonly options: SocketHubOptions = {},
   ) {}
 
+  /** Connections closed so far for not joining within `joinTimeoutMs`. */
+  get unjoinedClosed(): number {
+    return this.#unjoinedClosed;
+  }
+
   onConnection(handler: (link: ClientLink) => void): void {
-    this.io.on('connection', (socket) => handler(linkFor(socket, this.options)));
+    this.io.on('connection', (socket) => {
+      this.closeUnlessJoined(socket);
+      handler(linkFor(socket, this.options));
+    });
+  }
+
+  private closeUnlessJoined(socket: ClientSocket): void {
+    const limit = this.options.joinTimeoutMs;
+    if (limit === undefined) return;
+    const timer = setTimeout(() => {
+      if (socket.data.clientId !== undefined || !socket.connected) return;
+      this.#unjoinedClosed += 1;
+      this.options.onJoinTimeout?.(socket.data);
+      socket.disconnect(true);
+    }, limit);
+    socket.once('disconnect', () => clearTimeout(timer));
   }
 
   broadcast<E extends keyof ServerToClientEvents>(

@@ -91,6 +91,8 @@ export async function startCoordinator(
   const io: CoordinatorServer = new Server({
     parser: createSocketParser({ maxBytes: config.maxMessageBytes }),
     maxHttpBufferSize: config.maxMessageBytes,
+    // An engine.io connection that never opens the main namespace is closed as soon.
+    connectTimeout: config.joinTimeoutMs,
     cors: config.corsOrigins.length > 0 ? { origin: config.corsOrigins } : undefined,
   });
   const penalties = new PenaltyBox({
@@ -136,6 +138,7 @@ export async function startCoordinator(
   // Label histograms and local metrics off accepted joins and updates, for the per-client view.
   const telemetry = new ClientTelemetry();
   const socketHub = new SocketHub(io, {
+    joinTimeoutMs: config.joinTimeoutMs,
     onCutOff: ({ source }) => {
       if (source === undefined) return;
       const cooldown = penalties.penalize(source);
@@ -181,7 +184,7 @@ export async function startCoordinator(
           }
         : {}),
       status: {
-        status: () => coordinator.status(),
+        status: () => ({ ...coordinator.status(), unjoinedClosed: socketHub.unjoinedClosed }),
         rounds: () => store.rounds(runId),
         clients: () => store.clients(runId),
       },

@@ -28,6 +28,8 @@ export interface RoundRecord {
   meanClientLoss: number | null;
   /** ε of (ε, δ)-DP spent so far, when client-side privacy is on. */
   privacyEpsilon: number | null;
+  /** Why a round that had its quorum still failed (its result refused by the model guard). */
+  note?: string | null;
 }
 
 export interface RunRecord {
@@ -158,6 +160,7 @@ function roundFromRow(row: Row): RoundRecord {
     durationMs: row.duration_ms as number,
     meanClientLoss: row.mean_client_loss as number | null,
     privacyEpsilon: row.privacy_epsilon as number | null,
+    ...(typeof row.note === 'string' ? { note: row.note } : {}),
   };
 }
 
@@ -186,6 +189,11 @@ export class RunStore {
       },
       (db) => db.exec('ALTER TABLE rounds ADD COLUMN privacy_epsilon REAL'),
       (db) => db.exec('ALTER TABLE clients ADD COLUMN rejoin_secret_hash BLOB'),
+      (db) => {
+        const columns = db.prepare('PRAGMA table_info(rounds)').all() as { name: string }[];
+        if (!columns.some((c) => c.name === 'note'))
+          db.exec('ALTER TABLE rounds ADD COLUMN note TEXT');
+      },
     ];
     const applied = this.db.pragma('user_version', { simple: true }) as number;
     for (let version = applied; version < migrations.length; version++) {
@@ -242,12 +250,12 @@ export class RunStore {
       .prepare(
         `INSERT OR REPLACE INTO rounds (run_id, round, status, started_at, ended_at, model_version, sampled,
           participants, rejected, student_accuracy, student_loss, teacher_accuracy, agreement,
-          bytes_down_per_client, bytes_up_per_client, duration_ms, mean_client_loss, privacy_epsilon)
+          bytes_down_per_client, bytes_up_per_client, duration_ms, mean_client_loss, privacy_epsilon, note)
          VALUES (@runId, @round, @status, @startedAt, @endedAt, @modelVersion, @sampled, @participants,
           @rejected, @studentAccuracy, @studentLoss, @teacherAccuracy, @agreement, @bytesDownPerClient,
-          @bytesUpPerClient, @durationMs, @meanClientLoss, @privacyEpsilon)`,
+          @bytesUpPerClient, @durationMs, @meanClientLoss, @privacyEpsilon, @note)`,
       )
-      .run(record);
+      .run({ ...record, note: record.note ?? null });
   }
 
   rounds(runId: string): RoundRecord[] {

@@ -14,6 +14,7 @@ export interface ConnectionHandlers {
   join(link: ClientLink, payload: unknown): { ok: boolean };
   update(link: ClientLink, payload: unknown): { ok: boolean };
   secagg(link: ClientLink, payload: unknown): { ok: boolean };
+  abstain(link: ClientLink, payload: unknown): { ok: boolean };
   disconnect(link: ClientLink): void;
 }
 
@@ -54,5 +55,6 @@ export function serveConnection(
   link.on('join', serve(handlers.join));
   link.on('update', serve(handlers.update));
   link.on('secagg', serve(handlers.secagg));
+  link.on('abstain', serve(handlers.abstain));
   link.onDisconnect(() => handlers.disconnect(link));
 }

@@ -16,6 +16,8 @@ export type CoordinatorEvent =
       rejoin: boolean;
     }
   | { type: 'client:left'; clientId: string }
+  /** The client will take part in no round (its data do not fit the student, …); it is sampled no more. */
+  | { type: 'client:abstained'; clientId: string; reason: string; message: string }
   /** Disconnected for sending more refused messages than `maxRefusals` within `refusalWindowMs`. */
   | { type: 'client:cut-off'; clientId: string | null; refusals: number }
   | { type: 'round:started'; roundId: number; sampled: string[]; deadline: number }

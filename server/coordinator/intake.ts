@@ -7,8 +7,8 @@
  * counted, refusalTally.ts).
  */
 import type { Codec } from '../../shared/codec/index.js';
-import type { ErrorCode, UpdateResponse } from '../../shared/protocol/index.js';
-import { secAggUpSchema, updateSchema } from '../../shared/protocol/index.js';
+import type { AbstainResponse, ErrorCode, UpdateResponse } from '../../shared/protocol/index.js';
+import { abstainSchema, secAggUpSchema, updateSchema } from '../../shared/protocol/index.js';
 import type { ClientLink } from '../clientHub.js';
 import type { UnjoinedRefusals } from '../refusalTally.js';
 import type { RunStore } from '../store.js';
@@ -30,6 +30,8 @@ export interface IntakeParts {
   nextRoundId(): number;
   /** Called after anything that may let the open round settle. */
   recheck(round: OpenRound): void;
+  /** Takes the client on `link` out of the run; its id, or undefined when it is not a member. */
+  withdraw(link: ClientLink): string | undefined;
   /** A sampled client says others' key shares do not open for it. */
   complaint(roundId: number, accuser: string, accused: readonly string[]): void;
 }
@@ -114,8 +116,9 @@ export class UpdateIntake {
         'stale-model',
         `update is against model version ${update.modelVersion}, round ${round.id} uses ${round.message.modelVersion}`,
       );
+    let note: string | undefined;
     try {
-      round.strategy.accept(clientId, update);
+      note = round.strategy.accept(clientId, update)?.note;
     } catch (error) {
       const code = error instanceof ContributionError ? error.code : 'rejected-weights';
       return reject(code, (error as Error).message);
@@ -129,7 +132,8 @@ export class UpdateIntake {
       round: round.id,
       clientId,
       status: 'accepted',
-      reason: null,
+      // Set when what was folded in is not what was sent (the update bound clipped it).
+      reason: note ?? null,
       numSamples: update.numSamples,
       bytes,
       receivedAt: Date.now(),
@@ -144,6 +148,38 @@ export class UpdateIntake {
     });
     this.parts.recheck(round);
     return { ok: true, roundId: round.id };
+  }
+
+  /**
+   * A joined client takes no part in the run (its data do not fit the student, …): in the open
+   * round nobody waits for it, and it is sampled no more. Recorded like a refusal; once per
+   * connection (a repeat is refused and counts against it, so it cannot fill SQLite).
+   */
+  abstain(link: ClientLink, raw: unknown): AbstainResponse {
+    if (!link.clientId) return refusal('not-joined', 'abstain: send join first');
+    const parsed = abstainSchema.safeParse(raw);
+    if (!parsed.success)
+      return refusal('invalid-payload', `abstain: ${describeIssues(parsed.error)}`);
+    const clientId = this.parts.withdraw(link);
+    if (!clientId) return refusal('duplicate', 'abstain: this connection has abstained already');
+    const { reason, message } = parsed.data;
+    const round = this.parts.openRound();
+    this.parts.store.recordUpdate({
+      runId: this.parts.runId,
+      round: round?.id ?? 0,
+      clientId,
+      status: 'rejected',
+      reason: `abstained: ${reason}: ${message}`,
+      numSamples: null,
+      bytes: this.bytesOf(link, raw),
+      receivedAt: Date.now(),
+    });
+    this.parts.emit({ type: 'client:abstained', clientId, reason, message });
+    if (round?.sampled.has(clientId) && !round.answered.has(clientId)) {
+      round.abstained.add(clientId);
+      this.parts.recheck(round);
+    }
+    return { ok: true };
   }
 
   /** A secure-aggregation step message (keys, shares, reveal, complaint) from a sampled client. */

@@ -134,6 +134,19 @@ export class Membership {
     return { clientId, rejoin, rejoinSecret: secret.secret };
   }
 
+  /**
+   * The client on `link` takes no part in the run (it abstained): it is no longer a member, so
+   * it is sampled no more. Returns its id, or undefined when `link` is not a current member's
+   * connection (not joined, or it abstained already).
+   */
+  withdraw(link: ClientLink): string | undefined {
+    const id = link.clientId;
+    if (!id || this.members.get(id)?.link !== link) return undefined;
+    this.members.delete(id);
+    this.changed?.();
+    return id;
+  }
+
   /** The connection closed; returns the client it held, if it was that client's current one. */
   leave(link: ClientLink): string | undefined {
     const id = link.clientId;

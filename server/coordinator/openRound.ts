@@ -10,6 +10,8 @@ import type { StrategyRound } from '../strategies/index.js';
 export class OpenRound {
   readonly sampled: ReadonlySet<string>;
   readonly answered = new Set<string>();
+  /** Sampled clients that abstained: they will send nothing, and nobody waits for them. */
+  readonly abstained = new Set<string>();
   /** Sampled clients that disconnected without answering, and when. */
   private readonly gone = new Map<string, number>();
   private readonly graceTimers = new Set<ReturnType<typeof setTimeout>>();
@@ -74,7 +76,7 @@ export class OpenRound {
     const now = Date.now();
     const awaited = this.strategy.awaited?.() ?? this.sampled;
     for (const id of awaited) {
-      if (this.answered.has(id) || isExcluded(id)) continue;
+      if (this.answered.has(id) || this.abstained.has(id) || isExcluded(id)) continue;
       const since = this.gone.get(id);
       const away = since !== undefined && !isConnected(id);
       if (!away || now - since < this.dropGraceMs) return;

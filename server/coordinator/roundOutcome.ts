@@ -34,20 +34,20 @@ export interface OutcomeParts {
 export class RoundOutcomes {
   constructor(private readonly parts: OutcomeParts) {}
 
-  /** Loads `weights` into `model`, evaluates it on the test split and checkpoints it. */
-  async adopt(
-    model: tf.LayersModel,
-    weights: Float32Array,
-    roundId: number,
-  ): Promise<StudentEvaluation> {
+  /** Loads `weights` into `model` and evaluates it on the test split. */
+  evaluate(model: tf.LayersModel, weights: Float32Array): StudentEvaluation {
     setFlatWeights(model, weights);
     const result = evaluate(model, this.parts.test);
-    await this.parts.checkpoints.save(model, roundId);
     return {
       accuracy: result.accuracy,
       loss: result.loss,
       agreement: matchRate(result.predictions, this.parts.teacherTestPredictions),
     };
+  }
+
+  /** Checkpoints the (verified) global student of round `roundId`. */
+  async checkpoint(model: tf.LayersModel, roundId: number): Promise<void> {
+    await this.parts.checkpoints.save(model, roundId);
   }
 
   /** The round's record, written to SQLite. */
@@ -84,6 +84,8 @@ export class RoundOutcomes {
       privacyEpsilon: aggregated
         ? (aggregate.privacyEpsilon ?? null)
         : (previous?.privacyEpsilon ?? null),
+      // Why it failed: below quorum, nothing to unmask, or its result refused by the model guard.
+      note: aggregate.failure ?? null,
     };
     this.parts.store.recordRound(record);
     return record;

@@ -5,7 +5,7 @@
  */
 import { decodeWeights } from '../../shared/codec/index.js';
 import type { RoundConfig, UpdateMessage } from '../../shared/protocol/index.js';
-import type { StrategyContext } from './strategy.js';
+import type { RoundContext, ScreenedDelta, StrategyContext } from './strategy.js';
 import { ContributionError } from './strategy.js';
 
 /** The round's training settings: without a teacher α is 1 (hard labels only). */
@@ -24,15 +24,21 @@ export function refuseFields(
       throw new ContributionError(`${why}: a ${field} field cannot apply`, 'invalid-payload');
 }
 
-/** Decodes an update's delta against the round's global weights; a bad one is `rejected-weights`. */
-export function decodeDelta(update: UpdateMessage, global: Float32Array): Float32Array {
+/**
+ * Decodes an update's delta against the round's global weights (a bad one is
+ * `rejected-weights`), then passes it through the coordinator's screen (the update bound): what
+ * comes back is what the strategy folds in.
+ */
+export function decodeDelta(update: UpdateMessage, round: RoundContext): ScreenedDelta {
   if (update.delta === undefined)
     throw new ContributionError('this round needs a weight delta', 'invalid-payload');
+  let delta: Float32Array;
   try {
-    return decodeWeights(update.delta, global.length);
+    delta = decodeWeights(update.delta, round.global.length);
   } catch (error) {
     throw new ContributionError((error as Error).message, 'rejected-weights');
   }
+  return round.screenDelta ? round.screenDelta(delta) : { delta };
 }
 
 /** Mean of a list, or null when it is empty (no client reported the value). */

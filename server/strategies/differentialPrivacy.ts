@@ -60,8 +60,9 @@ export class DifferentiallyPrivateStrategy implements Strategy {
         config: { ...inner.instructions.config, privacy: { clipNorm, noiseMultiplier } },
       },
       accept: (clientId, update) => {
-        inner.accept(clientId, update);
+        const note = inner.accept(clientId, update);
         answered.push(clientId);
+        return note;
       },
       aggregate: async (options): Promise<RoundAggregate> => {
         const result = await inner.aggregate(options);

@@ -1,6 +1,8 @@
 // Public API of server/strategies: the Strategy interface, the registry and the wrappers.
 export type {
+  AcceptNote,
   AggregateOptions,
+  ScreenedDelta,
   RoundAggregate,
   RoundContext,
   RoundInstructions,

@@ -81,6 +81,24 @@ export interface RoundContext {
   readonly deadline: number;
   /** Unique to this attempt of the round (a restarted coordinator re-runs it as a new attempt). */
   readonly attempt: string;
+  /**
+   * The coordinator's screen for one client's decoded delta (the update bound,
+   * server/robustness): returns what to fold in — the delta, or a clipped copy with a note —
+   * or throws ContributionError to refuse it. `decodeDelta` applies it.
+   */
+  readonly screenDelta?: (delta: Float32Array) => ScreenedDelta;
+}
+
+export interface ScreenedDelta {
+  readonly delta: Float32Array;
+  /** Recorded with the accepted update when what is folded in differs from what was sent. */
+  readonly note?: string;
+}
+
+/** What an accepted contribution leaves on the record. */
+export interface AcceptNote {
+  /** Why what was folded in differs from what was sent (e.g. clipped by the update bound). */
+  readonly note?: string;
 }
 
 /** The part of round:start that a strategy decides. */
@@ -129,7 +147,7 @@ export interface StrategyRound {
    * Checks one update and folds it in; throws ContributionError (or any error) and leaves the
    * round exactly as it was when the update cannot be applied.
    */
-  accept(clientId: string, update: UpdateMessage): void;
+  accept(clientId: string, update: UpdateMessage): AcceptNote | void;
   /** The clients whose contribution can still come (default: every sampled client). */
   awaited?(): Iterable<string>;
   /** A message of the round's side channel: secure aggregation's steps (the `secagg` event). */
@@ -141,6 +159,12 @@ export interface StrategyRound {
    * nothing (no optimiser step, no new consensus) unless `options.enough(participants)`.
    */
   aggregate(options: AggregateOptions): Promise<RoundAggregate>;
+  /**
+   * The coordinator refused the aggregate (the model guard: not finite, out of bounds, an
+   * accuracy collapse): undo what `aggregate` changed — a server optimiser's state — so the
+   * refused round leaves no trace.
+   */
+  rollback?(): void;
 }
 
 export interface AggregateOptions {
@@ -170,6 +194,7 @@ export function wrapRound<R extends StrategyRound>(
     ...(inner.awaited ? { awaited: inner.awaited.bind(inner) } : {}),
     ...(inner.receive ? { receive: inner.receive.bind(inner) } : {}),
     ...(inner.resend ? { resend: inner.resend.bind(inner) } : {}),
+    ...(inner.rollback ? { rollback: inner.rollback.bind(inner) } : {}),
     accept: inner.accept.bind(inner),
     aggregate: inner.aggregate.bind(inner),
     ...overrides,

@@ -25,6 +25,7 @@ import type {
   WeightAveragingRound,
 } from './strategy.js';
 import { belowQuorum } from './strategy.js';
+import { verifyDelta } from '../robustness/index.js';
 import { decodeDelta, refuseFields, trainingConfigFor } from './contributions.js';
 
 export class WeightAveragingStrategy implements Strategy {
@@ -57,7 +58,12 @@ export class WeightAveragingStrategy implements Strategy {
     let accumulator: FedAvgAccumulator | undefined;
     const deltas: ClientDelta[] = [];
     let participants = 0;
+    let optimizerBefore: ReturnType<ServerOptimizer['snapshot']> | undefined;
     const applyMeanDelta = async (meanDelta: Float32Array): Promise<Float32Array> => {
+      const bad = verifyDelta(meanDelta, global.length);
+      if (bad) throw new Error(`model guard: ${bad}`);
+      // Kept so that a result the coordinator refuses leaves no trace in momentum or moments.
+      optimizerBefore = this.serverOptimizer.snapshot();
       const next = this.serverOptimizer.step(global, meanDelta);
       return this.refine ? this.refine(round, next) : next;
     };
@@ -65,7 +71,7 @@ export class WeightAveragingStrategy implements Strategy {
       instructions,
       accept: (_clientId, update) => {
         refuseFields(update, ['predictions', 'masked'], 'this round averages weight deltas');
-        const delta = decodeDelta(update, global);
+        const { delta, note } = decodeDelta(update, round);
         // Everything the update needs is checked before anything is folded in.
         const commitInspection = this.inspect?.(round, () => {
           const weights = new Float32Array(global.length);
@@ -76,8 +82,13 @@ export class WeightAveragingStrategy implements Strategy {
         else (accumulator ??= new FedAvgAccumulator(global.length)).add(delta, update.numSamples);
         commitInspection?.();
         participants += 1;
+        return note !== undefined ? { note } : undefined;
       },
       applyMeanDelta,
+      rollback: () => {
+        if (optimizerBefore) this.serverOptimizer.restore(optimizerBefore);
+        optimizerBefore = undefined;
+      },
       aggregate: async ({ enough }): Promise<RoundAggregate> => {
         if (participants === 0) return { participants, failure: 'no weight delta arrived' };
         if (!enough(participants)) return belowQuorum(participants);

@@ -42,6 +42,20 @@ export class ServerOptimizer {
 
   constructor(readonly spec: ServerOptimizerSpec) {}
 
+  /** A copy of the state (m, v), for `restore` when a step's result is refused. */
+  snapshot(): { m?: Float32Array; v?: Float32Array } {
+    return {
+      ...(this.m ? { m: this.m.slice() } : {}),
+      ...(this.v ? { v: this.v.slice() } : {}),
+    };
+  }
+
+  /** Puts back the state a `snapshot` copied: the refused step leaves no trace in m and v. */
+  restore(state: { m?: Float32Array; v?: Float32Array }): void {
+    this.m = state.m?.slice();
+    this.v = state.v?.slice();
+  }
+
   /** Returns the next global weights; `global` and `delta` are not modified. */
   step(global: Float32Array, delta: Float32Array): Float32Array {
     if (global.length !== delta.length) {

@@ -4,6 +4,8 @@
  * runtime check agree. Reserved socket.io names (connect, disconnect, …) are never used.
  */
 import type {
+  AbstainMessage,
+  AbstainResponse,
   JoinRequest,
   JoinResponse,
   RoundEnd,
@@ -21,6 +23,8 @@ export interface ClientToServerEvents {
   update: (update: UpdateMessage, ack: (response: UpdateResponse) => void) => void;
   /** A secure-aggregation step of the open round (keys, shares, reveal); the ack names a refusal. */
   secagg: (message: SecAggUp, ack: (response: UpdateResponse) => void) => void;
+  /** After a join: this client will take part in no round of the run, and why (data that do not fit the student). */
+  abstain: (message: AbstainMessage, ack: (response: AbstainResponse) => void) => void;
 }
 
 export interface ServerToClientEvents {

@@ -251,6 +251,29 @@ export const updateSchema = z.strictObject({
 });
 export type UpdateMessage = z.infer<typeof updateSchema>;
 
+/**
+ * A joined client that will take no part in the run says so, instead of failing every round in
+ * silence: the coordinator counts it as answered without an update in the open round (which
+ * then need not wait for it), records why, and samples it no more. The client closes its
+ * connection after the ack.
+ */
+export const abstainSchema = z.strictObject({
+  /**
+   * `data-mismatch`: its private data do not fit the student (feature size or classes);
+   * `unsupported`: it cannot train this run's student at all (e.g. its backend lacks an op).
+   */
+  reason: z.enum(['data-mismatch', 'unsupported']),
+  /** What a person reading the coordinator's record needs to fix it. */
+  message: z.string().min(1).max(500),
+});
+export type AbstainMessage = z.infer<typeof abstainSchema>;
+
+export const abstainResponseSchema = z.union([
+  z.strictObject({ ok: z.literal(true) }),
+  refusalSchema,
+]);
+export type AbstainResponse = z.infer<typeof abstainResponseSchema>;
+
 export const updateAcceptedSchema = z.strictObject({
   ok: z.literal(true),
   roundId: z.number().int(),

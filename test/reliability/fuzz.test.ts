@@ -21,9 +21,12 @@
  *   own round (wrong types, missing and extra fields, NaN/±Inf, wrong lengths,
  *   lying length and precision fields, other rounds, other model versions,
  *   predictions nobody asked for): none can be accepted, so the aggregate is the
- *   honest clients' alone. Those rounds close at their deadline under the
- *   quorum rule (0.5: the 2 honest updates of 3 sampled suffice; in the
- *   honest-only run 2 of 2 answer and the round closes at once). Two-addend
+ *   honest clients' alone. It is cut off after maxRefusals + 1 of them and
+ *   stays away until every round it was sampled in has closed; with
+ *   dropGraceMs 0 such a round closes as soon as both honest updates are in
+ *   (quorum 0.5: 2 of 3 sampled suffice), as the honest-only run's rounds do
+ *   (2 of 2). No round waits for its deadline, which is long: nothing here
+ *   depends on how fast the honest clients train. Two-addend
  *   FedAvg sums are order-independent, so arrival order does not matter.
  * - Duplicates: after each accepted update the honest clients send it again
  *   (and once with numSamples ×1000); those are refused ('duplicate', or
@@ -101,7 +104,9 @@ function config(): CoordinatorConfigInput {
     minClients: 2,
     fraction: 1,
     waitForClientsMs: 60_000,
-    roundTimeoutMs: 8_000,
+    // A safety net only: every round closes once its honest updates are in (see the top).
+    roundTimeoutMs: 180_000,
+    dropGraceMs: 0,
     quorum: 0.5,
     seed: 5,
     tokens: [TOKEN],
@@ -112,6 +117,9 @@ function config(): CoordinatorConfigInput {
     // refuse them all at the handshake after the first cut-off and the 10,000 messages would
     // never reach the handlers under test; the cool-down has its own test (penalties.test.ts).
     cutOffCooldownMs: 0,
+    // The unjoined adversaries must be cut off by their refusals, as counted here, never by the
+    // join timeout (unjoinedSockets.test.ts tests that), however slow the machine.
+    joinTimeoutMs: 3_600_000,
     training: smallTraining({ updatePrecision: 'float32' }),
   };
 }
@@ -393,14 +401,23 @@ async function joinedAdversary(
   ledger: Ledger,
   adversaryIds: Set<string>,
   runOver: () => boolean,
+  roundClosed: (roundId: number) => boolean,
 ): Promise<void> {
   let clientId: string | undefined;
   let rejoinSecret: string | undefined;
   let view: RoundView = { roundId: 1, modelVersion: 0, numParams: 1 };
+  /** Rounds it was sampled in: after a cut-off it stays away until they have closed. */
+  const sampledIn = new Set<number>();
   while (!runOver()) {
+    for (const roundId of sampledIn) {
+      while (!roundClosed(roundId) && !runOver()) await sleep(20);
+      sampledIn.delete(roundId);
+    }
+    if (runOver()) return;
     const { socket, refused } = await connectSocket(url, VALID_AUTH(TOKEN));
     assert.ok(!refused);
     socket.on('round:start', (round: RoundStart) => {
+      sampledIn.add(round.roundId);
       view = {
         roundId: round.roundId,
         modelVersion: round.modelVersion,
@@ -426,8 +443,10 @@ async function joinedAdversary(
     ledger.adversaryJoins += 1;
     adversaryIds.add(clientId);
     view = { ...view, numParams: joined.model.numParams };
-    if (joined.round)
+    if (joined.round) {
+      sampledIn.add(joined.round.roundId);
       view = { ...view, roundId: joined.round.roundId, modelVersion: joined.round.modelVersion };
+    }
     for (let refusals = 0; refusals <= MAX_REFUSALS; refusals++) {
       let hostile = hostileUpdate(rng, view);
       ledger.tried += 1;
@@ -521,7 +540,9 @@ test(
       // The joined adversary joins only once round 1 (the honest clients') has started.
       const joined = (async () => {
         while (!events.some((e) => e.type === 'round:started')) await sleep(20);
-        await joinedAdversary(url, createRng(SEED + 1), ledger, adversaryIds, runOver);
+        await joinedAdversary(url, createRng(SEED + 1), ledger, adversaryIds, runOver, (id) =>
+          events.some((e) => e.type === 'round:closed' && e.record.round === id),
+        );
       })();
       await Promise.all([
         unjoinedAdversary(url, createRng(SEED + 2), ledger, () => view, enough),

@@ -39,7 +39,7 @@ export function signVoteStrategy(step: number): StrategyDefinition {
           },
           accept: (_clientId, update) => {
             refuseFields(update, ['predictions', 'masked'], 'sign voting takes deltas');
-            const delta = decodeDelta(update, round.global);
+            const { delta } = decodeDelta(update, round);
             for (let i = 0; i < delta.length; i++) votes[i]! += Math.sign(delta[i]!);
             participants += 1;
           },

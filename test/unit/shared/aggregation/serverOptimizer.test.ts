@@ -54,3 +54,17 @@ test('inputs are not modified and mismatched lengths are refused', () => {
   assert.throws(() => opt.step(x, new Float32Array(3)), AggregationError);
   assert.throws(() => serverOptimizerSchema.parse({ kind: 'fedadam', beta1: 1 }));
 });
+
+test('restore puts back the state a snapshot copied: a refused step leaves no momentum', () => {
+  const opt = new ServerOptimizer(serverOptimizerSchema.parse({ kind: 'fedavgm' }));
+  const w = Float32Array.from([0]);
+  opt.step(w, Float32Array.from([1])); // m = 1
+  const state = opt.snapshot();
+  assert.equal(opt.step(w, Float32Array.from([3e38]))[0], Math.fround(0.9 * 1 + 3e38));
+  opt.restore(state);
+  // m = 0.9 · 1 + 1 = 1.9, as if the refused step had never been taken.
+  assert.equal(opt.step(w, Float32Array.from([1]))[0], Math.fround(1.9));
+  // A snapshot is a copy: later steps do not change it.
+  opt.restore(state);
+  assert.equal(opt.step(w, Float32Array.from([0]))[0], Math.fround(0.9));
+});

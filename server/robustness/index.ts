@@ -1,0 +1,3 @@
+export * from './config.js';
+export * from './updateBound.js';
+export * from './modelGuard.js';
