@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import type { RunResult } from '../server/coordinator.js';
 import type { RunSummary } from '../server/summary.js';
 import { formatSummary, summarizeRun } from '../server/summary.js';
-import { SingleBar } from 'cli-progress';
 import type { LabeledData } from '../shared/data/types.js';
 import type { ModelSpec } from '../shared/models/index.js';
 import { mlpSpec } from '../shared/models/index.js';
@@ -23,7 +22,8 @@ import type { RunningCoordinator } from '../server/startCoordinator.js';
 import { startCoordinator } from '../server/startCoordinator.js';
 import type { Teacher, TeacherOutputs } from '../server/teacher.js';
 import { loadTeacherFromFile } from '../server/teacher.js';
-import type { Log } from './consoleLog.js';
+import type { Log } from '../node/logger.js';
+import type { Progress, ProgressTask } from '../node/progress.js';
 import { resolveModelSpec } from './studentSpec.js';
 
 export interface CoordinatorSetup {
@@ -48,7 +48,10 @@ export interface CoordinatorSetup {
   demoClients?: number;
   demoAlpha?: number;
   log: Log;
-  progress?: boolean;
+  /** Where teacher training shows its progress (the CLI's display). Defaults to nowhere. */
+  progress?: Progress;
+  /** Called when the run is over, before the summary goes to stdout (clears the bars). */
+  beforeResults?: () => void;
   onEvent?: (event: CoordinatorEvent) => void;
 }
 
@@ -121,26 +124,25 @@ export async function prepareCoordinator(setup: CoordinatorSetup): Promise<Prepa
             [1200, 1200],
             numClasses,
           );
-    const bar = setup.progress
-      ? new SingleBar({
-          format: 'teacher training [{bar}] {percentage}% | loss {loss}',
-          hideCursor: true,
-        })
-      : undefined;
-    bar?.start(1, 0, { loss: '-' });
-    teacher = await loadOrTrainDefaultTeacher({
-      spec: teacherSpec,
-      data: teacherTrain,
-      dataDir: config.dataDir,
-      seed: config.seed,
-      ...(setup.teacherEpochs !== undefined ? { epochs: setup.teacherEpochs } : {}),
-      log,
-      onProgress: (done, total, loss) => {
-        bar?.setTotal(total);
-        bar?.update(done, { loss: loss.toFixed(3) });
-      },
-    });
-    bar?.stop();
+    // Started at the first step, so it follows the "training" log line and never shows for a cached teacher.
+    let bar: ProgressTask | undefined;
+    try {
+      teacher = await loadOrTrainDefaultTeacher({
+        spec: teacherSpec,
+        data: teacherTrain,
+        dataDir: config.dataDir,
+        seed: config.seed,
+        ...(setup.teacherEpochs !== undefined ? { epochs: setup.teacherEpochs } : {}),
+        log,
+        onProgress: (done, total, loss) => {
+          bar ??= setup.progress?.task({ name: 'teacher', total, unit: 'steps' });
+          bar?.setTotal(total);
+          bar?.update(done, `loss ${loss.toFixed(3)}`);
+        },
+      });
+    } finally {
+      bar?.finish();
+    }
   }
   const studentSpec = resolveModelSpec(setup.student ?? 'mlp:128', inputShape, numClasses);
   const running = await startCoordinator({
@@ -166,6 +168,7 @@ export async function prepareCoordinator(setup: CoordinatorSetup): Promise<Prepa
 export async function runAndSummarize(
   prepared: PreparedCoordinator,
   summaryPath: string,
+  beforeResults?: () => void,
 ): Promise<{ result: RunResult; summary: RunSummary }> {
   const { running } = prepared;
   const result = await running.coordinator.run();
@@ -181,6 +184,7 @@ export async function runAndSummarize(
     backend: prepared.backend,
   });
   await writeFile(summaryPath, JSON.stringify(summary, null, 2));
+  beforeResults?.();
   process.stdout.write(`\n${formatSummary(summary)}\nsummary written to ${summaryPath}\n`);
   return { result, summary };
 }

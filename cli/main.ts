@@ -4,6 +4,7 @@ import { buildProgram } from './program.js';
 try {
   await buildProgram().parseAsync(process.argv);
 } catch (error) {
+  // The one line before any logger exists (a bad flag or config file): plain, on stderr.
   process.stderr.write(`fedistill: ${(error as Error).message}\n`);
   process.exitCode = 1;
 }

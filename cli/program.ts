@@ -4,7 +4,8 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_TRAINING } from '../server/config.js';
-import { consoleLog } from './consoleLog.js';
+import type { OutputFlags } from './output.js';
+import { openOutput, withLogOptions } from './output.js';
 import { runDemo } from './demoCommand.js';
 import { runJoin } from './joinCommand.js';
 import { runSimulate } from './simulateCommand.js';
@@ -34,8 +35,7 @@ export function buildProgram(): Command {
     )
     .showHelpAfterError();
 
-  program
-    .command('serve')
+  withLogOptions(program.command('serve'))
     .description('run a coordinator: teacher, soft labels, rounds of federated distillation')
     .option('--config <file>', 'JSON or YAML file of coordinator settings (flags override it)')
     .option('--host <host>', 'address to listen on (default 127.0.0.1)')
@@ -169,10 +169,12 @@ export function buildProgram(): Command {
           : {}),
         training,
       };
+      const output = openOutput(flags as OutputFlags);
       process.exitCode = await runServe({
         config,
-        log: consoleLog('[coordinator]'),
-        progress: process.stderr.isTTY === true,
+        log: output.log('coordinator'),
+        progress: output.display,
+        beforeResults: output.close,
         ...(pick('backend', flags.backend) as { backend?: string }),
         ...(pick('teacher', flags.teacher) as { teacher?: string }),
         teacherOutputs: flags.teacherOutputs as 'auto' | 'logits' | 'probabilities',
@@ -185,8 +187,7 @@ export function buildProgram(): Command {
       });
     });
 
-  program
-    .command('join')
+  withLogOptions(program.command('join'))
     .description('run a Node edge client that trains the student on local private data')
     .requiredOption('--server <url>', 'coordinator URL, e.g. http://127.0.0.1:8080')
     .requiredOption(
@@ -211,10 +212,11 @@ export function buildProgram(): Command {
       'announce another protocol version (for testing refusals)',
       int,
     )
-    .option('--quiet', 'print nothing but errors')
+    .option('--quiet', 'print nothing but errors (= --log-level error)')
     .action(async (flags: Record<string, unknown>) => {
       const pick = <T>(key: string, value: T | undefined) =>
         value !== undefined ? { [key]: value } : {};
+      const output = openOutput(flags as OutputFlags);
       process.exitCode = await runJoin({
         server: flags.server as string,
         data: flags.data as string,
@@ -225,15 +227,11 @@ export function buildProgram(): Command {
         ...pick('dataSeed', flags.dataSeed as number | undefined),
         ...pick('demoAlpha', flags.demoAlpha as number | undefined),
         ...pick('protocolVersion', flags.protocolVersion as number | undefined),
-        log: consoleLog(
-          `[client${flags.name ? ` ${flags.name as string}` : ''}]`,
-          flags.quiet === true,
-        ),
+        log: output.log(`client${flags.name ? ` ${flags.name as string}` : ''}`),
       });
     });
 
-  program
-    .command('demo')
+  withLogOptions(program.command('demo'))
     .description(
       'a coordinator and N client processes distilling on real MNIST digits, then a summary',
     )
@@ -251,6 +249,7 @@ export function buildProgram(): Command {
     .action(async (flags: Record<string, unknown>) => {
       const pick = <T>(key: string, value: T | undefined) =>
         value !== undefined ? { [key]: value } : {};
+      const output = openOutput(flags as OutputFlags);
       const summary = await runDemo({
         clients: flags.clients as number,
         rounds: flags.rounds as number,
@@ -263,14 +262,16 @@ export function buildProgram(): Command {
         ...pick('backend', flags.backend as string | undefined),
         verbose: flags.verbose === true,
         secureAggregation: flags.secureAggregation === true,
-        log: consoleLog('[demo]'),
-        progress: process.stderr.isTTY === true,
+        log: output.log('demo'),
+        logger: output.logger,
+        logLevel: (flags as OutputFlags).logLevel ?? 'info',
+        progress: output.display,
+        beforeResults: output.close,
       });
       process.exitCode = summary.status === 'completed' ? 0 : 1;
     });
 
-  program
-    .command('simulate')
+  withLogOptions(program.command('simulate'))
     .description(
       'many virtual clients on worker threads, one or more strategies, metrics + summary + plot (docs/simulation.md)',
     )
@@ -278,17 +279,19 @@ export function buildProgram(): Command {
     .option('--out <dir>', 'run directory (default <outDir>/<name>-<time>)')
     .option('--workers <n>', 'worker threads, 0 = main thread only (default: one per core)', int)
     .option('--rounds <n>', "override the config's rounds", int)
-    .option('--quiet', 'print nothing but errors and the final table')
+    .option('--quiet', 'print nothing but errors and the final table (= --log-level error)')
     .action(async (flags: Record<string, unknown>) => {
       const pick = <T>(key: string, value: T | undefined) =>
         value !== undefined ? { [key]: value } : {};
+      const output = openOutput(flags as OutputFlags);
       const result = await runSimulate({
         ...pick('config', flags.config as string | undefined),
         ...pick('out', flags.out as string | undefined),
         ...pick('workers', flags.workers as number | undefined),
         ...pick('rounds', flags.rounds as number | undefined),
-        log: consoleLog('[simulate]', flags.quiet === true),
-        progress: process.stderr.isTTY === true && flags.quiet !== true,
+        log: output.log('simulate'),
+        ...(flags.quiet === true ? {} : { progress: output.display }),
+        beforeResults: output.close,
       });
       process.exitCode = result.runs.some((r) => r.status !== 'completed') ? 1 : 0;
     });

@@ -90,15 +90,14 @@ export async function loadOrTrainDefaultTeacher(
       `teacher: training default teacher on ${options.data.count} labelled samples (${epochs} epochs); cached afterwards`,
     );
     model = buildModel(options.spec, options.seed ?? 1);
-    const stepsPerEpoch = Math.ceil(options.data.count / batchSize);
     await trainLocal({
       model,
       spec: options.spec,
       data: options.data,
       config: { epochs, batchSize, learningRate, temperature: 1, alpha: 1, optimizer: 'adam' },
       seed: options.seed ?? 1,
-      onProgress: (p) =>
-        options.onProgress?.(p.epoch * stepsPerEpoch + p.step, epochs * stepsPerEpoch, p.loss),
+      // p.step already counts over all epochs.
+      onProgress: (p) => options.onProgress?.(p.step, p.steps, p.loss),
     });
     const weights = getFlatWeights(model);
     const hash = createHash('sha256')

@@ -25,6 +25,7 @@ import { JoinAuthority, loadTokensFile } from './auth.js';
 import { PenaltyBox, handshakeAddress, penaltySource } from './penaltyBox.js';
 import { latestStudent } from './adminRoutes.js';
 import type { Teacher } from './teacher.js';
+import type { Log } from '../node/logger.js';
 import { DashboardHub } from './dashboard/hub.js';
 import { DemoShards } from './dashboard/demoShards.js';
 import { meanCrossEntropy } from './dashboard/metrics.js';
@@ -37,7 +38,8 @@ export interface StartCoordinatorOptions {
   teacher: Teacher;
   studentSpec: ModelSpec;
   data: CoordinatorData;
-  log?: (message: string) => void;
+  /** Info lines (and a warning per cut-off); defaults to none. */
+  log?: Log;
   onEvent?: (event: CoordinatorEvent) => void;
   /** Client shards a browser page may fetch at `/api/demo-shard` (demo runs on the embedded split only). */
   demoShards?: LabeledData[];
@@ -119,7 +121,8 @@ export async function startCoordinator(
     onCutOff: ({ source }) => {
       if (source === undefined) return;
       const cooldown = penalties.penalize(source);
-      if (cooldown > 0) log(`cut-off: refusing ${source} for ${Math.ceil(cooldown / 1000)} s`);
+      if (cooldown > 0)
+        log(`cut-off: refusing ${source} for ${Math.ceil(cooldown / 1000)} s`, 'warn');
     },
   });
   const coordinator = createCoordinator(run, hub, options.onEvent);
