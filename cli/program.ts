@@ -61,6 +61,12 @@ export function buildProgram(): Command {
       'bearer token for /api/admin/stop and /api/admin/export (≥ 16 characters)',
     )
     .option(
+      '--metrics-port <port>',
+      'serve Prometheus /metrics on this port, without a token (default: on --port behind --admin-token)',
+      int,
+    )
+    .option('--metrics-host <host>', 'address of the metrics port (default 127.0.0.1)')
+    .option(
       '--teacher <model.json>',
       'teacher model (tfjs layers or graph format); default: train one on --teacher-data or MNIST',
     )
@@ -159,6 +165,8 @@ export function buildProgram(): Command {
         ...pick('tokens', flags.token),
         ...pick('tokensFile', flags.tokensFile),
         ...pick('adminToken', flags.adminToken),
+        ...pick('metricsPort', flags.metricsPort),
+        ...pick('metricsHost', flags.metricsHost),
         ...pick('softLabelTopK', flags.softLabelTopK),
         ...pick('softLabelPrecision', flags.softLabelPrecision),
         ...pick('seed', flags.seed),

@@ -30,6 +30,9 @@ import { DashboardHub } from './dashboard/hub.js';
 import { DemoShards } from './dashboard/demoShards.js';
 import { meanCrossEntropy } from './dashboard/metrics.js';
 import { createDashboardRoutes } from './dashboard/routes.js';
+import { CoordinatorMetrics } from './metrics/coordinatorMetrics.js';
+import type { MetricsServer } from './metrics/metricsServer.js';
+import { startMetricsServer } from './metrics/metricsServer.js';
 
 export type { CoordinatorData };
 
@@ -54,6 +57,10 @@ export interface RunningCoordinator {
   readonly store: RunStore;
   readonly checkpoints: DirectoryCheckpoints;
   readonly teacherAccuracy: number;
+  /** Prometheus metrics fed by the coordinator's events (server/metrics/). */
+  readonly metrics: CoordinatorMetrics;
+  /** Where /metrics is scraped: the metrics address when `metricsPort` is set, else `${url}/metrics` (admin token). */
+  readonly metricsUrl: string;
   close(): Promise<void>;
 }
 
@@ -126,6 +133,13 @@ export async function startCoordinator(
     },
   });
   const coordinator = createCoordinator(run, hub, options.onEvent);
+  const metrics = new CoordinatorMetrics({
+    runId,
+    roundsPlanned: config.rounds,
+    teacherAccuracy,
+  });
+  metrics.resumeFrom(coordinator.roundHistory());
+  const unsubscribeMetrics = coordinator.subscribe((event) => metrics.observe(event));
 
   const demoShards = new DemoShards(options.demoShards ?? [], data.proxy.featureShape);
   const dashboard = new DashboardHub({
@@ -157,6 +171,9 @@ export async function startCoordinator(
             },
           }
         : {}),
+      ...(config.metricsPort === undefined && config.adminToken
+        ? { metrics: { source: metrics, token: config.adminToken } }
+        : {}),
       status: {
         status: () => coordinator.status(),
         rounds: () => store.rounds(runId),
@@ -179,6 +196,27 @@ export async function startCoordinator(
   const port = (httpServer.address() as AddressInfo).port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   log(`coordinator ${coordinator.runId} listening on ${url} (tfjs backend ${tf.getBackend()})`);
+  let metricsServer: MetricsServer | undefined;
+  if (config.metricsPort !== undefined) {
+    try {
+      metricsServer = await startMetricsServer({
+        host: config.metricsHost,
+        port: config.metricsPort,
+        metrics,
+      });
+    } catch (error) {
+      // Nothing may stay listening when the coordinator fails to start.
+      await new Promise<void>((resolve) => io.close(() => resolve()));
+      coordinator.dispose();
+      store.close();
+      throw new Error(
+        `metricsPort ${config.metricsPort} on ${config.metricsHost}: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    log(`metrics: ${metricsServer.url}`);
+  } else if (config.adminToken) log(`metrics: ${url}/metrics (bearer admin token)`);
+  const metricsUrl = metricsServer?.url ?? `${url}/metrics`;
   return {
     coordinator,
     io,
@@ -187,8 +225,12 @@ export async function startCoordinator(
     store,
     checkpoints,
     teacherAccuracy,
+    metrics,
+    metricsUrl,
     async close() {
       coordinator.stop();
+      unsubscribeMetrics();
+      await metricsServer?.close();
       dashboard.close();
       io.disconnectSockets(true);
       await new Promise<void>((resolve) => io.close(() => resolve()));
