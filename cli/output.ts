@@ -43,8 +43,17 @@ export function withLogOptions(command: Command): Command {
     );
 }
 
+/** The display of the command running now, so a fatal error can clear its bars first. */
+let current: ProgressDisplay | undefined;
+
+/** Clears the running command's bars (before main.ts prints a fatal error). */
+export function closeOutput(): void {
+  current?.close();
+}
+
 export function openOutput(flags: OutputFlags): CliOutput {
   const display = new ProgressDisplay();
+  current = display;
   const logger = createLogger({
     level: flags.quiet === true ? 'error' : (flags.logLevel ?? 'info'),
     format: flags.logFormat ?? 'auto',

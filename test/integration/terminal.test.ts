@@ -2,11 +2,12 @@
  * `fedistill demo` as a person sees it in a terminal: run under a real
  * pseudo-terminal (util-linux `script`), its output replayed into screen lines
  * (test/support/terminal.ts). No log text may land inside a progress bar's line,
- * the teacher's bar comes after its log line, and a cached teacher shows no bar.
+ * the teacher's bar comes after its log line, and a cached teacher shows no bar;
+ * `simulate` with several strategies prints every run's result line.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -68,7 +69,7 @@ function assertUngarbled(screen: string[]): void {
     const at = line.search(TIMESTAMP);
     if (at > 0) assert.fail(`log text inside another line: ${JSON.stringify(line)}`);
     if (at === 0) assert.doesNotMatch(line, BAR, `a bar inside a log line: ${line}`);
-    if (line.includes('[demo] ') && at !== 0)
+    if (/\[(demo|simulate)\] /.test(line) && at !== 0)
       assert.fail(`a log line without its head: ${JSON.stringify(line)}`);
   }
 }
@@ -113,5 +114,53 @@ test('demo on a terminal: bars and log lines never share a line; a cached teache
     assert.doesNotMatch(second.raw, /teacher {2}\[/, 'a bar for a teacher that did not train');
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('simulate on a terminal: one bar across runs, and the result line of every run survives it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-terminal-sim-'));
+  try {
+    const config = join(dir, 'sim.yaml');
+    writeFileSync(
+      config,
+      [
+        'name: terminal',
+        `cacheDir: ${JSON.stringify(join(dir, 'cache'))}`,
+        'data: { total: 600 }',
+        'clients: 2',
+        'rounds: 2',
+        "teacher: { spec: 'mlp:16', epochs: 1 }",
+        "student: 'mlp:16'",
+        'strategy: [central, fedavg, fedkd]',
+        'workers: 0',
+      ].join('\n'),
+    );
+    const { code, raw } = await runOnTerminal([
+      'simulate',
+      '--config',
+      config,
+      '--out',
+      join(dir, 'run'),
+    ]);
+    assert.equal(code, 0, raw);
+    assert.match(raw, new RegExp(`runs {5}${BAR.source} +\\d+% \\d/6 rounds \\| ETA `));
+    const screen = renderTerminal(raw);
+    assertUngarbled(screen);
+    for (const strategy of ['central', 'fedavg', 'fedkd'])
+      assert.ok(
+        screen.some((line) =>
+          new RegExp(
+            `^${TIMESTAMP.source}\\[simulate\\] ${strategy} seed \\d+: completed, final accuracy`,
+          ).test(line),
+        ),
+        `no result line for ${strategy}:\n${screen.join('\n')}`,
+      );
+    assert.ok(!screen.some((line) => BAR.test(line)), 'a bar was left on the screen');
+    assert.ok(
+      screen.some((line) => /^\| fedkd \|/.test(line)),
+      'the table follows on stdout',
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
