@@ -1,10 +1,18 @@
 /**
  * The coordinator's Prometheus metrics from a hand-written event stream, with
- * every expected value worked out by hand; and /metrics behind the admin token
- * or on its own address, on a real coordinator (port 0).
+ * every expected value worked out by hand; /metrics behind the admin token on a
+ * real HTTP server; and a real coordinator (port 0) told to serve it on its own
+ * address.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { ArtifactStore } from '../../../server/artifacts.js';
+import { createHttpHandler } from '../../../server/httpRoutes.js';
 import { CoordinatorMetrics } from '../../../server/metrics/coordinatorMetrics.js';
 import type { RoundRecord } from '../../../server/store.js';
 import { parsePrometheus, sampleValue } from '../../support/prometheus.js';
@@ -139,13 +147,40 @@ test('a resumed run starts its gauges at the last aggregated round', async () =>
   assert.equal(sampleValue(s, 'fedistill_rounds_total', { status: 'aggregated' }), 0);
 });
 
+/** The coordinator's HTTP routes on a real server on port 0, with or without /metrics. */
+async function routesServer(
+  metrics: { source: CoordinatorMetrics; token: string } | undefined,
+): Promise<{ base: string; close: () => Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-metrics-routes-'));
+  const server = createServer(
+    createHttpHandler({
+      artifacts: new ArtifactStore(dir),
+      tokens: [],
+      status: { status: () => ({}), rounds: () => [], clients: () => [] },
+      ...(metrics ? { metrics } : {}),
+    }),
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 test('/metrics on the coordinator port needs the admin token; without one it is off', async () => {
   const adminToken = 'metrics-admin-token-0123';
-  const withToken = await startSmallCoordinator('metrics-auth', { adminToken });
-  const without = await startSmallCoordinator('metrics-none', {});
+  const source = new CoordinatorMetrics({
+    runId: 'run-7',
+    roundsPlanned: 3,
+    teacherAccuracy: 0.93,
+  });
+  const guarded = await routesServer({ source, token: adminToken });
+  const off = await routesServer(undefined);
   try {
-    const url = `${withToken.url}/metrics`;
-    assert.equal(withToken.prepared.running.metricsUrl, url);
+    const url = `${guarded.base}/metrics`;
     const anonymous = await fetch(url);
     assert.equal(anonymous.status, 401);
     assert.match(anonymous.headers.get('www-authenticate') ?? '', /^Bearer/);
@@ -153,25 +188,26 @@ test('/metrics on the coordinator port needs the admin token; without one it is 
       (await fetch(url, { headers: { authorization: 'Bearer wrong-token-wrong-token' } })).status,
       401,
     );
+    assert.equal(
+      (await fetch(url, { headers: { authorization: `Bearer ${adminToken}x` } })).status,
+      401,
+    );
     const scraped = await fetch(url, { headers: { authorization: `Bearer ${adminToken}` } });
     assert.equal(scraped.status, 200);
     assert.match(scraped.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
     const samples = parsePrometheus(await scraped.text());
-    assert.equal(
-      sampleValue(samples, 'fedistill_run_info', {
-        run_id: withToken.prepared.running.coordinator.runId,
-      }),
-      1,
-    );
-    assert.equal(
-      sampleValue(samples, 'fedistill_teacher_accuracy'),
-      withToken.prepared.running.teacherAccuracy,
-    );
+    assert.equal(sampleValue(samples, 'fedistill_run_info', { run_id: 'run-7' }), 1);
+    assert.equal(sampleValue(samples, 'fedistill_teacher_accuracy'), 0.93);
     assert.ok(samples.some((x) => x.name === 'process_resident_memory_bytes'));
-    assert.equal((await fetch(`${without.url}/metrics`)).status, 404);
+    assert.equal(
+      (await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${adminToken}` } }))
+        .status,
+      405,
+    );
+    assert.equal((await fetch(`${off.base}/metrics`)).status, 404);
   } finally {
-    await withToken.close();
-    await without.close();
+    await guarded.close();
+    await off.close();
   }
 });
 
