@@ -139,7 +139,14 @@ export async function startCoordinator(
     teacherAccuracy,
   });
   metrics.resumeFrom(coordinator.roundHistory());
-  const unsubscribeMetrics = coordinator.subscribe((event) => metrics.observe(event));
+  // The coordinator's emit does not catch: a metric must never break a round.
+  const unsubscribeMetrics = coordinator.subscribe((event) => {
+    try {
+      metrics.observe(event);
+    } catch (error) {
+      log(`metrics: ${event.type} not counted: ${(error as Error).message}`, 'warn');
+    }
+  });
 
   const demoShards = new DemoShards(options.demoShards ?? [], data.proxy.featureShape);
   const dashboard = new DashboardHub({
