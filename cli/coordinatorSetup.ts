@@ -9,7 +9,6 @@ import type { RunResult } from '../server/coordinator.js';
 import type { RunSummary } from '../server/summary.js';
 import { formatSummary, summarizeRun } from '../server/summary.js';
 import { EXPORT_PRECISIONS } from '../server/checkpoints.js';
-import { SingleBar } from 'cli-progress';
 import type { LabeledData } from '../shared/data/types.js';
 import type { ModelSpec } from '../shared/models/index.js';
 import { selectNodeBackend } from '../node/backend.js';
@@ -23,7 +22,8 @@ import type { RunningCoordinator } from '../server/startCoordinator.js';
 import { startCoordinator } from '../server/startCoordinator.js';
 import type { OnnxProvider, Teacher, TeacherOutputs } from '../server/teachers/index.js';
 import { checkFeatureLayer, loadTeacherFile } from '../server/teachers/index.js';
-import type { Log } from './consoleLog.js';
+import type { Log } from '../node/logger.js';
+import type { Progress, ProgressTask } from '../node/progress.js';
 import { resolveModelSpec } from './studentSpec.js';
 
 export interface CoordinatorSetup {
@@ -58,7 +58,10 @@ export interface CoordinatorSetup {
   demoClients?: number;
   demoAlpha?: number;
   log: Log;
-  progress?: boolean;
+  /** Where teacher training shows its progress (the CLI's display). Defaults to nowhere. */
+  progress?: Progress;
+  /** Called when the run is over, before the summary goes to stdout (clears the bars). */
+  beforeResults?: () => void;
   onEvent?: (event: CoordinatorEvent) => void;
 }
 
@@ -141,31 +144,31 @@ export async function prepareCoordinator(setup: CoordinatorSetup): Promise<Prepa
             ...(setup.teacherSize !== undefined ? { size: setup.teacherSize } : {}),
           })
         : resolveModelSpec(kind, inputShape, numClasses);
-    const bar = setup.progress
-      ? new SingleBar({
-          format: 'teacher training [{bar}] {percentage}% | loss {loss}',
-          hideCursor: true,
-        })
-      : undefined;
-    bar?.start(1, 0, { loss: '-' });
-    teacher = await loadOrTrainDefaultTeacher({
-      spec: teacherSpec,
-      data: teacherTrain,
-      dataDir: config.dataDir,
-      seed: config.seed,
-      ...(setup.teacherEpochs !== undefined ? { epochs: setup.teacherEpochs } : {}),
-      ...(setup.teacherLearningRate !== undefined
-        ? { learningRate: setup.teacherLearningRate }
-        : {}),
-      log,
-      // A terminal shows the bar; any other log gets a line per epoch and every few seconds.
-      ...(bar ? { progressEverySeconds: 0 } : {}),
-      onProgress: (done, total, loss) => {
-        bar?.setTotal(total);
-        bar?.update(done, { loss: loss.toFixed(3) });
-      },
-    });
-    bar?.stop();
+    // Started at the first step, so it follows the "training" log line and never shows for a cached teacher.
+    let bar: ProgressTask | undefined;
+    try {
+      teacher = await loadOrTrainDefaultTeacher({
+        spec: teacherSpec,
+        data: teacherTrain,
+        dataDir: config.dataDir,
+        seed: config.seed,
+        ...(setup.teacherEpochs !== undefined ? { epochs: setup.teacherEpochs } : {}),
+        ...(setup.teacherLearningRate !== undefined
+          ? { learningRate: setup.teacherLearningRate }
+          : {}),
+        log,
+        // The progress display prints plain lines off a terminal itself; without one, the
+        // teacher logs a line per epoch and every few seconds.
+        ...(setup.progress ? { progressEverySeconds: 0 } : {}),
+        onProgress: (done, total, loss) => {
+          bar ??= setup.progress?.task({ name: 'teacher', total, unit: 'steps' });
+          bar?.setTotal(total);
+          bar?.update(done, `loss ${loss.toFixed(3)}`);
+        },
+      });
+    } finally {
+      bar?.finish();
+    }
     log(`teacher: ${teacherSpec.name ?? 'custom'} on ${teacher.backendName}`);
     if (setup.teacherFeatureLayer !== undefined)
       checkFeatureLayer(teacher, setup.teacherFeatureLayer);
@@ -194,6 +197,7 @@ export async function prepareCoordinator(setup: CoordinatorSetup): Promise<Prepa
 export async function runAndSummarize(
   prepared: PreparedCoordinator,
   summaryPath: string,
+  beforeResults?: () => void,
 ): Promise<{ result: RunResult; summary: RunSummary }> {
   const { running } = prepared;
   const result = await running.coordinator.run();
@@ -222,6 +226,7 @@ export async function runAndSummarize(
   });
   running.publishSummary(summary);
   await writeFile(summaryPath, JSON.stringify(summary, null, 2));
+  beforeResults?.();
   process.stdout.write(`\n${formatSummary(summary)}\nsummary written to ${summaryPath}\n`);
   return { result, summary };
 }

@@ -15,7 +15,7 @@ import { SocketTransport } from '../client/socketTransport.js';
 import { countLabels, withLabelCounts } from '../client/labelCountsTransport.js';
 import { RefusedError } from '../client/transport.js';
 import { FileArtifactCache } from '../client/node/fileArtifactCache.js';
-import type { Log } from './consoleLog.js';
+import type { Log, LogCallLevel } from '../node/logger.js';
 import { resolveModelSpec } from './studentSpec.js';
 import { DataCheckedTransport, DataMismatchError } from './dataFit.js';
 
@@ -151,6 +151,13 @@ function describe(event: FedClientEvent): string | undefined {
   }
 }
 
+/** Refusals and errors stand out from the round-by-round lines (a drop is routine: the run's end is one). */
+function levelOf(event: FedClientEvent): LogCallLevel {
+  if (event.type === 'error') return 'error';
+  if (event.type === 'update:rejected') return 'warn';
+  return 'info';
+}
+
 /** Runs a client until the run ends. Resolves to a process exit code. */
 export async function runJoin(options: JoinOptions): Promise<number> {
   const url = parseServerUrl(options.server);
@@ -187,7 +194,7 @@ export async function runJoin(options: JoinOptions): Promise<number> {
     cache: new FileArtifactCache(options.cacheDir ?? '.fedistill/client-cache'),
     onEvent: (event) => {
       const line = describe(event);
-      if (line) options.log(line);
+      if (line) options.log(line, levelOf(event));
     },
   });
   const stop = () => client.stop();
@@ -217,7 +224,7 @@ export async function runJoin(options: JoinOptions): Promise<number> {
   } catch (error) {
     client.stop();
     if (error instanceof RefusedError) {
-      options.log(`refused by coordinator (${error.code}): ${error.message}`);
+      options.log(`refused by coordinator (${error.code}): ${error.message}`, 'error');
       return JOIN_EXIT.refused;
     }
     if (error instanceof DataMismatchError) {

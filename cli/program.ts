@@ -7,7 +7,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_TRAINING } from '../server/config.js';
 import { strategyNames } from '../server/strategies/index.js';
 import { parseDistillationFlag } from './distillationFlag.js';
-import { consoleLog } from './consoleLog.js';
+import type { OutputFlags } from './output.js';
+import { openOutput, withLogOptions } from './output.js';
 import { runDemo } from './demoCommand.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, runJoin } from './joinCommand.js';
 import { runSimulate } from './simulateCommand.js';
@@ -57,8 +58,7 @@ export function buildProgram(): Command {
     // A flag error is one line and where to look, not the whole help.
     .showHelpAfterError("(run 'fedistill --help' for usage)");
 
-  program
-    .command('serve')
+  withLogOptions(program.command('serve'))
     .description('run a coordinator: teacher, soft labels, rounds of federated distillation')
     .option('--config <file>', 'JSON or YAML file of coordinator settings (flags override it)')
     .option('--host <host>', 'address to listen on (default 127.0.0.1)')
@@ -88,6 +88,12 @@ export function buildProgram(): Command {
       '--admin-token <token>',
       'bearer token for /api/admin/stop and /api/admin/export (≥ 16 characters)',
     )
+    .option(
+      '--metrics-port <port>',
+      'serve Prometheus /metrics on this port, without a token (default: on --port behind --admin-token)',
+      int,
+    )
+    .option('--metrics-host <host>', 'address of the metrics port (default 127.0.0.1)')
     .option(
       '--teacher <file>',
       'teacher model: a tfjs model.json (layers or graph) or an .onnx file; default: train one on --teacher-data or MNIST',
@@ -228,6 +234,8 @@ export function buildProgram(): Command {
         ...pick('tokens', flags.token),
         ...pick('tokensFile', flags.tokensFile),
         ...pick('adminToken', flags.adminToken),
+        ...pick('metricsPort', flags.metricsPort),
+        ...pick('metricsHost', flags.metricsHost),
         ...pick('softLabelTopK', flags.softLabelTopK),
         ...pick('softLabelPrecision', flags.softLabelPrecision),
         ...pick('seed', flags.seed),
@@ -239,10 +247,12 @@ export function buildProgram(): Command {
         training,
         ...(Object.keys(teacherFeatures).length > 0 ? { teacherFeatures } : {}),
       };
+      const output = openOutput(flags as OutputFlags);
       process.exitCode = await runServe({
         config,
-        log: consoleLog('[coordinator]'),
-        progress: process.stderr.isTTY === true,
+        log: output.log('coordinator'),
+        progress: output.display,
+        beforeResults: output.close,
         ...(pick('backend', flags.backend) as { backend?: string }),
         ...(pick('teacher', flags.teacher) as { teacher?: string }),
         teacherOutputs: flags.teacherOutputs as 'auto' | 'logits' | 'probabilities',
@@ -262,8 +272,7 @@ export function buildProgram(): Command {
       });
     });
 
-  program
-    .command('join')
+  withLogOptions(program.command('join'))
     .description('run a Node edge client that trains the student on local private data')
     .requiredOption('--server <url>', 'coordinator URL, e.g. http://127.0.0.1:8080')
     .requiredOption(
@@ -297,7 +306,7 @@ export function buildProgram(): Command {
       `keep retrying an unreachable coordinator this long, then exit 4 (default ${DEFAULT_CONNECT_TIMEOUT_MS / 1000})`,
       num,
     )
-    .option('--quiet', 'print nothing but errors')
+    .option('--quiet', 'print nothing but errors (= --log-level error)')
     .addHelpText(
       'after',
       "\nExit codes: 0 the run ended, 1 an error, 2 refused by the coordinator, 3 the data do not fit the\nrun's student (the coordinator is told), 4 coordinator unreachable within --connect-timeout.",
@@ -307,6 +316,7 @@ export function buildProgram(): Command {
         value !== undefined ? { [key]: value } : {};
       if (flags.connectTimeout !== undefined && !((flags.connectTimeout as number) > 0))
         throw new InvalidArgumentError('--connect-timeout must be a positive number of seconds');
+      const output = openOutput(flags as OutputFlags);
       process.exitCode = await runJoin({
         server: flags.server as string,
         data: flags.data as string,
@@ -324,15 +334,11 @@ export function buildProgram(): Command {
             ? Math.round((flags.connectTimeout as number) * 1000)
             : undefined,
         ),
-        log: consoleLog(
-          `[client${flags.name ? ` ${flags.name as string}` : ''}]`,
-          flags.quiet === true,
-        ),
+        log: output.log(`client${flags.name ? ` ${flags.name as string}` : ''}`),
       });
     });
 
-  program
-    .command('demo')
+  withLogOptions(program.command('demo'))
     .description(
       'a coordinator and N client processes distilling on real MNIST digits, then a summary',
     )
@@ -355,6 +361,7 @@ export function buildProgram(): Command {
     .action(async (flags: Record<string, unknown>) => {
       const pick = <T>(key: string, value: T | undefined) =>
         value !== undefined ? { [key]: value } : {};
+      const output = openOutput(flags as OutputFlags);
       const summary = await runDemo({
         clients: flags.clients as number,
         rounds: flags.rounds as number,
@@ -370,14 +377,16 @@ export function buildProgram(): Command {
         lingerMs:
           (flags.lingerMs as number | 'forever' | undefined) ??
           (process.stdout.isTTY === true ? 60_000 : 0),
-        log: consoleLog('[demo]'),
-        progress: process.stderr.isTTY === true,
+        log: output.log('demo'),
+        logger: output.logger,
+        logLevel: (flags as OutputFlags).logLevel ?? 'info',
+        progress: output.display,
+        beforeResults: output.close,
       });
       process.exitCode = summary.status === 'completed' ? 0 : 1;
     });
 
-  program
-    .command('simulate')
+  withLogOptions(program.command('simulate'))
     .description(
       'many virtual clients on worker threads, one or more strategies, metrics + summary + plot (docs/simulation.md)',
     )
@@ -394,10 +403,11 @@ export function buildProgram(): Command {
       'with --redis: how long to wait for a first worker (default 60)',
       num,
     )
-    .option('--quiet', 'print nothing but errors and the final table')
+    .option('--quiet', 'print nothing but errors and the final table (= --log-level error)')
     .action(async (flags: Record<string, unknown>) => {
       const pick = <T>(key: string, value: T | undefined) =>
         value !== undefined ? { [key]: value } : {};
+      const output = openOutput(flags as OutputFlags);
       const result = await runSimulate({
         ...pick('config', flags.config as string | undefined),
         ...pick('out', flags.out as string | undefined),
@@ -408,8 +418,9 @@ export function buildProgram(): Command {
           'waitForWorkersMs',
           flags.waitForWorkers !== undefined ? (flags.waitForWorkers as number) * 1000 : undefined,
         ),
-        log: consoleLog('[simulate]', flags.quiet === true),
-        progress: process.stderr.isTTY === true && flags.quiet !== true,
+        log: output.log('simulate'),
+        ...(flags.quiet === true ? {} : { progress: output.display }),
+        beforeResults: output.close,
       });
       process.exitCode = result.runs.some((r) => r.status !== 'completed') ? 1 : 0;
     });
@@ -445,7 +456,7 @@ export function buildProgram(): Command {
         ...pick('concurrency', flags.concurrency as number | undefined),
         ...pick('backend', flags.backend as string | undefined),
         ...pick('lockMs', flags.lockMs as number | undefined),
-        log: consoleLog('[worker]', flags.quiet === true),
+        log: openOutput(flags as OutputFlags).log('worker'),
       });
     });
 

@@ -8,7 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import type { CoordinatorSetup } from './coordinatorSetup.js';
 import { lingerAfterRun, prepareCoordinator, runAndSummarize } from './coordinatorSetup.js';
 import { parseCoordinatorConfig } from '../server/config.js';
-import { roundLine } from './roundLine.js';
+import { followRun } from './runProgress.js';
 
 /** Reads a JSON or YAML coordinator config file; flags given on the command line override it. */
 export function readConfigFile(path: string): Record<string, unknown> {
@@ -21,12 +21,17 @@ export function readConfigFile(path: string): Record<string, unknown> {
 }
 
 export async function runServe(setup: CoordinatorSetup): Promise<number> {
-  const rounds = parseCoordinatorConfig(setup.config).rounds;
+  const { rounds, waitForClientsMs } = parseCoordinatorConfig(setup.config);
+  const follow = followRun({
+    rounds,
+    waitForClientsMs,
+    log: setup.log,
+    ...(setup.progress ? { progress: setup.progress } : {}),
+  });
   const prepared = await prepareCoordinator({
     ...setup,
     onEvent: (event) => {
-      const line = roundLine(event, rounds);
-      if (line) setup.log(line);
+      follow(event);
       setup.onEvent?.(event);
     },
   });
@@ -41,6 +46,7 @@ export async function runServe(setup: CoordinatorSetup): Promise<number> {
     const { result } = await runAndSummarize(
       prepared,
       join(running.checkpoints.runDir, 'summary.json'),
+      setup.beforeResults,
     );
     await lingerAfterRun(running, setup.log);
     return result.status === 'completed' ? 0 : 1;

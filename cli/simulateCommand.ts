@@ -10,7 +10,8 @@ import { parseSimConfig, readSimConfigFile } from '../sim/config.js';
 import { runSimulation } from '../sim/simulate.js';
 import type { SimulationResult } from '../sim/simulate.js';
 import { strategyTable } from '../sim/results.js';
-import type { Log } from './consoleLog.js';
+import type { Log } from '../node/logger.js';
+import type { Progress } from '../node/progress.js';
 
 export interface SimulateOptions {
   /** JSON or YAML file; without one every field takes its default. */
@@ -23,7 +24,10 @@ export interface SimulateOptions {
   redis?: string;
   waitForWorkersMs?: number;
   log: Log;
-  progress: boolean;
+  /** Teacher and overall progress across runs (the CLI's display). Defaults to none. */
+  progress?: Progress;
+  /** Called before the result table goes to stdout (clears the bars). */
+  beforeResults?: () => void;
 }
 
 export async function runSimulate(options: SimulateOptions): Promise<SimulationResult> {
@@ -38,7 +42,7 @@ export async function runSimulate(options: SimulateOptions): Promise<SimulationR
     config,
     ...(options.out !== undefined ? { runDir: options.out } : {}),
     log: options.log,
-    progress: options.progress,
+    ...(options.progress ? { progress: options.progress } : {}),
     ...(options.redis !== undefined
       ? {
           redis: {
@@ -50,6 +54,7 @@ export async function runSimulate(options: SimulateOptions): Promise<SimulationR
         }
       : {}),
   });
+  options.beforeResults?.();
   process.stdout.write(`\n${strategyTable(result.summaries, config.rounds)}\n`);
   if (result.files)
     process.stdout.write(

@@ -5,7 +5,7 @@
  */
 import { startSimWorker } from '../sim/redisWorker.js';
 import { checkRedisUrl } from '../sim/redisJobs.js';
-import type { Log } from './consoleLog.js';
+import type { Log } from '../node/logger.js';
 
 export interface WorkerOptions {
   redis: string;

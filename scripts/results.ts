@@ -3,13 +3,15 @@
  * configs/results/ (sim/report.ts). About 15–20 minutes on 2 cores.
  */
 import { generateResults } from '../sim/report.js';
+import { openOutput } from '../cli/output.js';
 
-const log = (message: string) =>
-  process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${message}\n`);
+const output = openOutput({ logLevel: 'info', logFormat: 'auto' });
 try {
-  await generateResults({ log });
+  await generateResults({ log: output.log('results'), progress: output.display });
 } catch (error) {
-  process.stderr.write(`results: ${(error as Error).stack ?? String(error)}\n`);
+  output.close();
+  output.logger.error({ err: error }, `results: ${(error as Error).message}`);
   process.exitCode = 1;
 }
+output.close();
 process.exit(process.exitCode ?? 0);

@@ -128,6 +128,14 @@ export const coordinatorConfigSchema = z
     tokensFile: z.string().min(1).optional(),
     /** Bearer token for /api/admin/* (stop the run, export the student); unset: those are off. Defaults to none. */
     adminToken: z.string().min(16).max(500).optional(),
+    /**
+     * Serve Prometheus `/metrics` on this separate port (0: any free one), without a token, and
+     * not on the coordinator's port. Unset: `/metrics` is on the coordinator's port behind the
+     * admin token (and off without one). Defaults to unset.
+     */
+    metricsPort: z.number().int().min(0).max(65_535).optional(),
+    /** Address of the metrics listener (`metricsPort`). Defaults to 127.0.0.1 (loopback only). */
+    metricsHost: z.string().min(1).default('127.0.0.1'),
     /** Origins allowed by CORS for browser clients. Defaults to none (same origin only). */
     corsOrigins: z.array(z.string()).default([]),
     /** Refused messages a connection may send within `refusalWindowMs` before it is disconnected. Defaults to 20. */

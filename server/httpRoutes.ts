@@ -7,6 +7,8 @@ import type { ArtifactStore } from './artifacts.js';
 import { ARTIFACT_ROUTE } from './artifacts.js';
 import type { AdminControl } from './adminRoutes.js';
 import { ADMIN_ROUTE, handleAdmin } from './adminRoutes.js';
+import type { MetricsSource } from './metrics/metricsRoute.js';
+import { METRICS_ROUTE, serveMetrics } from './metrics/metricsRoute.js';
 
 export interface StatusSource {
   status(): unknown;
@@ -21,6 +23,11 @@ export interface HttpRouteOptions {
   tokens: readonly string[];
   /** `/api/admin/*` behind the admin token (adminRoutes.ts); absent: those routes answer 404. */
   admin?: AdminControl;
+  /**
+   * `/metrics` here, behind `token` (the admin token). Absent (no admin token, or the metrics
+   * have their own listen address): that route answers 404.
+   */
+  metrics?: { source: MetricsSource; token: string };
   /** Further routes (the dashboard and browser client): returns true when it answered. */
   fallback?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean;
 }
@@ -43,6 +50,19 @@ export function createHttpHandler(
       if (url.pathname === ADMIN_ROUTE || url.pathname.startsWith(`${ADMIN_ROUTE}/`)) {
         handleAdmin(req, res, url, options.admin).catch((error: Error) =>
           sendJson(res, 500, { error: error.message }),
+        );
+        return;
+      }
+      if (url.pathname === METRICS_ROUTE) {
+        if (!options.metrics) {
+          sendJson(res, 404, {
+            error:
+              '/metrics is served only with an admin token or on its own address (metricsPort)',
+          });
+          return;
+        }
+        serveMetrics(req, res, options.metrics.source, options.metrics.token).catch(
+          (error: Error) => sendJson(res, 500, { error: error.message }),
         );
         return;
       }

@@ -29,6 +29,7 @@ import { JoinAuthority, loadTokensFile } from './auth.js';
 import { PenaltyBox, handshakeAddress, penaltySource } from './penaltyBox.js';
 import { latestStudent } from './adminRoutes.js';
 import type { Teacher } from './teachers/index.js';
+import type { Log } from '../node/logger.js';
 import { DashboardHub } from './dashboard/hub.js';
 import { DemoShards } from './dashboard/demoShards.js';
 import { meanCrossEntropy } from './dashboard/metrics.js';
@@ -36,6 +37,9 @@ import { createDashboardRoutes } from './dashboard/routes.js';
 import { ClientTelemetry } from './dashboard/clientTelemetry.js';
 import { RunHistory } from './dashboard/history.js';
 import type { RunSummary } from './summary.js';
+import { CoordinatorMetrics } from './metrics/coordinatorMetrics.js';
+import type { MetricsServer } from './metrics/metricsServer.js';
+import { startMetricsServer } from './metrics/metricsServer.js';
 
 export type { CoordinatorData };
 
@@ -44,7 +48,8 @@ export interface StartCoordinatorOptions {
   teacher: Teacher;
   studentSpec: ModelSpec;
   data: CoordinatorData;
-  log?: (message: string) => void;
+  /** Info lines (and a warning per cut-off); defaults to none. */
+  log?: Log;
   onEvent?: (event: CoordinatorEvent) => void;
   /** Client shards a browser page may fetch at `/api/demo-shard` (demo runs on the embedded split only). */
   demoShards?: LabeledData[];
@@ -70,6 +75,10 @@ export interface RunningCoordinator {
   readonly lingerAfterRunMs: number | 'forever';
   /** Ends a linger early (Ctrl-C). */
   endLinger(): void;
+  /** Prometheus metrics fed by the coordinator's events (server/metrics/). */
+  readonly metrics: CoordinatorMetrics;
+  /** Where /metrics is scraped: the metrics address when `metricsPort` is set, else `${url}/metrics` (admin token). */
+  readonly metricsUrl: string;
   close(): Promise<void>;
 }
 
@@ -142,10 +151,25 @@ export async function startCoordinator(
     onCutOff: ({ source }) => {
       if (source === undefined) return;
       const cooldown = penalties.penalize(source);
-      if (cooldown > 0) log(`cut-off: refusing ${source} for ${Math.ceil(cooldown / 1000)} s`);
+      if (cooldown > 0)
+        log(`cut-off: refusing ${source} for ${Math.ceil(cooldown / 1000)} s`, 'warn');
     },
   });
   const coordinator = createCoordinator(run, telemetry.observe(socketHub), options.onEvent);
+  const metrics = new CoordinatorMetrics({
+    runId,
+    roundsPlanned: config.rounds,
+    teacherAccuracy,
+  });
+  metrics.resumeFrom(coordinator.roundHistory());
+  // The coordinator's emit does not catch: a metric must never break a round.
+  const unsubscribeMetrics = coordinator.subscribe((event) => {
+    try {
+      metrics.observe(event);
+    } catch (error) {
+      log(`metrics: ${event.type} not counted: ${(error as Error).message}`, 'warn');
+    }
+  });
 
   const demoShards = new DemoShards(options.demoShards ?? [], data.proxy.featureShape);
   const dashboard = new DashboardHub({
@@ -183,6 +207,9 @@ export async function startCoordinator(
             },
           }
         : {}),
+      ...(config.metricsPort === undefined && config.adminToken
+        ? { metrics: { source: metrics, token: config.adminToken } }
+        : {}),
       status: {
         status: () => ({ ...coordinator.status(), unjoinedClosed: socketHub.unjoinedClosed }),
         rounds: () => store.rounds(runId),
@@ -209,6 +236,27 @@ export async function startCoordinator(
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   log(`coordinator ${coordinator.runId} listening on ${url} (tfjs backend ${tf.getBackend()})`);
   let endLinger: (() => void) | undefined;
+  let metricsServer: MetricsServer | undefined;
+  if (config.metricsPort !== undefined) {
+    try {
+      metricsServer = await startMetricsServer({
+        host: config.metricsHost,
+        port: config.metricsPort,
+        metrics,
+      });
+    } catch (error) {
+      // Nothing may stay listening when the coordinator fails to start.
+      await new Promise<void>((resolve) => io.close(() => resolve()));
+      coordinator.dispose();
+      store.close();
+      throw new Error(
+        `metricsPort ${config.metricsPort} on ${config.metricsHost}: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    log(`metrics: ${metricsServer.url}`);
+  } else if (config.adminToken) log(`metrics: ${url}/metrics (bearer admin token)`);
+  const metricsUrl = metricsServer?.url ?? `${url}/metrics`;
   return {
     coordinator,
     io,
@@ -237,9 +285,13 @@ export async function startCoordinator(
       });
     },
     endLinger: () => endLinger?.(),
+    metrics,
+    metricsUrl,
     async close() {
       endLinger?.();
       coordinator.stop();
+      unsubscribeMetrics();
+      await metricsServer?.close();
       dashboard.close();
       history.close();
       io.disconnectSockets(true);

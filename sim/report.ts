@@ -8,6 +8,8 @@ import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus } from 'node:os';
 import { join, relative } from 'node:path';
 import { selectNodeBackend } from '../node/backend.js';
+import type { Log } from '../node/logger.js';
+import type { Progress } from '../node/progress.js';
 import { readSimConfigFile } from './config.js';
 import type { SimConfig } from './config.js';
 import { readHintonConfig, runHinton } from './hinton.js';
@@ -24,8 +26,9 @@ export interface ReportOptions {
   output?: string;
   /** Run directories. Defaults to runs/results. */
   runsDir?: string;
-  log?: (message: string) => void;
-  progress?: boolean;
+  log?: Log;
+  /** Teacher and run progress of each simulation. Defaults to none. */
+  progress?: Progress;
 }
 
 /** Paper's test errors on MNIST's 10,000 test digits (Hinton, Vinyals & Dean 2015, §3). */
@@ -193,8 +196,8 @@ export async function generateResults(options: ReportOptions = {}): Promise<stri
     const sim = await runSimulation({
       config,
       runDir: join(runsDir, config.name),
-      log: (m) => log(`[${config.name}] ${m}`),
-      progress: options.progress ?? false,
+      log: (m, level) => log(`[${config.name}] ${m}`, level),
+      ...(options.progress ? { progress: options.progress } : {}),
     });
     const plot = join(plotDir, `${config.name}.svg`);
     await copyFile(sim.files!.plot, plot);

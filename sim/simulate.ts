@@ -8,12 +8,13 @@
  */
 import { mkdir, writeFile, appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MultiBar, Presets } from 'cli-progress';
 import type { ModelSpec } from '../shared/models/index.js';
 import { deriveSeed } from '../shared/data/index.js';
 import { findStrategy, strategyNames } from '../server/strategies/index.js';
 import { argmaxRows, matchRate } from '../shared/predictions/index.js';
 import { selectNodeBackend } from '../node/backend.js';
+import type { Log } from '../node/logger.js';
+import type { Progress, ProgressTask } from '../node/progress.js';
 import type { CoordinatorConfigInput } from '../server/config.js';
 import type { CoordinatorEvent } from '../server/coordinator.js';
 import { loadOrTrainDefaultTeacher } from '../server/defaultTeacher.js';
@@ -40,9 +41,12 @@ export interface SimulationOptions {
   config: SimConfig;
   /** Exact run directory. Defaults to `<outDir>/<name>-<UTC time>`. */
   runDir?: string;
-  log?: (message: string) => void;
-  /** Show progress bars on stderr. Defaults to false. */
-  progress?: boolean;
+  log?: Log;
+  /**
+   * Teacher training and the overall progress across runs (the CLI's display); with it,
+   * the per-round lines drop to debug. Defaults to none.
+   */
+  progress?: Progress;
   /** Called after every round of every run. */
   onRound?: (metrics: SimRoundMetrics) => void;
   /** Every coordinator event of every run, tagged with its strategy and seed (tests). */
@@ -184,7 +188,7 @@ interface RunContext {
   clientSpecs: ModelSpec[] | undefined;
   pool: SimClientPool;
   coordinatorDir: string;
-  log: (message: string) => void;
+  log: Log;
   onRound: (metrics: SimRoundMetrics) => void;
   onCoordinatorEvent?: SimulationOptions['onCoordinatorEvent'];
   onMessage?: SimulationOptions['onMessage'];
@@ -264,7 +268,7 @@ async function runFederated(
     status = failure !== undefined ? 'failed' : result.status;
   } catch (error) {
     failure ??= (error as Error).message;
-    ctx.log(`${strategy} (seed ${seed}) failed: ${failure}`);
+    ctx.log(`${strategy} (seed ${seed}) failed: ${failure}`, 'error');
   } finally {
     ctx.pool.stopSession(session);
     hub.close();
@@ -305,20 +309,9 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       `client pool ${split.clientPool.count}, test ${split.test.count}`,
   );
   const teacherSpec = resolveSpec(config.teacher.spec, split.inputShape, split.numClasses);
-  const bars = options.progress
-    ? new MultiBar(
-        {
-          format: '{name} [{bar}] {value}/{total} {unit} | {info}',
-          hideCursor: true,
-          clearOnComplete: false,
-          barsize: 24,
-        },
-        Presets.shades_classic,
-      )
-    : undefined;
-  // With bars on screen, lines go above them through the bars (a plain write would break them).
-  const say = bars ? (message: string) => bars.log(`${message}\n`) : log;
-  const teacherBar = bars?.create(1, 0, { name: 'teacher        ', unit: 'steps', info: '' });
+  const progress = options.progress;
+  // Started at the first step: it follows the "training" line and never shows for a cached teacher.
+  let teacherBar: ProgressTask | undefined;
   const teacher = await loadOrTrainDefaultTeacher({
     spec: teacherSpec,
     data: split.teacherTrain,
@@ -327,23 +320,24 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     batchSize: config.teacher.batchSize,
     learningRate: config.teacher.learningRate,
     seed: config.data.seed,
-    log: say,
+    log,
     onProgress: (done, total, loss) => {
+      teacherBar ??= progress?.task({ name: 'teacher', total, unit: 'steps' });
       teacherBar?.setTotal(total);
-      teacherBar?.update(done, { info: `loss ${loss.toFixed(3)}` });
+      teacherBar?.update(done, `loss ${loss.toFixed(3)}`);
     },
-  });
+  }).finally(() => teacherBar?.finish());
   const threads =
     config.workers === 'auto'
       ? defaultThreads(config.clients)
       : Math.min(config.workers, config.clients);
   let pool: SimClientPool | undefined;
   let redisPool: RedisClientPool | undefined;
+  let runBar: ProgressTask | undefined;
   try {
     const testLogits = teacher.predictLogits(split.test.x, split.test.count);
     const teacherAccuracy = matchRate(argmaxRows(testLogits, split.numClasses), split.test.y);
-    teacherBar?.update(teacherBar.getTotal(), { info: `test accuracy ${pct(teacherAccuracy)}` });
-    say(
+    log(
       `teacher: ${teacher.description}, ${teacher.numParams} parameters, test accuracy ${pct(teacherAccuracy)}`,
     );
     const studentSpec = resolveSpec(config.student, split.inputShape, split.numClasses);
@@ -355,7 +349,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       redisPool = await RedisClientPool.create({
         ...options.redis,
         backend: backend.name,
-        log: say,
+        log,
       });
       pool = redisPool;
     } else {
@@ -364,7 +358,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
         ...(config.backend !== undefined ? { backend: config.backend } : {}),
       });
     }
-    say(
+    log(
       `clients: ${config.clients} virtual clients on ${pool.description} (${pool.backends[0] ?? backend.name})`,
     );
     if (writeOutputs) {
@@ -374,27 +368,30 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     }
     const metricsPath = join(runDir, 'metrics.jsonl');
     let pendingWrite = Promise.resolve();
-    const runBar = bars?.create(config.rounds, 0, {
-      name: 'runs           ',
-      unit: 'rounds',
-      info: '',
-    });
     const totalRuns = config.seeds.length * config.strategy.length;
     let runsDone = 0;
+    // One bar over every round of every run, so its ETA is the whole simulation's.
+    runBar = progress?.task({
+      name: 'runs',
+      total: totalRuns * config.rounds,
+      unit: 'rounds',
+      info: `${totalRuns} runs of ${config.rounds} rounds`,
+    });
     const onRound = (metrics: SimRoundMetrics) => {
       if (writeOutputs) {
         const line = `${JSON.stringify(metrics)}\n`;
         pendingWrite = pendingWrite.then(() => appendFile(metricsPath, line));
       }
-      runBar?.update(metrics.round, {
-        info: `${metrics.strategy} seed ${metrics.seed} (${runsDone + 1}/${totalRuns}) accuracy ${pct(metrics.studentAccuracy)}`,
-      });
-      if (!bars)
-        say(
-          `${metrics.strategy} seed ${metrics.seed} round ${metrics.round}/${config.rounds}: ` +
-            `accuracy ${pct(metrics.studentAccuracy)}, loss ${metrics.studentLoss?.toFixed(4) ?? '—'}, ` +
-            `${(metrics.durationMs / 1000).toFixed(1)} s`,
-        );
+      runBar?.update(
+        runsDone * config.rounds + metrics.round,
+        `run ${runsDone + 1}/${totalRuns}: ${metrics.strategy} seed ${metrics.seed}, accuracy ${pct(metrics.studentAccuracy)}`,
+      );
+      log(
+        `${metrics.strategy} seed ${metrics.seed} round ${metrics.round}/${config.rounds}: ` +
+          `accuracy ${pct(metrics.studentAccuracy)}, loss ${metrics.studentLoss?.toFixed(4) ?? '—'}, ` +
+          `${(metrics.durationMs / 1000).toFixed(1)} s`,
+        progress ? 'debug' : 'info',
+      );
       options.onRound?.(metrics);
     };
     const ctx: RunContext = {
@@ -406,7 +403,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       clientSpecs,
       pool,
       coordinatorDir: writeOutputs ? join(runDir, 'coordinator') : join(config.cacheDir, 'scratch'),
-      log: say,
+      log,
       onRound,
       ...(options.onCoordinatorEvent ? { onCoordinatorEvent: options.onCoordinatorEvent } : {}),
       ...(options.onMessage ? { onMessage: options.onMessage } : {}),
@@ -416,14 +413,17 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     for (const seed of config.seeds) {
       const { shards, skew } = partitionClients(config, split.clientPool, seed);
       partitions.push({ seed, sizes: shards.map((s) => s.count), meanSkew: skew.mean });
-      say(
+      log(
         `seed ${seed}: ${config.partition.kind} partition, client sizes ${shards.map((s) => s.count).join('/')}, mean label skew (TV) ${skew.mean.toFixed(3)}`,
       );
       // Clients report their own models' accuracy on the test split: for strategies without a
       // global model (local, fedmd, dsfl) that is the accuracy the coordinator records.
       await pool.loadShards(shards, split.test);
       for (const strategy of config.strategy) {
-        runBar?.update(0, { info: `${strategy} seed ${seed} (${runsDone + 1}/${totalRuns})` });
+        runBar?.update(
+          runsDone * config.rounds,
+          `run ${runsDone + 1}/${totalRuns}: ${strategy} seed ${seed}`,
+        );
         let result: SimRunResult;
         if (strategy === 'central') {
           const started = Date.now();
@@ -453,14 +453,14 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
         runs.push(result);
         runsDone += 1;
         const last = result.rounds.at(-1);
-        say(
+        log(
           `${strategy} seed ${seed}: ${result.status}${result.error ? ` (${result.error})` : ''}, ` +
             `final accuracy ${pct(last?.studentAccuracy ?? null)}, ${(result.wallMs / 1000).toFixed(1)} s`,
         );
       }
     }
-    runBar?.update(config.rounds, { info: `${totalRuns} runs done` });
-    bars?.stop();
+    runBar?.update(totalRuns * config.rounds, `${totalRuns} runs done`);
+    runBar?.finish();
     await pendingWrite;
 
     const summaries = summarizeStrategies(runs, teacherAccuracy);
@@ -511,7 +511,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     }
     return result;
   } finally {
-    bars?.stop();
+    runBar?.finish();
     await pool?.close();
     teacher.dispose();
   }

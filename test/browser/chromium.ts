@@ -6,9 +6,14 @@
  */
 import { existsSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
+import { DEFAULT_CHROMIUM, findChromium } from '../../scripts/chromium.js';
 
-/** Where Debian's `apt-get install chromium` puts it; FEDISTILL_CHROMIUM overrides. */
-export const CHROMIUM_PATH = process.env.FEDISTILL_CHROMIUM ?? '/usr/bin/chromium';
+/**
+ * The same lookup as `npm test`'s pretest step (scripts/chromium.ts): CHROMIUM_PATH or
+ * FEDISTILL_CHROMIUM, else Debian's /usr/bin/chromium, else chromium on PATH.
+ */
+const lookup = findChromium();
+export const CHROMIUM_PATH = lookup.found ? lookup.path : DEFAULT_CHROMIUM;
 
 export const CHROMIUM_FLAGS = [
   '--no-sandbox',
@@ -25,7 +30,7 @@ export async function launchChromium(): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(
       `Chromium not found at ${CHROMIUM_PATH}: browser tests need Debian's chromium ` +
-        '(apt-get install -y chromium; .ci/run installs it) or FEDISTILL_CHROMIUM=/path/to/chromium',
+        '(apt-get install -y chromium; `npm test` installs it when run as root) or CHROMIUM_PATH=/path/to/chromium',
     );
   }
   return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_FLAGS });

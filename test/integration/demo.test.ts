@@ -37,6 +37,26 @@ test('fedistill demo runs end to end and writes its summary JSON', async () => {
     const { code, output } = await demo.exited;
     assert.equal(code, 0, output);
     assert.match(output, /student is [\d.]+× smaller and [\d.]+× faster at inference/);
+    // Not a terminal: no bars (no carriage returns, no escape codes); logs and progress are
+    // JSON lines, one per event, and the progress ones say how far and how long to go.
+    assert.ok(!output.includes('\r') && !output.includes('\u001b'), 'terminal control codes');
+    const records = output
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { msg: string; component?: string; task?: string });
+    const progress = (task: string) => records.filter((r) => r.task === task).map((r) => r.msg);
+    assert.ok(progress('teacher').length >= 2, 'teacher training progress lines');
+    assert.match(progress('teacher').at(-1)!, /^teacher 100% \(\d+\/\d+ steps\), ETA 0 s/);
+    assert.deepEqual(
+      progress('rounds').map((m) => m.replace(/ETA .*/, 'ETA')),
+      [
+        'rounds 0% (0/2 rounds), ETA',
+        'rounds 50% (1/2 rounds), ETA',
+        'rounds 100% (2/2 rounds), ETA',
+      ],
+    );
+    assert.ok(records.some((r) => r.msg.startsWith('waiting for clients: ')));
+    assert.ok(records.some((r) => r.component === 'demo' && r.msg === 'tfjs backend: wasm'));
     const summary = JSON.parse(readFileSync(join(dataDir, 'summary.json'), 'utf8')) as RunSummary;
     assert.equal(summary.status, 'completed');
     assert.equal(summary.roundsAggregated, 2);

@@ -16,19 +16,14 @@ import {
   krum,
   normClipping,
   trimmedMean,
-} from '../../../../../shared/aggregation/robust/index.js';
-import type { Aggregator, ClientDelta } from '../../../../../shared/aggregation/robust/index.js';
-import { createRng, partitionIid, subset } from '../../../../../shared/data/index.js';
-import type { LabeledData } from '../../../../../shared/data/index.js';
-import {
-  buildModel,
-  getFlatWeights,
-  mlpSpec,
-  setFlatWeights,
-} from '../../../../../shared/models/index.js';
-import { evaluate, trainLocal } from '../../../../../shared/training/index.js';
-import type { TrainConfig } from '../../../../../shared/training/index.js';
-import { loadMnist } from '../../../../../node/data/index.js';
+} from '../../shared/aggregation/robust/index.js';
+import type { Aggregator, ClientDelta } from '../../shared/aggregation/robust/index.js';
+import { createRng, partitionIid, subset } from '../../shared/data/index.js';
+import type { LabeledData } from '../../shared/data/index.js';
+import { buildModel, getFlatWeights, mlpSpec, setFlatWeights } from '../../shared/models/index.js';
+import { evaluate, trainLocal } from '../../shared/training/index.js';
+import type { TrainConfig } from '../../shared/training/index.js';
+import { loadMnist } from '../../node/data/index.js';
 
 await tf.setBackend('wasm');
 
