@@ -1,15 +1,16 @@
 /**
  * Reads a model spec given on the command line: a JSON file, or a shorthand
- * `mlp:H1,H2,...` for a multilayer perceptron or `cnn` for the small MNIST CNN,
- * sized to the data's input and class count.
+ * `mlp:H1,H2,...` for a multilayer perceptron or `cnn` for the small CNN, sized to the
+ * data's input shape and class count.
  */
 import { readFileSync } from 'node:fs';
 import type { ModelSpec } from '../shared/models/index.js';
 import { cnnSpec, mlpSpec, parseModelSpec } from '../shared/models/index.js';
+import { cnnInputShape } from '../node/data/index.js';
 
 export function resolveModelSpec(
   value: string,
-  inputShape: number[],
+  inputShape: readonly number[],
   numClasses: number,
 ): ModelSpec {
   const mlp = /^mlp:(\d+(?:,\d+)*)$/.exec(value);
@@ -17,7 +18,7 @@ export function resolveModelSpec(
     const inputSize = inputShape.reduce((a, b) => a * b, 1);
     return mlpSpec(inputSize, mlp[1]!.split(',').map(Number), numClasses);
   }
-  if (value === 'cnn') return cnnSpec({ numClasses });
+  if (value === 'cnn') return cnnSpec({ numClasses, inputShape: cnnInputShape(inputShape) });
   let json: unknown;
   try {
     json = JSON.parse(readFileSync(value, 'utf8'));

@@ -5,6 +5,7 @@ export {
   EMBEDDED_MNIST,
   NAMED_DATASETS,
   checkFitsModel,
+  cnnInputShape,
   checkSameShape,
   chooseSplit,
   listFolderSplits,

@@ -141,6 +141,7 @@ export function chooseSplit(
   dir: string,
   splits: readonly FolderSplit[],
   split?: string,
+  label = dir,
 ): FolderSplit {
   if (splits.length === 0) {
     let seen = 'nothing';
@@ -159,7 +160,7 @@ export function chooseSplit(
     if (splits.length === 1) return splits[0] as FolderSplit;
     throw new DatasetError(
       `data folder ${dir} holds ${splits.length} splits: ${describeSplits(splits)}; ` +
-        `choose one as ${dir}:${splits[0]?.name} (or the command's split option)`,
+        `choose one: ${splits.map((s) => `${label}:${s.name}`).join(' or ')}`,
     );
   }
   const wanted = SPLIT_ALIASES[split.toLowerCase()] ?? [split.toLowerCase()];
@@ -309,7 +310,7 @@ export function loadDataSource(
   } else if (!statSync(dir).isDirectory()) {
     throw new DatasetError(`data source ${spec}: ${dir} is a file; name the folder that holds it`);
   }
-  const chosen = chooseSplit(dir, listFolderSplits(dir), split);
+  const chosen = chooseSplit(dir, listFolderSplits(dir), split, parsed.base);
   const label = split !== undefined && parsed.split === undefined ? `${spec}:${split}` : spec;
   return loadFolderSplit(dir, chosen, label, options);
 }
@@ -365,6 +366,18 @@ export function checkFitsModel(
       `${role} ${data.origin} has labels up to ${data.numClasses - 1}, but ${model.name} has ${model.numClasses} classes`,
     );
   }
+}
+
+/**
+ * The `[h, w, c]` a CNN takes from data of `inputShape`: images as they are; flat rows
+ * are refused, since their image shape cannot be guessed.
+ */
+export function cnnInputShape(inputShape: readonly number[]): [number, number, number] {
+  if (inputShape.length === 3) return [...inputShape] as [number, number, number];
+  throw new DatasetError(
+    `a cnn needs image data (height × width × channels), but the data's samples are ` +
+      `${inputShape.join('×')} values: use IDX images, or give CSV rows a shape (e.g. 28,28,1)`,
+  );
 }
 
 /** A labelled data source (see {@link loadDataSource}) as plain LabeledData: a client's private data. */

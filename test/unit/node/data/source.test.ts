@@ -37,7 +37,7 @@ test('Fashion-MNIST from the Debian package: one split at a time, shape and clas
   assert.equal(max, 1);
   assert.throws(
     () => loadDataSource('fashion-mnist'),
-    /holds 2 splits: t10k \(t10k-images-idx3-ubyte.gz \+ t10k-labels-idx1-ubyte.gz\), train .*choose one/,
+    /holds 2 splits: t10k \(t10k-images-idx3-ubyte.gz \+ t10k-labels-idx1-ubyte.gz\), train .*choose one: fashion-mnist:t10k or fashion-mnist:train$/,
   );
   assert.throws(() => loadDataSource('fashion-mnist:validation'), /no split 'validation'/);
 });
