@@ -102,6 +102,8 @@ export function splitSimData(config: SimConfig): SimSplit {
     ]);
     test = sample(testSource, Math.floor(split.test * total), seed + 1, 'data.testSource');
   }
+  // With a test source, the test share of the subsample is drawn from it instead.
+  const used = Object.values(parts).reduce((n, part) => n + (part?.count ?? 0), 0);
   const numClasses = Math.max(source.numClasses, testSource?.numClasses ?? 0, 2);
   return {
     teacherTrain: parts.teacherTrain!,
@@ -112,7 +114,7 @@ export function splitSimData(config: SimConfig): SimSplit {
     numClasses,
     origin: embedded
       ? `embedded MNIST, ${total.toLocaleString('en')} real digits`
-      : `${config.data.source}, ${total.toLocaleString('en')} of its ${source.count.toLocaleString('en')} samples` +
+      : `${config.data.source}, ${used.toLocaleString('en')} of its ${source.count.toLocaleString('en')} samples` +
         (testSource
           ? `; test from ${config.data.testSource} (${test!.count.toLocaleString('en')} of ${testSource.count.toLocaleString('en')})`
           : ''),
