@@ -329,13 +329,20 @@ function shapeText(shape: readonly number[]): string {
 
 /**
  * Checks that data sets used together share one input shape (proxy, test, teacher and
- * client data of one run). DatasetError naming both sources otherwise.
+ * client data of one run): the same image shape, or flat rows of as many values as the
+ * other's samples. DatasetError naming both sources otherwise.
  */
 export function checkSameShape(sets: readonly { role: string; data: LoadedData }[]): void {
   const first = sets[0];
   if (!first) return;
+  const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
   for (const other of sets.slice(1)) {
-    if (shapeText(other.data.inputShape) !== shapeText(first.data.inputShape)) {
+    const a = first.data.inputShape;
+    const b = other.data.inputShape;
+    // Flat rows (a CSV) fit images of as many values; two image shapes must agree exactly.
+    const fits =
+      a.length === 1 || b.length === 1 ? size(a) === size(b) : shapeText(a) === shapeText(b);
+    if (!fits) {
       throw new DatasetError(
         `${other.role} ${other.data.origin} has ${shapeText(other.data.inputShape)} inputs, but ` +
           `${first.role} ${first.data.origin} has ${shapeText(first.data.inputShape)}: a run needs one input shape`,

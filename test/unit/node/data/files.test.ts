@@ -58,7 +58,10 @@ test('loadDataDir finds an IDX pair (gzipped; a full download needs its split na
     // A full MNIST download also has the t10k pair: no split is picked silently.
     writeFileSync(join(dir, 't10k-images-idx3-ubyte'), idx(0x08, [1, 2, 2], [1, 2, 3, 4]));
     writeFileSync(join(dir, 't10k-labels-idx1-ubyte'), idx(0x08, [1], [1]));
-    assert.throws(() => loadDataDir(dir), /holds 2 splits: t10k .*, train .*; choose one: .*:t10k or .*:train/);
+    assert.throws(
+      () => loadDataDir(dir),
+      /holds 2 splits: t10k .*, train .*; choose one: .*:t10k or .*:train/,
+    );
     assert.equal(loadDataDir(`${dir}:train`).count, 3);
     assert.equal(loadDataDir(dir, { split: 'test' }).count, 1);
   });

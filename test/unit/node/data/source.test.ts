@@ -162,6 +162,19 @@ test('bad data gets a DatasetError naming the file: truncated IDX, ragged CSV, n
       { role: '--proxy-data', data: small },
       { role: '--test-data', data: small },
     ]);
+    // Flat rows of as many values fit images (an unlabelled CSV proxy set beside IDX test images).
+    checkSameShape([
+      { role: '--test-data', data: small },
+      { role: '--proxy-data', data: { ...small, inputShape: [4] } },
+    ]);
+    assert.throws(
+      () =>
+        checkSameShape([
+          { role: '--test-data', data: small },
+          { role: '--proxy-data', data: { ...small, inputShape: [1, 4, 1] } },
+        ]),
+      /has 1×4×1 inputs, but --test-data .* has 2×2×1/,
+    );
     assert.throws(
       () =>
         checkSameShape([
