@@ -118,5 +118,9 @@ test('model shorthands resolve to specs sized to the data', () => {
     mlp.layers.map((l) => (l.type === 'dense' ? l.units : 0)),
     [32, 16],
   );
-  assert.equal(resolveSpec('cnn', [784], 10).inputShape.length, 3);
+  // A cnn takes the data's image shape; flat rows have none to take.
+  assert.deepEqual(resolveSpec('cnn', [28, 28, 1], 10).inputShape, [28, 28, 1]);
+  assert.deepEqual(resolveSpec('cnn', [32, 32, 3], 4).inputShape, [32, 32, 3]);
+  assert.equal(resolveSpec('cnn', [32, 32, 3], 4).numClasses, 4);
+  assert.throws(() => resolveSpec('cnn', [784], 10), /a cnn needs image data .* 784 values/);
 });
