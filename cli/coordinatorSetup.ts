@@ -202,14 +202,14 @@ export async function prepareCoordinator(setup: CoordinatorSetup): Promise<Prepa
     log,
   });
 
-  const data = loadCoordinatorData(setup, log);
-  const { proxy, test, teacherTrain, demoShards, inputShape } = data;
-  const numClasses = Math.max(data.numClasses, 2);
   if (setup.teacher && setup.teacherData) {
     throw new Error(
       `--teacher-data ${setup.teacherData} trains the default teacher, but --teacher ${setup.teacher} loads one: give one of them`,
     );
   }
+  const data = loadCoordinatorData(setup, log);
+  const { proxy, test, teacherTrain, demoShards, inputShape } = data;
+  const numClasses = Math.max(data.numClasses, 2);
 
   let teacher: Teacher;
   if (setup.teacher) {
