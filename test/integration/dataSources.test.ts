@@ -207,6 +207,14 @@ test('serve refuses data options that cannot work, naming the flag and the file'
       /--teacher-data .*nowhere also needs --proxy-data and --test-data/,
     );
     assert.doesNotMatch(refused.output, /embedded MNIST \(real digits\)/);
+    await assert.rejects(
+      prepareCoordinator({
+        ...setup,
+        teacher: join(dir, 'model.json'),
+        teacherData: join(dir, 'pool'),
+      }),
+      /--teacher-data .*pool trains the default teacher, but --teacher .*model\.json loads one/,
+    );
     // A folder with two splits is not read as its train split silently.
     await assert.rejects(
       prepareCoordinator({ ...setup, proxyData: join(dir, 'proxy'), testData: join(dir, 'pool') }),
