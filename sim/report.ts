@@ -31,6 +31,26 @@ export interface ReportOptions {
    * existing report as they were generated. Defaults to regenerating everything.
    */
   only?: 'fashion-mnist';
+  /**
+   * Reuse a simulation's earlier result (`<runsDir>/<name>/result.json`) when it was run with
+   * exactly the same config, instead of running it again. Defaults to false.
+   */
+  reuse?: boolean;
+}
+
+/** An earlier result of exactly this config in `runDir`, if there is one. */
+async function earlierResult(
+  runDir: string,
+  config: SimConfig,
+): Promise<SimulationResult | undefined> {
+  let text: string;
+  try {
+    text = await readFile(join(runDir, 'result.json'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const result = JSON.parse(text) as SimulationResult;
+  return JSON.stringify(result.config) === JSON.stringify(config) ? result : undefined;
 }
 
 const FASHION_HEADING = '## 3. Fashion-MNIST: Dirichlet label skew × strategy';
@@ -135,7 +155,7 @@ function federatedSection(
     heading,
     '',
     ...(note ? [note, ''] : []),
-    `${first.data.origin[0]!.toUpperCase()}${first.data.origin.slice(1)}: teacher ${first.data.teacher}, public proxy ${first.data.proxy}, ` +
+    `Data: ${first.data.origin}: teacher ${first.data.teacher}, public proxy ${first.data.proxy}, ` +
       `private client pool ${first.data.clientPool} dealt to ${c.clients} clients, test ${first.data.test}. ` +
       `Teacher ${first.teacher.description.replace(/ \(.*\)$/, '')} (${first.teacher.parameters.toLocaleString('en')} parameters, ` +
       `${c.teacher.epochs} epochs on its split): test accuracy **${pct(first.teacher.accuracy)}**. ` +
@@ -237,12 +257,14 @@ export async function generateResults(options: ReportOptions = {}): Promise<stri
       sims: [] as SimulationResult[],
       plots: [] as string[],
       minutes: 0,
+      reused: 0,
     },
     {
       configs: read(/^fashion-mnist-.*\.ya?ml$/),
       sims: [] as SimulationResult[],
       plots: [] as string[],
       minutes: 0,
+      reused: 0,
     },
   ];
   for (const group of groups) {
@@ -250,12 +272,20 @@ export async function generateResults(options: ReportOptions = {}): Promise<stri
     for (const config of group.configs) {
       const { sims, plots } = group;
       log(`[${config.name}] ${config.strategy.length} strategies, ${config.rounds} rounds`);
-      const sim = await runSimulation({
-        config,
-        runDir: join(runsDir, config.name),
-        log: (m) => log(`[${config.name}] ${m}`),
-        progress: options.progress ?? false,
-      });
+      const runDir = join(runsDir, config.name);
+      const earlier = options.reuse ? await earlierResult(runDir, config) : undefined;
+      if (earlier) {
+        log(`[${config.name}] reusing the earlier result of this config in ${runDir}`);
+        group.reused += 1;
+      }
+      const sim =
+        earlier ??
+        (await runSimulation({
+          config,
+          runDir,
+          log: (m) => log(`[${config.name}] ${m}`),
+          progress: options.progress ?? false,
+        }));
       const plot = join(plotDir, `${config.name}.svg`);
       await copyFile(sim.files!.plot, plot);
       plots.push(relative(join(output, '..'), plot));
@@ -295,10 +325,14 @@ export async function generateResults(options: ReportOptions = {}): Promise<stri
           'Fashion-MNIST (Zalando, 28×28 grey images of 10 kinds of clothing; Debian package ' +
             '`dataset-fashion-mnist`): a seeded subsample of its 60,000 training images for the teacher, the proxy set ' +
             'and the clients, and test images drawn from its separate 10,000-image test split. ' +
-            `The teacher is the default MLP teacher (${fashion.sims[0]!.teacher.description.replace(/ \(.*\)$/, '')}), not a CNN. ` +
-            `This section took ${fashion.minutes.toFixed(1)} minutes (teacher training included unless cached)` +
+            `The teacher is the default MLP teacher (${fashion.sims[0]!.teacher.description.replace(/ \(.*\)$/, '').replace(/^default teacher /, '')}), not a CNN. ` +
+            `This section took ${fashion.minutes.toFixed(1)} minutes` +
+            (fashion.reused > 0
+              ? ` for the simulations it ran; ${fashion.reused} of its ${fashion.sims.length} simulations are the saved results ` +
+                'of earlier runs of exactly the same configs (`--reuse`), whose wall times are in their tables'
+              : '') +
             (only
-              ? ', regenerated on its own with `npm run results -- --only fashion-mnist`.'
+              ? '; regenerated on its own with `npm run results -- --only fashion-mnist`.'
               : '.'),
         )
       : undefined;
