@@ -305,7 +305,7 @@ export async function runAndSummarize(
     test: prepared.test,
     clients: running.store.clients(result.runId),
     artifactBytes: running.coordinator.artifactBytes,
-    checkpoint: join(running.checkpoints.finalDir, 'model.json'),
+    checkpoint: result.studentExport,
     backend: prepared.backend,
     config: prepared.config,
     studentSpec: prepared.studentSpec,

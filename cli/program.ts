@@ -4,6 +4,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_TRAINING } from '../server/config.js';
+import { strategyNames } from '../server/strategies/index.js';
 import { consoleLog } from './consoleLog.js';
 import { runDemo } from './demoCommand.js';
 import { runJoin } from './joinCommand.js';
@@ -117,14 +118,9 @@ export function buildProgram(): Command {
       'clients mask their updates so the coordinator learns only their sum (fedkd, fedavg)',
     )
     .addOption(
-      new Option('--strategy <name>', 'how knowledge moves (docs/strategies.md)').choices([
-        'fedkd',
-        'fedavg',
-        'feddf',
-        'fedmd',
-        'dsfl',
-        'local',
-      ]),
+      new Option('--strategy <name>', 'how knowledge moves (docs/strategies.md)').choices(
+        strategyNames(),
+      ),
     )
     .action(async (flags: Record<string, unknown>) => {
       const file = typeof flags.config === 'string' ? readConfigFile(flags.config) : {};

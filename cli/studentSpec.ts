@@ -5,20 +5,15 @@
  */
 import { readFileSync } from 'node:fs';
 import type { ModelSpec } from '../shared/models/index.js';
-import { cnnSpec, mlpSpec, parseModelSpec } from '../shared/models/index.js';
-import { cnnInputShape } from '../node/data/index.js';
+import { parseModelSpec, specFromShorthand } from '../shared/models/index.js';
 
 export function resolveModelSpec(
   value: string,
   inputShape: readonly number[],
   numClasses: number,
 ): ModelSpec {
-  const mlp = /^mlp:(\d+(?:,\d+)*)$/.exec(value);
-  if (mlp) {
-    const inputSize = inputShape.reduce((a, b) => a * b, 1);
-    return mlpSpec(inputSize, mlp[1]!.split(',').map(Number), numClasses);
-  }
-  if (value === 'cnn') return cnnSpec({ numClasses, inputShape: cnnInputShape(inputShape) });
+  const short = specFromShorthand(value, inputShape, numClasses);
+  if (short) return short;
   let json: unknown;
   try {
     json = JSON.parse(readFileSync(value, 'utf8'));

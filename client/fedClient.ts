@@ -10,60 +10,35 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { LabeledData, ProxyData } from '../shared/data/types.js';
 import type { ModelSpec } from '../shared/models/index.js';
-import {
-  buildModel,
-  getFlatWeights,
-  setFlatWeights,
-  weightSegments,
-} from '../shared/models/index.js';
-import {
-  consensusProxy,
-  evaluate,
-  predictProbs,
-  proxyRows,
-  trainLocal,
-} from '../shared/training/index.js';
-import { createCodec, decodeWeights, encodeWeights } from '../shared/codec/index.js';
-import { decodeSoftLabels, encodeSoftLabels } from '../shared/softLabels/index.js';
+import { buildModel } from '../shared/models/index.js';
+import { consensusProxy } from '../shared/training/index.js';
+import { createCodec } from '../shared/codec/index.js';
+import { decodeSoftLabels } from '../shared/softLabels/index.js';
 import { decodeProxyInputs } from '../shared/artifacts/index.js';
-import { clipAndNoise, secureSeed } from '../shared/privacy/index.js';
-import { createRng } from '../shared/data/index.js';
 import type {
   ArtifactRef,
   JoinAccepted,
-  ProxyPredictions,
   RoundStart,
   SecAggDown,
-  TrainMetrics,
 } from '../shared/protocol/index.js';
 import {
   joinResponseSchema,
   roundStartSchema,
   secAggDownSchema,
 } from '../shared/protocol/index.js';
+import type { FedClientEvent } from './events.js';
 import type { FedTransport } from './transport.js';
+import type { RoundStep } from './round/roundWork.js';
+import { runRound } from './round/roundWork.js';
+import { loadGlobalWeights, trainStudent } from './round/trainStep.js';
+import { privatiseDelta } from './round/privatiseStep.js';
+import { maskDelta } from './round/maskStep.js';
+import { composeUpdate } from './round/updateStep.js';
+import { deliverUpdate } from './round/deliverStep.js';
 import { RefusedError } from './transport.js';
 import { SecureSession } from './secureSession.js';
 
-export type FedClientEvent =
-  | { type: 'joined'; clientId: string; runId: string; rejoin: boolean }
-  | { type: 'artifacts'; proxyCount: number; bytes: number; fromCache: boolean }
-  | { type: 'round:start'; roundId: number; deadline: number }
-  | {
-      type: 'train:progress';
-      roundId: number;
-      epoch: number;
-      step: number;
-      steps: number;
-      loss: number;
-    }
-  | { type: 'round:trained'; roundId: number; metrics: TrainMetrics }
-  | { type: 'update:accepted'; roundId: number; bytes: number }
-  | { type: 'update:rejected'; roundId: number; code: string; message: string }
-  | { type: 'round:end'; roundId: number; studentAccuracy?: number }
-  | { type: 'disconnected'; reason: string }
-  | { type: 'run:end'; reason: string }
-  | { type: 'error'; message: string };
+export type { FedClientEvent } from './events.js';
 
 /** Keeps downloaded artifacts between runs (a folder in Node, IndexedDB in a browser). */
 export interface ArtifactCache {
@@ -325,66 +300,30 @@ export class FedClient {
         this.earlySecAgg = [];
       }
       this.bytesDown += this.codec.encode(round).byteLength;
-      // Without weights (logit exchange, local training) the client trains its own model on.
-      const start = round.weights
-        ? decodeWeights(round.weights, this.joined.model.numParams)
-        : getFlatWeights(model);
-      if (round.weights) setFlatWeights(model, start);
-      const proxy = this.roundProxy(round);
-      const result = await trainLocal({
+      const steps: RoundStep[] = [
+        loadGlobalWeights,
+        trainStudent,
+        privatiseDelta,
+        ...(secure ? [maskDelta(secure)] : []),
+        composeUpdate,
+        deliverUpdate({
+          send: (update) => this.options.transport.sendUpdate(update),
+          connected: () => this.options.transport.connected,
+          bytesOf: (update) => this.codec.encode(update).byteLength,
+          delivered: (bytes) => (this.bytesUp += bytes),
+        }),
+      ];
+      await runRound(round, steps, {
         model,
         spec,
+        numParams: this.joined.model.numParams,
         data: this.options.data,
-        ...(proxy ? { proxy } : {}),
-        config: round.config,
-        // Clients with seeds draw different batches; the round id still varies them by round.
-        seed: round.roundId * 1_000_003 + (this.options.seed ?? 0),
+        validation: this.options.validation,
+        proxy: this.roundProxy(round),
+        seed: this.options.seed ?? 0,
         signal: abort.signal,
-        onProgress: (p) => this.emit({ type: 'train:progress', roundId: round.roundId, ...p }),
+        emit: (event) => this.emit(event),
       });
-      const metrics: TrainMetrics = {
-        loss: result.loss,
-        accuracy: result.accuracy,
-        trainMillis: result.millis,
-        steps: result.steps,
-        ...(this.options.validation
-          ? { validationAccuracy: evaluate(model, this.options.validation).accuracy }
-          : {}),
-      };
-      this.emit({ type: 'round:trained', roundId: round.roundId, metrics });
-      let delta: Float32Array | undefined;
-      if (round.weights) {
-        const trained = getFlatWeights(model);
-        delta = new Float32Array(trained.length);
-        for (let i = 0; i < delta.length; i++) delta[i] = trained[i]! - start[i]!;
-        const privacy = round.config.privacy;
-        // Noise from a seed the coordinator never sees: the update is private before it leaves.
-        if (privacy) delta = clipAndNoise(delta, { ...privacy, rng: createRng(secureSeed()) });
-      }
-      const masked =
-        secure && delta ? await secure.mask(delta, round.deadline, abort.signal) : undefined;
-      await this.deliver(
-        {
-          roundId: round.roundId,
-          modelVersion: round.modelVersion,
-          numSamples: result.numSamples,
-          ...(masked && secure ? { masked, session: secure.session } : {}),
-          ...(delta && !masked
-            ? {
-                // Per-tensor int8 scales: one shared scale would round small tensors (biases) to zero.
-                delta: encodeWeights(delta, round.config.updatePrecision, {
-                  segments: weightSegments(model),
-                }),
-              }
-            : {}),
-          ...(round.predict
-            ? { predictions: this.predictions(round.predict.indices, round.config.temperature) }
-            : {}),
-          metrics,
-        },
-        round.deadline,
-        abort.signal,
-      );
     } catch (error) {
       this.emit({ type: 'error', message: `round ${round.roundId}: ${(error as Error).message}` });
     } finally {
@@ -407,73 +346,6 @@ export class FedClient {
       probs,
       round.config.consensusWeight ?? 0.5,
     );
-  }
-
-  /** This client's probabilities at temperature T on the requested proxy samples, compactly encoded. */
-  private predictions(indices: Int32Array, temperature: number): ProxyPredictions {
-    if (!this.proxy || !this.model || !this.spec)
-      throw new Error('predictions requested before the proxy set loaded');
-    const probs = predictProbs(
-      this.model,
-      proxyRows(this.proxy, indices),
-      indices.length,
-      temperature,
-    );
-    return {
-      indices,
-      probs: encodeSoftLabels(probs, { numClasses: this.spec.numClasses, precision: 'float16' }),
-    };
-  }
-
-  /** Sends an update, retrying across reconnections until the round's deadline. */
-  private async deliver(
-    update: Parameters<FedTransport['sendUpdate']>[0],
-    deadline: number,
-    signal: AbortSignal,
-  ): Promise<void> {
-    const bytes = this.codec.encode(update).byteLength;
-    // A superseded round (its coordinator restarted and re-runs it) stops retrying at once: the
-    // new attempt needs the model, and a secure round's old masks would not fit its new keys.
-    while (Date.now() < deadline && !this.stopped && !signal.aborted) {
-      if (!this.options.transport.connected) {
-        await new Promise((resolve) => setTimeout(resolve, 200));
-        continue;
-      }
-      try {
-        const response = await this.options.transport.sendUpdate(update);
-        if (response.ok) {
-          this.bytesUp += bytes;
-          this.emit({ type: 'update:accepted', roundId: update.roundId, bytes });
-        } else if (response.error.code === 'not-joined') {
-          // The connection dropped and the rejoin has not landed yet.
-          await new Promise((resolve) => setTimeout(resolve, 200));
-          continue;
-        } else {
-          this.emit({
-            type: 'update:rejected',
-            roundId: update.roundId,
-            code: response.error.code,
-            message: response.error.message,
-          });
-        }
-        return;
-      } catch {
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-    }
-    if (signal.aborted) {
-      this.emit({
-        type: 'error',
-        message: `round ${update.roundId}: update not delivered: ${String(signal.reason)}`,
-      });
-      return;
-    }
-    this.emit({
-      type: 'update:rejected',
-      roundId: update.roundId,
-      code: 'too-late',
-      message: 'deadline passed before the update could be delivered',
-    });
   }
 
   stop(): void {

@@ -17,6 +17,7 @@ import type {
 } from '../shared/protocol/index.js';
 import type { EncryptedShare } from '../shared/secureAggregation/index.js';
 import { quantize, SecAggClient, SecAggError } from '../shared/secureAggregation/index.js';
+import { sendUntilAnswered } from './sendUntilAnswered.js';
 
 export interface SecureSessionOptions {
   round: RoundStart & { secureAggregation: SecureRound };
@@ -159,23 +160,17 @@ export class SecureSession {
    */
   private async send(message: SecAggUp): Promise<void> {
     const { round, signal } = this.options;
-    for (;;) {
-      let response: UpdateResponse | undefined;
-      try {
-        response = await this.options.send(message);
-      } catch {
-        response = undefined; // no ack: disconnected or timed out
-      }
-      if (response?.ok) return;
-      if (response && response.error.code !== 'not-joined') {
-        throw new Error(
-          `${message.step} refused (${response.error.code}): ${response.error.message}`,
-        );
-      }
-      if (signal?.aborted || Date.now() >= round.deadline)
-        throw new Error(`${message.step} not delivered before the round ended`);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    const outcome = await sendUntilAnswered(() => this.options.send(message), {
+      deadline: round.deadline,
+      signal,
+    });
+    if (outcome.kind !== 'answered')
+      throw new Error(`${message.step} not delivered before the round ended`);
+    const { response } = outcome;
+    if (!response.ok)
+      throw new Error(
+        `${message.step} refused (${response.error.code}): ${response.error.message}`,
+      );
   }
 
   private enqueue(step: () => Promise<void>, rethrow = false): Promise<void> {

@@ -7,19 +7,8 @@ import { z } from 'zod';
 import type { RoundConfig } from '../shared/protocol/index.js';
 import { roundConfigSchema } from '../shared/protocol/index.js';
 import { aggregatorSpecSchema, serverOptimizerSchema } from '../shared/aggregation/index.js';
+import { findStrategy, strategyNames } from './strategies/registry.js';
 
-/**
- * How a round's knowledge moves (docs/strategies.md):
- * - `fedkd`: global weights down; clients distil from the teacher's soft labels on the proxy
- *   set plus their hard labels; weight deltas up, averaged.
- * - `fedavg`: the same without a teacher (α forced to 1): the no-distillation baseline.
- * - `feddf`: fedkd, then the coordinator distils the ensemble of the clients' students (and the
- *   teacher) into the averaged student on the proxy set (Lin et al. 2020).
- * - `fedmd`, `dsfl`: no weights travel; clients send their predictions on a sample of the proxy
- *   set and distil from the consensus (mean; DS-FL sharpens it by entropy reduction) and the
- *   teacher, so every client may run its own architecture (Li & Wang 2019; Itahara et al. 2021).
- * - `local`: no federation; clients train alone (the lower bound).
- */
 /** Local training settings when none are given; flags and files override single fields. */
 export const DEFAULT_TRAINING: RoundConfig = {
   epochs: 2,
@@ -31,8 +20,18 @@ export const DEFAULT_TRAINING: RoundConfig = {
   updatePrecision: 'float32',
 };
 
-export const strategySchema = z.enum(['fedkd', 'fedavg', 'feddf', 'fedmd', 'dsfl', 'local']);
-export type StrategyName = z.infer<typeof strategySchema>;
+/**
+ * How a round's knowledge moves: the name of a registered strategy (server/strategies/registry.ts
+ * lists them; docs/strategies.md describes each).
+ */
+export const strategySchema = z.string().superRefine((name, context) => {
+  if (!findStrategy(name))
+    context.addIssue({
+      code: 'custom',
+      message: `unknown strategy ${JSON.stringify(name)}; registered: ${strategyNames().join(', ')}`,
+    });
+});
+export type StrategyName = string;
 
 export const secureAggregationSchema = z.strictObject({
   /**
@@ -73,8 +72,10 @@ export function secureAggregationConflict(
   strategy: StrategyName,
   aggregator: string,
 ): string | undefined {
-  if (strategy !== 'fedkd' && strategy !== 'fedavg')
-    return `secure aggregation needs strategy fedkd or fedavg (weights averaged blindly), not ${strategy}`;
+  if (findStrategy(strategy)?.capabilities.secureAggregation !== true) {
+    const able = strategyNames().filter((n) => findStrategy(n)?.capabilities.secureAggregation);
+    return `secure aggregation needs a strategy that averages weights blindly (${able.join(' or ')}), not ${strategy}`;
+  }
   if (aggregator !== 'fedavg')
     return `secure aggregation sums updates blindly, so the ${aggregator} aggregator cannot see them; use fedavg`;
   return undefined;

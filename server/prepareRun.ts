@@ -14,6 +14,7 @@ import { getFlatWeights } from '../shared/models/index.js';
 import { loadLayersModelFromFile } from '../node/modelFiles.js';
 import { createCodec } from '../shared/codec/index.js';
 import { decodeSoftLabels, encodeSoftLabels, softmaxRows } from '../shared/softLabels/index.js';
+import { argmaxRows, matchRate } from '../shared/predictions/index.js';
 import { decodeProxyInputs, encodeProxyInputs } from '../shared/artifacts/index.js';
 import type { CoordinatorConfig, CoordinatorConfigInput } from './config.js';
 import { parseCoordinatorConfig } from './config.js';
@@ -61,19 +62,6 @@ export interface PreparedRun {
   readonly softLabels: Awaited<ReturnType<ArtifactStore['put']>> & { temperature: number };
 }
 
-export function argmaxRows(values: Float32Array, numClasses: number): Int32Array {
-  const rows = values.length / numClasses;
-  const out = new Int32Array(rows);
-  for (let r = 0; r < rows; r++) {
-    let best = 0;
-    for (let c = 1; c < numClasses; c++) {
-      if (values[r * numClasses + c]! > values[r * numClasses + best]!) best = c;
-    }
-    out[r] = best;
-  }
-  return out;
-}
-
 export async function prepareRun(options: PrepareRunOptions): Promise<PreparedRun> {
   const config = parseCoordinatorConfig(options.config);
   const log = options.log ?? (() => undefined);
@@ -88,10 +76,7 @@ export async function prepareRun(options: PrepareRunOptions): Promise<PreparedRu
     );
   }
   const teacherTestPredictions = argmaxRows(teacherTestLogits, numClasses);
-  let correct = 0;
-  for (let i = 0; i < data.test.count; i++)
-    if (teacherTestPredictions[i] === data.test.y[i]) correct += 1;
-  const teacherAccuracy = correct / Math.max(1, data.test.count);
+  const teacherAccuracy = matchRate(teacherTestPredictions, data.test.y);
   log(
     `teacher: ${teacher.description}, ${teacher.numParams} parameters, test accuracy ${(teacherAccuracy * 100).toFixed(2)}%`,
   );

@@ -41,7 +41,8 @@ export interface RunSummary {
     testAccuracy: number | null;
     agreementWithTeacher: number | null;
     inferenceMsPerSample: number;
-    checkpoint: string;
+    /** The exported student's model.json; null when the strategy keeps no global model. */
+    checkpoint: string | null;
   };
   /** teacher parameters / student parameters */
   timesSmaller: number;
@@ -79,7 +80,7 @@ export function summarizeRun(options: {
   test: LabeledData;
   clients: ClientRecord[];
   artifactBytes: number;
-  checkpoint: string;
+  checkpoint: string | null;
   backend: string;
   config: CoordinatorConfig;
   studentSpec: ModelSpec;
@@ -168,6 +169,8 @@ export function formatSummary(summary: RunSummary): string {
     `student  ${summary.student.parameters.toLocaleString('en')} parameters, test accuracy ${pct(summary.student.testAccuracy)}, agrees with teacher on ${pct(summary.student.agreementWithTeacher)}`,
     `student is ${summary.timesSmaller.toFixed(1)}× smaller and ${summary.timesFaster.toFixed(1)}× faster at inference (measured), keeping ${pct(summary.shareOfTeacherAccuracy)} of the teacher's accuracy`,
     `traffic per client: artifacts ${mb(summary.bytes.artifactsPerClient)} once, ${mb(summary.bytes.downPerClientPerRound)} down + ${mb(summary.bytes.upPerClientPerRound)} up per round, ${mb(summary.bytes.meanTotalPerClient)} in all`,
-    `student checkpoint: ${summary.student.checkpoint}`,
+    summary.student.checkpoint !== null
+      ? `student checkpoint: ${summary.student.checkpoint}`
+      : `student checkpoint: none (the strategy keeps no global model; each client's student stays on its device)`,
   ].join('\n');
 }

@@ -6,6 +6,7 @@ export * from './softLabels/index.js';
 export * from './codec/index.js';
 export * from './models/index.js';
 export * from './training/index.js';
+export * from './predictions/index.js';
 export * from './data/index.js';
 export * from './aggregation/index.js';
 export * from './artifacts/index.js';

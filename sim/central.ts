@@ -12,7 +12,8 @@ import { buildModel, countParameters } from '../shared/models/index.js';
 import { concatData } from '../shared/data/index.js';
 import { evaluate, trainLocal } from '../shared/training/index.js';
 import { decodeProxyInputs, encodeProxyInputs } from '../shared/artifacts/index.js';
-import { argmaxRows } from '../server/prepareRun.js';
+import { argmaxRows, matchRate } from '../shared/predictions/index.js';
+import { deriveSeed } from '../shared/data/index.js';
 import { softmaxRows } from '../shared/softLabels/index.js';
 import type { Teacher } from '../server/teacher.js';
 import type { SimConfig } from './config.js';
@@ -67,13 +68,10 @@ export async function runCentral(
           alpha: training.alpha,
           optimizer: training.optimizer,
         },
-        seed: seed * 100_003 + round,
+        seed: deriveSeed(seed, 'centralRounds', round),
         ...(options.signal ? { signal: options.signal } : {}),
       });
       const evaluation = evaluate(model, test);
-      let agree = 0;
-      for (let i = 0; i < test.count; i++)
-        if (evaluation.predictions[i] === teacherTest[i]) agree += 1;
       const metrics: SimRoundMetrics = {
         strategy: 'central',
         seed,
@@ -81,7 +79,7 @@ export async function runCentral(
         status: 'aggregated',
         studentAccuracy: evaluation.accuracy,
         studentLoss: evaluation.loss,
-        agreement: agree / Math.max(1, test.count),
+        agreement: matchRate(evaluation.predictions, teacherTest),
         teacherAccuracy: options.teacherAccuracy,
         sampled: 1,
         participants: 1,

@@ -8,30 +8,38 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { ModelSpec } from '../shared/models/index.js';
-import { cnnSpec, mlpSpec, modelSpecSchema } from '../shared/models/index.js';
-import { cnnInputShape } from '../node/data/index.js';
+import { SPEC_SHORTHAND, modelSpecSchema, specFromShorthand } from '../shared/models/index.js';
 import { aggregatorSpecSchema, serverOptimizerSchema } from '../shared/aggregation/index.js';
 import {
   coordinatorConfigSchema,
   secureAggregationConflict,
   secureAggregationSchema,
-  strategySchema,
 } from '../server/config.js';
+import { findStrategy, strategyNames } from '../server/strategies/index.js';
 
-/** Coordinator strategies plus `central`, which only a simulation can run (all data in one place). */
-export const simStrategySchema = z.union([strategySchema, z.literal('central')]);
-export type SimStrategy = z.infer<typeof simStrategySchema>;
+/**
+ * A registered coordinator strategy (server/strategies/registry.ts), or `central`, which only a
+ * simulation can run (all data in one place).
+ */
+export const simStrategySchema = z.string().superRefine((name, context) => {
+  if (name !== 'central' && !findStrategy(name))
+    context.addIssue({
+      code: 'custom',
+      message: `unknown strategy ${JSON.stringify(name)}; registered: ${[...strategyNames(), 'central'].join(', ')}`,
+    });
+});
+export type SimStrategy = string;
 
 /** Strategies where no weights travel, so every client may run its own architecture. */
-export const LOGIT_STRATEGIES: readonly SimStrategy[] = ['fedmd', 'dsfl'];
-
-const MODEL_SHORTHAND = /^(mlp:\d+(,\d+)*|cnn)$/;
+function allowsClientStudents(strategy: SimStrategy): boolean {
+  return findStrategy(strategy)?.capabilities.heterogeneousStudents === true;
+}
 
 /** `mlp:H1,H2,…`, `cnn`, or a full model spec object (shared/models). */
 export const modelSpecInputSchema = z.union([
   z
     .string()
-    .regex(MODEL_SHORTHAND, 'expected mlp:H1,H2,… (hidden widths), cnn, or a model spec object'),
+    .regex(SPEC_SHORTHAND, 'expected mlp:H1,H2,… (hidden widths), cnn, or a model spec object'),
   modelSpecSchema,
 ]);
 export type ModelSpecInput = z.infer<typeof modelSpecInputSchema>;
@@ -217,11 +225,12 @@ export const simConfigSchema = z
           ctx.addIssue({ code: 'custom', path: ['secureAggregation'], message: conflict });
       }
     }
-    if (config.clientStudents && !config.strategy.every((s) => LOGIT_STRATEGIES.includes(s))) {
+    if (config.clientStudents && !config.strategy.every(allowsClientStudents)) {
+      const able = strategyNames().filter(allowsClientStudents);
       ctx.addIssue({
         code: 'custom',
         path: ['clientStudents'],
-        message: `per-client students need strategies where no weights travel (${LOGIT_STRATEGIES.join(', ')}); got ${config.strategy.join(', ')}`,
+        message: `per-client students need strategies where no weights travel (${able.join(', ')}); got ${config.strategy.join(', ')}`,
       });
     }
     if (config.partition.kind === 'dirichlet' || config.partition.kind === 'iid') {
@@ -271,11 +280,7 @@ export function resolveSpec(
   numClasses: number,
 ): ModelSpec {
   if (typeof input !== 'string') return input as ModelSpec;
-  if (input === 'cnn') return cnnSpec({ numClasses, inputShape: cnnInputShape(inputShape) });
-  const hidden = input.slice('mlp:'.length).split(',').map(Number);
-  return mlpSpec(
-    inputShape.reduce((a, b) => a * b, 1),
-    hidden,
-    numClasses,
-  );
+  const spec = specFromShorthand(input, inputShape, numClasses);
+  if (!spec) throw new Error(`model spec ${input}: expected mlp:H1,H2,… or cnn`);
+  return spec;
 }

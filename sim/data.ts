@@ -7,6 +7,7 @@
  */
 import {
   createRng,
+  deriveSeed,
   labelSkew,
   partitionByScheme,
   splitDataset,
@@ -133,7 +134,7 @@ export function partitionClients(
   seed: number,
   numClasses = 10,
 ): Partition {
-  const rng = createRng(seed * 7919 + 17);
+  const rng = createRng(deriveSeed(seed, 'partition', 17));
   const indices = partitionByScheme(pool.y, config.clients, config.partition, rng);
   return {
     shards: indices.map((rows) => subset(pool, rows)),

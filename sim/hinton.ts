@@ -15,7 +15,7 @@ import { evaluate, trainLocal } from '../shared/training/index.js';
 import { loadMnist, MNIST_FEATURES } from '../node/data/index.js';
 import { loadOrTrainDefaultTeacher } from '../server/defaultTeacher.js';
 import { softmaxRows } from '../shared/softLabels/index.js';
-import { argmaxRows } from '../server/prepareRun.js';
+import { argmaxRows } from '../shared/predictions/index.js';
 import { modelSpecInputSchema, resolveSpec } from './config.js';
 
 const trainingSchema = z.strictObject({

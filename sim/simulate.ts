@@ -10,6 +10,8 @@ import { mkdir, writeFile, appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MultiBar, Presets } from 'cli-progress';
 import type { ModelSpec } from '../shared/models/index.js';
+import { deriveSeed } from '../shared/data/index.js';
+import { argmaxRows, matchRate } from '../shared/predictions/index.js';
 import { selectNodeBackend } from '../node/backend.js';
 import type { CoordinatorConfigInput } from '../server/config.js';
 import type { CoordinatorEvent } from '../server/coordinator.js';
@@ -203,7 +205,7 @@ async function runFederated(
       index,
       clientId: `c${String(index).padStart(4, '0')}`,
       name: `sim-${index}`,
-      seed: seed * 100_003 + index,
+      seed: deriveSeed(seed, 'clients', index),
       ...(ctx.clientSpecs ? { studentSpec: ctx.clientSpecs[index % ctx.clientSpecs.length]! } : {}),
     })),
     {
@@ -296,15 +298,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   let pool: ClientPool | undefined;
   try {
     const testLogits = teacher.predictLogits(split.test.x, split.test.count);
-    let correct = 0;
-    for (let i = 0; i < split.test.count; i++) {
-      let best = 0;
-      for (let c = 1; c < split.numClasses; c++)
-        if (testLogits[i * split.numClasses + c]! > testLogits[i * split.numClasses + best]!)
-          best = c;
-      if (best === split.test.y[i]) correct += 1;
-    }
-    const teacherAccuracy = correct / split.test.count;
+    const teacherAccuracy = matchRate(argmaxRows(testLogits, split.numClasses), split.test.y);
     teacherBar?.update(teacherBar.getTotal(), { info: `test accuracy ${pct(teacherAccuracy)}` });
     say(
       `teacher: ${teacher.description}, ${teacher.numParams} parameters, test accuracy ${pct(teacherAccuracy)}`,

@@ -5,7 +5,6 @@ export {
   EMBEDDED_MNIST,
   NAMED_DATASETS,
   checkFitsModel,
-  cnnInputShape,
   checkSameShape,
   chooseSplit,
   listFolderSplits,

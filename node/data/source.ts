@@ -375,18 +375,6 @@ export function checkFitsModel(
   }
 }
 
-/**
- * The `[h, w, c]` a CNN takes from data of `inputShape`: images as they are; flat rows
- * are refused, since their image shape cannot be guessed.
- */
-export function cnnInputShape(inputShape: readonly number[]): [number, number, number] {
-  if (inputShape.length === 3) return [...inputShape] as [number, number, number];
-  throw new DatasetError(
-    `a cnn needs image data (height × width × channels), but the data's samples are ` +
-      `${inputShape.join('×')} values: use IDX images, or give CSV rows a shape (e.g. 28,28,1)`,
-  );
-}
-
 /** A labelled data source (see {@link loadDataSource}) as plain LabeledData: a client's private data. */
 export function loadDataDir(
   spec: string,

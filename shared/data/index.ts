@@ -26,3 +26,5 @@ export { parseIdx, idxToLabeledData, idxToFeatures, idxInputShape, encodeIdx } f
 export type { IdxArray, IdxTensor, IdxToDataOptions } from './idx.js';
 export { parseCsv, parseCsvData } from './csv.js';
 export type { CsvData, CsvOptions } from './csv.js';
+export { deriveSeed, SEED_STREAMS } from './seeds.js';
+export type { SeedStream } from './seeds.js';

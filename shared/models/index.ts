@@ -26,3 +26,4 @@ export {
   denseMatMulNoInputGrad,
 } from './fastOps.js';
 export type { ConvPadding } from './fastOps.js';
+export { SPEC_SHORTHAND, specFromShorthand } from './shorthand.js';

@@ -91,7 +91,7 @@ test('simulation data errors name the field and the source', () => {
       parseSimConfig({ data: { source: join(dir, 'csv'), total: 300, csv: { labelColumn: -1 } } }),
     );
     assert.deepEqual(flat.inputShape, [64]);
-    assert.throws(() => resolveSpec('cnn', flat.inputShape, 3), /a cnn needs image data/);
+    assert.throws(() => resolveSpec('cnn', [63], 3), /cnn needs image data/);
     const mnistSized = resolveSpec(
       { name: 'digits', inputShape: [784], layers: [], numClasses: 10 },
       [784],

@@ -13,7 +13,7 @@ import { before, after, test } from 'node:test';
 import { decodeWeights } from '../../shared/codec/index.js';
 import { decodeSoftLabels } from '../../shared/softLabels/index.js';
 import type { RoundStart, UpdateMessage } from '../../shared/protocol/index.js';
-import { sharpen } from '../../server/strategy.js';
+import { sharpen } from '../../server/strategies/index.js';
 import type { SimStrategy } from '../../sim/config.js';
 import type { TappedMessage } from '../../sim/simHub.js';
 import { runSimulation } from '../../sim/simulate.js';

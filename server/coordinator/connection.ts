@@ -1,0 +1,58 @@
+/**
+ * The per-connection plumbing around the coordinator's handlers, in the manner
+ * of socket.io middleware: each inbound event's handler runs inside a guard
+ * (a handler that throws is an `internal` refusal, never a crash), its answer
+ * goes to the ack, and every refusal counts against the connection — past
+ * `maxRefusals` within `refusalWindowMs` it is cut off.
+ */
+import type { ClientLink } from '../clientHub.js';
+import { StrikeCounter } from '../strikes.js';
+import type { CoordinatorEvent } from './events.js';
+import { refusal } from './refusals.js';
+
+export interface ConnectionHandlers {
+  join(link: ClientLink, payload: unknown): { ok: boolean };
+  update(link: ClientLink, payload: unknown): { ok: boolean };
+  secagg(link: ClientLink, payload: unknown): { ok: boolean };
+  disconnect(link: ClientLink): void;
+}
+
+export interface ConnectionLimits {
+  maxRefusals: number;
+  refusalWindowMs: number;
+}
+
+export function serveConnection(
+  link: ClientLink,
+  handlers: ConnectionHandlers,
+  limits: ConnectionLimits,
+  emit: (event: CoordinatorEvent) => void,
+): void {
+  const strikes = new StrikeCounter(limits.maxRefusals, limits.refusalWindowMs);
+  const answer = <T extends { ok: boolean }>(ack: unknown, response: T) => {
+    if (typeof ack === 'function') (ack as (response: T) => void)(response);
+    if (!response.ok && strikes.strike()) {
+      emit({
+        type: 'client:cut-off',
+        clientId: link.clientId ?? null,
+        refusals: limits.maxRefusals + 1,
+      });
+      link.disconnect('cut-off');
+    }
+  };
+  const serve =
+    (handle: (link: ClientLink, payload: unknown) => { ok: boolean }) =>
+    (payload: unknown, ack: unknown) => {
+      let response: { ok: boolean };
+      try {
+        response = handle(link, payload);
+      } catch (error) {
+        response = refusal('internal', (error as Error).message);
+      }
+      answer(ack, response);
+    };
+  link.on('join', serve(handlers.join));
+  link.on('update', serve(handlers.update));
+  link.on('secagg', serve(handlers.secagg));
+  link.onDisconnect(() => handlers.disconnect(link));
+}

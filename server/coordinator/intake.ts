@@ -1,0 +1,183 @@
+/**
+ * Update intake: every update and secure-aggregation step a client sends is
+ * checked here — schema, the open round, its deadline, sampling, duplicates,
+ * the model version — before the round's strategy sees it, and every answer
+ * is recorded: an accepted update in SQLite with its size, a refusal with its
+ * code and reason (a joined client's under its id; an unjoined peer's only
+ * counted, refusalTally.ts).
+ */
+import type { Codec } from '../../shared/codec/index.js';
+import type { ErrorCode, UpdateResponse } from '../../shared/protocol/index.js';
+import { secAggUpSchema, updateSchema } from '../../shared/protocol/index.js';
+import type { ClientLink } from '../clientHub.js';
+import type { UnjoinedRefusals } from '../refusalTally.js';
+import type { RunStore } from '../store.js';
+import { ContributionError } from '../strategies/index.js';
+import type { CoordinatorEvent } from './events.js';
+import { UNJOINED } from './membership.js';
+import type { OpenRound } from './openRound.js';
+import { describeIssues, refusal } from './refusals.js';
+
+export interface IntakeParts {
+  runId: string;
+  store: RunStore;
+  codec: Codec;
+  unjoined: UnjoinedRefusals;
+  emit(event: CoordinatorEvent): void;
+  /** The open round, if any. */
+  openRound(): OpenRound | undefined;
+  /** The id the next round will have (a round below it has closed). */
+  nextRoundId(): number;
+  /** Called after anything that may let the open round settle. */
+  recheck(round: OpenRound): void;
+  /** A sampled client says others' key shares do not open for it. */
+  complaint(roundId: number, accuser: string, accused: readonly string[]): void;
+}
+
+/** The round id a payload claims, for recording a refusal of a payload that fails its schema. */
+function claimedRoundOf(raw: unknown): number {
+  return typeof raw === 'object' &&
+    raw !== null &&
+    Number.isInteger((raw as { roundId?: unknown }).roundId)
+    ? (raw as { roundId: number }).roundId
+    : 0;
+}
+
+export class UpdateIntake {
+  constructor(private readonly parts: IntakeParts) {}
+
+  /** Records a refusal and returns the error ack. */
+  reject(
+    roundId: number,
+    clientId: string,
+    code: ErrorCode,
+    message: string,
+    bytes: number,
+  ): UpdateResponse {
+    const { store, runId } = this.parts;
+    if (clientId === UNJOINED) this.parts.unjoined.count(code, bytes);
+    else
+      store.recordUpdate({
+        runId,
+        round: roundId,
+        clientId,
+        status: 'rejected',
+        reason: `${code}: ${message}`,
+        numSamples: null,
+        bytes,
+        receivedAt: Date.now(),
+      });
+    const open = this.parts.openRound();
+    if (open && open.id === roundId) open.rejected += 1;
+    this.parts.emit({ type: 'update:rejected', roundId, clientId, code, message });
+    return refusal(code, message);
+  }
+
+  private bytesOf(link: ClientLink, raw: unknown): number {
+    return link.lastMessageBytes ?? this.parts.codec.encode(raw).byteLength;
+  }
+
+  /** Why `roundId` cannot take a message now, or undefined when it is the open round. */
+  private closedRound(roundId: number): { code: ErrorCode; message: string } | undefined {
+    const round = this.parts.openRound();
+    if (round && round.id === roundId) return undefined;
+    const late = roundId < (round?.id ?? this.parts.nextRoundId());
+    return {
+      code: late ? 'too-late' : 'wrong-round',
+      message: `round ${roundId} is not open (open: ${round?.id ?? 'none'})`,
+    };
+  }
+
+  update(link: ClientLink, raw: unknown): UpdateResponse {
+    const clientId = link.clientId;
+    const bytes = this.bytesOf(link, raw);
+    const claimed = claimedRoundOf(raw);
+    if (!clientId)
+      return this.reject(claimed, UNJOINED, 'not-joined', 'send join before update', bytes);
+    const parsed = updateSchema.safeParse(raw);
+    if (!parsed.success)
+      return this.reject(claimed, clientId, 'invalid-payload', describeIssues(parsed.error), bytes);
+    const update = parsed.data;
+    const reject = (code: ErrorCode, message: string) =>
+      this.reject(update.roundId, clientId, code, message, bytes);
+    const closed = this.closedRound(update.roundId);
+    if (closed) return reject(closed.code, closed.message);
+    const round = this.parts.openRound()!;
+    if (Date.now() > round.deadline)
+      return reject('too-late', `deadline of round ${round.id} has passed`);
+    if (!round.sampled.has(clientId))
+      return reject('not-sampled', `client was not sampled in round ${round.id}`);
+    if (round.answered.has(clientId))
+      return reject('duplicate', `client already sent an update in round ${round.id}`);
+    if (update.modelVersion !== round.message.modelVersion)
+      return reject(
+        'stale-model',
+        `update is against model version ${update.modelVersion}, round ${round.id} uses ${round.message.modelVersion}`,
+      );
+    try {
+      round.strategy.accept(clientId, update);
+    } catch (error) {
+      const code = error instanceof ContributionError ? error.code : 'rejected-weights';
+      return reject(code, (error as Error).message);
+    }
+    round.answered.add(clientId);
+    round.bytesUp += bytes;
+    round.clientLosses.push(update.metrics.loss);
+    const { store, runId } = this.parts;
+    store.recordUpdate({
+      runId,
+      round: round.id,
+      clientId,
+      status: 'accepted',
+      reason: null,
+      numSamples: update.numSamples,
+      bytes,
+      receivedAt: Date.now(),
+    });
+    store.addClientTraffic(runId, clientId, 0, bytes, true);
+    this.parts.emit({
+      type: 'update:accepted',
+      roundId: round.id,
+      clientId,
+      numSamples: update.numSamples,
+      bytes,
+    });
+    this.parts.recheck(round);
+    return { ok: true, roundId: round.id };
+  }
+
+  /** A secure-aggregation step message (keys, shares, reveal, complaint) from a sampled client. */
+  secAgg(link: ClientLink, raw: unknown): UpdateResponse {
+    const clientId = link.clientId;
+    const bytes = this.bytesOf(link, raw);
+    const parsed = secAggUpSchema.safeParse(raw);
+    const claimed = parsed.success ? parsed.data.roundId : 0;
+    const reject = (code: ErrorCode, message: string) =>
+      this.reject(claimed, clientId ?? UNJOINED, code, `secagg: ${message}`, bytes);
+    if (!clientId) return reject('not-joined', 'send join first');
+    if (!parsed.success) return reject('invalid-payload', describeIssues(parsed.error));
+    const message = parsed.data;
+    const closed = this.closedRound(message.roundId);
+    if (closed) return reject(closed.code, closed.message);
+    const round = this.parts.openRound()!;
+    const receive = round.strategy.receive;
+    if (!receive) return reject('wrong-phase', `round ${round.id} does not aggregate securely`);
+    if (!round.sampled.has(clientId))
+      return reject('not-sampled', `client was not sampled in round ${round.id}`);
+    try {
+      const { accused } = receive.call(round.strategy, clientId, message);
+      if (accused.length > 0) {
+        this.parts.complaint(round.id, clientId, accused);
+        this.parts.recheck(round);
+      }
+    } catch (error) {
+      if (!(error instanceof ContributionError)) throw error;
+      // The refusal may have been a withdrawal (keys after the key step): maybe nobody is left.
+      this.parts.recheck(round);
+      return reject(error.code, `${message.step}: ${error.message}`);
+    }
+    round.bytesUp += bytes;
+    this.parts.store.addClientTraffic(this.parts.runId, clientId, 0, bytes, false);
+    return { ok: true, roundId: round.id };
+  }
+}

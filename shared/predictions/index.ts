@@ -1,0 +1,1 @@
+export { argmaxRows, matchRate } from './argmax.js';
