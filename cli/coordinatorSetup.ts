@@ -12,9 +12,15 @@ import { EXPORT_PRECISIONS } from '../server/checkpoints.js';
 import type { LabeledData } from '../shared/data/types.js';
 import type { ModelSpec } from '../shared/models/index.js';
 import { selectNodeBackend } from '../node/backend.js';
-import { loadDataDir } from '../node/data/index.js';
+import type { LoadedData } from '../node/data/index.js';
+import {
+  checkFitsModel,
+  checkSameShape,
+  loadDataSource,
+  requireLabels,
+} from '../node/data/index.js';
 import { demoSplit } from '../node/demo/demoSplit.js';
-import type { CoordinatorConfigInput } from '../server/config.js';
+import type { CoordinatorConfig, CoordinatorConfigInput } from '../server/config.js';
 import { parseCoordinatorConfig } from '../server/config.js';
 import type { CoordinatorEvent } from '../server/coordinator.js';
 import { defaultTeacherSpec, loadOrTrainDefaultTeacher } from '../server/defaultTeacher.js';
@@ -25,6 +31,8 @@ import { checkFeatureLayer, loadTeacherFile } from '../server/teachers/index.js'
 import type { Log } from '../node/logger.js';
 import type { Progress, ProgressTask } from '../node/progress.js';
 import { resolveModelSpec } from './studentSpec.js';
+import type { DataFlags } from './dataFlags.js';
+import { loadProxySource, sourceOptions } from './dataFlags.js';
 
 export interface CoordinatorSetup {
   /** Coordinator settings from flags and files; validated by coordinatorConfigSchema. */
@@ -49,9 +57,12 @@ export interface CoordinatorSetup {
   teacherLearningRate?: number;
   /** Student spec: mlp:H,… / cnn / JSON file. Defaults to mlp:128. */
   student?: string;
+  /** Data sources (node/data loadDataSource): a folder, `folder:split`, `fashion-mnist:test`, `mnist`. */
   proxyData?: string;
   testData?: string;
   teacherData?: string;
+  /** CSV options for those sources. Defaults to label in column 0, no scaling, flat rows. */
+  dataFlags?: DataFlags;
   /** Seed of the embedded MNIST split. Defaults to 42. */
   dataSeed?: number;
   /** Number of client shards in the embedded split (for `demo:I/N`). Defaults to 4. */
@@ -71,16 +82,129 @@ export interface PreparedCoordinator {
   studentSpec: ModelSpec;
   test: LabeledData;
   backend: string;
+  /** What summary.json records about the run's data, teacher and student. */
+  record: { data: DataRecord; teacher: Record<string, unknown>; studentSpec: ModelSpec };
+  /** The validated coordinator config the run uses. */
+  config: CoordinatorConfig;
 }
 
-function featureShapeOf(data: LabeledData): number[] {
-  return [data.x.length / Math.max(1, data.count)];
+/** Where a run's data came from, as summary.json records it. */
+export interface DataRecord {
+  source: 'embedded-mnist-split' | 'sources';
+  proxy: { origin: string; count: number; labelled: boolean };
+  test: { origin: string; count: number };
+  teacher?: { origin: string; count: number };
+  inputShape: number[];
+  numClasses: number;
+  demoShards?: number[];
 }
 
-function classCount(...sets: LabeledData[]): number {
-  let max = 0;
-  for (const set of sets) for (let i = 0; i < set.count; i++) max = Math.max(max, set.y[i]!);
-  return max + 1;
+interface CoordinatorData {
+  proxy: LoadedData;
+  test: LabeledData;
+  teacherTrain: LabeledData | undefined;
+  demoShards: LabeledData[] | undefined;
+  inputShape: readonly number[];
+  numClasses: number;
+  /** The loaded sets the student must fit, with the flag each came from. */
+  checked: { role: string; set: LoadedData }[];
+  record: DataRecord;
+}
+
+/**
+ * The proxy, test and teacher data: the three sources given (`--proxy-data`, `--test-data`,
+ * optionally `--teacher-data`), or the embedded MNIST split when none is. Mixed cases are
+ * refused, naming what is missing, rather than filled in from MNIST.
+ */
+function loadCoordinatorData(setup: CoordinatorSetup, log: Log): CoordinatorData {
+  const flags = setup.dataFlags ?? {};
+  if (setup.proxyData || setup.testData || setup.teacherData) {
+    const missing = [
+      ...(setup.proxyData ? [] : ['--proxy-data']),
+      ...(setup.testData ? [] : ['--test-data']),
+    ];
+    if (missing.length > 0) {
+      const given = [
+        ...(setup.proxyData ? [`--proxy-data ${setup.proxyData}`] : []),
+        ...(setup.testData ? [`--test-data ${setup.testData}`] : []),
+        ...(setup.teacherData ? [`--teacher-data ${setup.teacherData}`] : []),
+      ];
+      throw new Error(
+        `${given.join(' and ')} also needs ${missing.join(' and ')}: a run on your own data names its proxy ` +
+          'and test sources (the embedded MNIST split is used only when no data option is given)',
+      );
+    }
+    const testSet = loadDataSource(setup.testData!, sourceOptions(flags));
+    const test = requireLabels(testSet, '--test-data');
+    const featureSize = testSet.inputShape.reduce((a, b) => a * b, 1);
+    const proxy = loadProxySource(setup.proxyData!, flags, featureSize);
+    const teacherSet = setup.teacherData
+      ? loadDataSource(setup.teacherData, sourceOptions(flags))
+      : undefined;
+    const checked = [
+      { role: '--test-data', set: testSet },
+      { role: '--proxy-data', set: proxy },
+      ...(teacherSet ? [{ role: '--teacher-data', set: teacherSet }] : []),
+    ];
+    checkSameShape(checked.map(({ role, set }) => ({ role, data: set })));
+    log(
+      `data: proxy ${proxy.count} from ${proxy.origin}, test ${test.count} from ${testSet.origin}` +
+        (teacherSet ? `, teacher ${teacherSet.count} from ${teacherSet.origin}` : '') +
+        `; inputs ${testSet.inputShape.join('×')}`,
+    );
+    const numClasses = Math.max(testSet.numClasses, teacherSet?.numClasses ?? 0);
+    return {
+      proxy,
+      test,
+      teacherTrain: teacherSet ? requireLabels(teacherSet, '--teacher-data') : undefined,
+      demoShards: undefined,
+      inputShape: testSet.inputShape,
+      numClasses,
+      checked,
+      record: {
+        source: 'sources',
+        proxy: { origin: proxy.origin, count: proxy.count, labelled: proxy.y !== undefined },
+        test: { origin: testSet.origin, count: test.count },
+        ...(teacherSet ? { teacher: { origin: teacherSet.origin, count: teacherSet.count } } : {}),
+        inputShape: [...testSet.inputShape],
+        numClasses,
+      },
+    };
+  }
+  const split = demoSplit({
+    ...(setup.dataSeed !== undefined ? { seed: setup.dataSeed } : {}),
+    ...(setup.demoClients !== undefined ? { clients: setup.demoClients } : {}),
+    ...(setup.demoAlpha !== undefined ? { alpha: setup.demoAlpha } : {}),
+  });
+  log(
+    `data: embedded MNIST (real digits): teacher-train ${split.teacherTrain.count}, proxy ${split.proxy.count}, ` +
+      `test ${split.test.count}, client shards ${split.shards.map((s) => s.count).join('/')}`,
+  );
+  const inputShape = [28, 28, 1];
+  const asLoaded = (set: LabeledData, what: string): LoadedData => ({
+    ...set,
+    inputShape,
+    numClasses: 10,
+    origin: `embedded MNIST ${what}`,
+  });
+  return {
+    proxy: asLoaded(split.proxy, 'proxy split'),
+    test: split.test,
+    teacherTrain: split.teacherTrain,
+    demoShards: split.shards,
+    inputShape,
+    numClasses: 10,
+    checked: [{ role: 'test split', set: asLoaded(split.test, 'test split') }],
+    record: {
+      source: 'embedded-mnist-split',
+      proxy: { origin: 'embedded MNIST proxy split', count: split.proxy.count, labelled: true },
+      test: { origin: 'embedded MNIST test split', count: split.test.count },
+      teacher: { origin: 'embedded MNIST teacher split', count: split.teacherTrain.count },
+      inputShape,
+      numClasses: 10,
+      demoShards: split.shards.map((s) => s.count),
+    },
+  };
 }
 
 export async function prepareCoordinator(setup: CoordinatorSetup): Promise<PreparedCoordinator> {
@@ -91,34 +215,14 @@ export async function prepareCoordinator(setup: CoordinatorSetup): Promise<Prepa
     log,
   });
 
-  let proxy: LabeledData;
-  let test: LabeledData;
-  let teacherTrain: LabeledData | undefined;
-  let demoShards: LabeledData[] | undefined;
-  if (setup.proxyData || setup.testData) {
-    if (!setup.proxyData || !setup.testData)
-      throw new Error('--proxy-data and --test-data go together');
-    proxy = loadDataDir(setup.proxyData);
-    test = loadDataDir(setup.testData);
-    teacherTrain = setup.teacherData ? loadDataDir(setup.teacherData) : undefined;
-    log(
-      `data: proxy ${proxy.count} from ${setup.proxyData}, test ${test.count} from ${setup.testData}`,
-    );
-  } else {
-    const split = demoSplit({
-      ...(setup.dataSeed !== undefined ? { seed: setup.dataSeed } : {}),
-      ...(setup.demoClients !== undefined ? { clients: setup.demoClients } : {}),
-      ...(setup.demoAlpha !== undefined ? { alpha: setup.demoAlpha } : {}),
-    });
-    ({ proxy, test, teacherTrain } = split);
-    demoShards = split.shards;
-    log(
-      `data: embedded MNIST (real digits): teacher-train ${split.teacherTrain.count}, proxy ${proxy.count}, ` +
-        `test ${test.count}, client shards ${split.shards.map((s) => s.count).join('/')}`,
+  if (setup.teacher && setup.teacherData) {
+    throw new Error(
+      `--teacher-data ${setup.teacherData} trains the default teacher, but --teacher ${setup.teacher} loads one: give one of them`,
     );
   }
-  const inputShape = featureShapeOf(proxy);
-  const numClasses = classCount(test, ...(teacherTrain ? [teacherTrain] : []));
+  const data = loadCoordinatorData(setup, log);
+  const { proxy, test, teacherTrain, demoShards, inputShape } = data;
+  const numClasses = Math.max(data.numClasses, 2);
 
   let teacher: Teacher;
   if (setup.teacher) {
@@ -174,11 +278,18 @@ export async function prepareCoordinator(setup: CoordinatorSetup): Promise<Prepa
       checkFeatureLayer(teacher, setup.teacherFeatureLayer);
   }
   const studentSpec = resolveModelSpec(setup.student ?? 'mlp:128', inputShape, numClasses);
+  for (const { role, set } of data.checked) {
+    checkFitsModel(set, role, {
+      name: `the student ${studentSpec.name ?? setup.student ?? ''}`.trim(),
+      inputShape: studentSpec.inputShape,
+      numClasses: studentSpec.numClasses,
+    });
+  }
   const running = await startCoordinator({
     config: config as CoordinatorConfigInput,
     teacher,
     studentSpec,
-    data: { proxy: { x: proxy.x, count: proxy.count, featureShape: inputShape }, test },
+    data: { proxy: { x: proxy.x, count: proxy.count, featureShape: [...inputShape] }, test },
     log,
     ...(setup.onEvent ? { onEvent: setup.onEvent } : {}),
     ...(demoShards ? { demoShards } : {}),
@@ -187,7 +298,24 @@ export async function prepareCoordinator(setup: CoordinatorSetup): Promise<Prepa
     `student: ${studentSpec.name ?? 'custom'}, ${running.coordinator.studentParams} parameters; data dir ${join(config.dataDir)}`,
   );
   log(`dashboard: ${running.url}/  browser client: ${running.url}/client`);
-  return { running, teacher, studentSpec, test, backend: backend.name };
+  return {
+    running,
+    teacher,
+    studentSpec,
+    test,
+    backend: backend.name,
+    config,
+    record: {
+      data: data.record,
+      teacher: setup.teacher
+        ? { file: setup.teacher, outputs: setup.teacherOutputs ?? 'auto' }
+        : {
+            default: setup.teacherSpec ?? 'mlp:1200,1200',
+            ...(setup.teacherEpochs !== undefined ? { epochs: setup.teacherEpochs } : {}),
+          },
+      studentSpec,
+    },
+  };
 }
 
 /**
@@ -223,6 +351,10 @@ export async function runAndSummarize(
           ),
         }
       : {}),
+    config: prepared.config,
+    studentSpec: prepared.studentSpec,
+    data: prepared.record.data,
+    teacherSource: prepared.record.teacher,
   });
   running.publishSummary(summary);
   await writeFile(summaryPath, JSON.stringify(summary, null, 2));

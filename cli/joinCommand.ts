@@ -7,7 +7,11 @@ import { hostname } from 'node:os';
 import type { LabeledData } from '../shared/data/types.js';
 import type { ModelSpec } from '../shared/models/index.js';
 import { selectNodeBackend } from '../node/backend.js';
-import { loadDataDir } from '../node/data/index.js';
+import type { LoadedData } from '../node/data/index.js';
+import { checkSameShape, loadDataSource, requireLabels } from '../node/data/index.js';
+import { createRng, splitIndices, subset } from '../shared/data/index.js';
+import type { DataFlags } from './dataFlags.js';
+import { sourceOptions } from './dataFlags.js';
 import { demoSplit, parseDemoShard } from '../node/demo/demoSplit.js';
 import { FedClient } from '../client/fedClient.js';
 import type { FedClientEvent } from '../client/fedClient.js';
@@ -34,7 +38,7 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 60_000;
 
 export interface JoinOptions {
   server: string;
-  /** A data folder (IDX pair or data.csv) or `demo:I/N`. */
+  /** A data source (a folder, folder:split, a named dataset) or `demo:I/N`. */
   data: string;
   token?: string;
   backend?: string;
@@ -50,6 +54,14 @@ export interface JoinOptions {
   student?: string;
   /** How long to keep trying to reach the coordinator before giving up. Defaults to 60 s. */
   connectTimeoutMs?: number;
+  /** Labelled held-out data (a data source): the client reports its accuracy on it each round. */
+  validationData?: string;
+  /** Share of the private data held out as validation data instead, 0 < f < 1. */
+  validationFraction?: number;
+  /** Seed of that hold-out. Defaults to 0. */
+  validationSeed?: number;
+  /** CSV options for `data` and `validationData`. */
+  dataFlags?: DataFlags;
   log: Log;
 }
 
@@ -116,16 +128,81 @@ export class UnreachableError extends Error {
 
 export function loadClientData(
   spec: string,
-  options: { dataSeed?: number; demoAlpha?: number },
+  options: { dataSeed?: number; demoAlpha?: number; dataFlags?: DataFlags },
 ): LabeledData {
+  return loadClientSource(spec, options).data;
+}
+
+function loadClientSource(
+  spec: string,
+  options: { dataSeed?: number; demoAlpha?: number; dataFlags?: DataFlags },
+): { data: LabeledData; loaded?: LoadedData } {
   const shard = parseDemoShard(spec, hostname());
-  if (!shard) return loadDataDir(spec);
+  if (!shard) {
+    const loaded = loadDataSource(spec, sourceOptions(options.dataFlags ?? {}));
+    return { data: requireLabels(loaded, '--data'), loaded };
+  }
   const split = demoSplit({
     clients: shard.of,
     ...(options.dataSeed !== undefined ? { seed: options.dataSeed } : {}),
     ...(options.demoAlpha !== undefined ? { alpha: options.demoAlpha } : {}),
   });
-  return split.shards[shard.index]!;
+  return { data: split.shards[shard.index]! };
+}
+
+/**
+ * The private training data and the validation data the client reports accuracy on:
+ * `--validation-data` (checked to have the private data's shape), or a seeded
+ * `--validation-fraction` of the private data held out of training.
+ */
+export function loadTrainAndValidation(options: Omit<JoinOptions, 'server' | 'log'>): {
+  train: LabeledData;
+  validation?: LabeledData;
+  description: string;
+} {
+  const { data: all, loaded } = loadClientSource(options.data, options);
+  if (options.validationData !== undefined && options.validationFraction !== undefined) {
+    throw new Error('--validation-data and --validation-fraction are alternatives: give one');
+  }
+  if (options.validationData !== undefined) {
+    const validation = loadDataSource(
+      options.validationData,
+      sourceOptions(options.dataFlags ?? {}),
+    );
+    if (loaded) {
+      checkSameShape([
+        { role: '--data', data: loaded },
+        { role: '--validation-data', data: validation },
+      ]);
+    }
+    return {
+      train: all,
+      validation: requireLabels(validation, '--validation-data'),
+      description: `validation ${validation.count} from ${validation.origin}`,
+    };
+  }
+  const fraction = options.validationFraction;
+  if (fraction === undefined) return { train: all, description: 'no validation data' };
+  if (!(fraction > 0 && fraction < 1)) {
+    throw new Error(`--validation-fraction must be between 0 and 1 (exclusive), got ${fraction}`);
+  }
+  const held = Math.round(all.count * fraction);
+  if (held < 1 || held >= all.count) {
+    throw new Error(
+      `--validation-fraction ${fraction} of ${all.count} samples leaves ${held} for validation and ` +
+        `${all.count - held} for training; each needs at least one`,
+    );
+  }
+  const parts = splitIndices(
+    all.count,
+    { validation: held, train: 'rest' },
+    createRng(options.validationSeed ?? 0),
+  );
+  return {
+    train: subset(all, parts.train),
+    validation: subset(all, parts.validation),
+    description: `validation ${held} held out of the private data (seed ${options.validationSeed ?? 0})`,
+  };
 }
 
 function describe(event: FedClientEvent): string | undefined {
@@ -135,7 +212,13 @@ function describe(event: FedClientEvent): string | undefined {
     case 'artifacts':
       return `proxy set: ${event.proxyCount} samples, ${event.bytes} bytes${event.fromCache ? ' (cached)' : ''}`;
     case 'round:trained':
-      return `round ${event.roundId}: trained ${event.metrics.steps} steps in ${Math.round(event.metrics.trainMillis)} ms, loss ${event.metrics.loss.toFixed(4)}, train accuracy ${(event.metrics.accuracy * 100).toFixed(1)}%`;
+      return (
+        `round ${event.roundId}: trained ${event.metrics.steps} steps in ${Math.round(event.metrics.trainMillis)} ms, ` +
+        `loss ${event.metrics.loss.toFixed(4)}, train accuracy ${(event.metrics.accuracy * 100).toFixed(1)}%` +
+        (event.metrics.validationAccuracy !== undefined
+          ? `, validation accuracy ${(event.metrics.validationAccuracy * 100).toFixed(2)}%`
+          : '')
+      );
     case 'update:accepted':
       return `round ${event.roundId}: update accepted (${event.bytes} bytes)`;
     case 'update:rejected':
@@ -170,8 +253,8 @@ export async function runJoin(options: JoinOptions): Promise<number> {
     ...(options.backend ? { force: options.backend } : {}),
     log: options.log,
   });
-  const data = loadClientData(options.data, options);
-  options.log(`private data: ${data.count} samples from ${options.data}`);
+  const { train: data, validation, description } = loadTrainAndValidation(options);
+  options.log(`private data: ${data.count} samples from ${options.data}; ${description}`);
   const transport = new SocketTransport({
     url: options.server,
     ...(options.token !== undefined ? { token: options.token } : {}),
@@ -188,6 +271,7 @@ export async function runJoin(options: JoinOptions): Promise<number> {
             resolveModelSpec(options.student!, run.inputShape, run.numClasses),
         }
       : {}),
+    ...(validation ? { validation } : {}),
     platform: 'node',
     backend: backend.name,
     ...(options.name !== undefined ? { name: options.name } : {}),

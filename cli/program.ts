@@ -11,6 +11,8 @@ import type { OutputFlags } from './output.js';
 import { openOutput, withLogOptions } from './output.js';
 import { runDemo } from './demoCommand.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, runJoin } from './joinCommand.js';
+import { addDataFlags, pickDataFlags } from './dataFlags.js';
+import { addPartitionCommand } from './partitionCommand.js';
 import { runSimulate } from './simulateCommand.js';
 import { runWorker } from './workerCommand.js';
 import { readConfigFile, runServe } from './serveCommand.js';
@@ -139,11 +141,14 @@ export function buildProgram(): Command {
       'student architecture: mlp:H1,H2 | cnn | spec.json (default mlp:128)',
     )
     .option(
-      '--proxy-data <dir>',
-      'public proxy inputs (IDX pair or data.csv); default: embedded MNIST split',
+      '--proxy-data <source>',
+      'public proxy inputs, labels not needed: a folder, folder:split, fashion-mnist:train (docs/data.md); default: embedded MNIST split',
     )
-    .option('--test-data <dir>', 'labelled test split for evaluation')
-    .option('--teacher-data <dir>', 'labelled data to train the default teacher on')
+    .option('--test-data <source>', 'labelled test data for evaluation (needed with --proxy-data)')
+    .option(
+      '--teacher-data <source>',
+      'labelled data to train the default teacher on (with --proxy-data and --test-data)',
+    )
     .option('--backend <name>', 'force a tfjs backend (tensorflow, wasm, cpu)')
     .option('--epochs <n>', 'local epochs per round', int)
     .option('--batch-size <n>', 'local batch size', int)
@@ -269,16 +274,28 @@ export function buildProgram(): Command {
         ...(pick('proxyData', flags.proxyData) as { proxyData?: string }),
         ...(pick('testData', flags.testData) as { testData?: string }),
         ...(pick('teacherData', flags.teacherData) as { teacherData?: string }),
+        dataFlags: pickDataFlags(flags),
       });
     });
+  addDataFlags(program.commands.at(-1)!);
 
   withLogOptions(program.command('join'))
     .description('run a Node edge client that trains the student on local private data')
     .requiredOption('--server <url>', 'coordinator URL, e.g. http://127.0.0.1:8080')
     .requiredOption(
-      '--data <dir|demo:I/N>',
-      'private data: a folder with an IDX pair or data.csv, or demo shard I of N',
+      '--data <source|demo:I/N>',
+      'private data: a folder (IDX pair or CSV), folder:split, a named dataset, or demo shard I of N',
     )
+    .option(
+      '--validation-data <source>',
+      'labelled held-out data: the client reports its model’s accuracy on it every round',
+    )
+    .option(
+      '--validation-fraction <f>',
+      'hold out this share of the private data (seeded) as validation data instead',
+      num,
+    )
+    .option('--validation-seed <n>', 'seed of the --validation-fraction hold-out (default 0)', int)
     .option('--token <token>', 'join token')
     .option('--backend <name>', 'force a tfjs backend (tensorflow, wasm, cpu)')
     .option(
@@ -334,9 +351,16 @@ export function buildProgram(): Command {
             ? Math.round((flags.connectTimeout as number) * 1000)
             : undefined,
         ),
+        ...pick('validationData', flags.validationData as string | undefined),
+        ...pick('validationFraction', flags.validationFraction as number | undefined),
+        ...pick('validationSeed', flags.validationSeed as number | undefined),
+        dataFlags: pickDataFlags(flags),
         log: output.log(`client${flags.name ? ` ${flags.name as string}` : ''}`),
       });
     });
+  addDataFlags(program.commands.at(-1)!);
+
+  addPartitionCommand(program);
 
   withLogOptions(program.command('demo'))
     .description(

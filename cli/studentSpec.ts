@@ -1,7 +1,7 @@
 /**
  * Reads a model spec given on the command line: a JSON file, or a shorthand
- * `mlp:H1,H2,...` for a multilayer perceptron or `cnn` for the small MNIST CNN,
- * sized to the data's input and class count.
+ * `mlp:H1,H2,...` for a multilayer perceptron or `cnn` for the small CNN, sized to the
+ * data's input shape and class count.
  */
 import { readFileSync } from 'node:fs';
 import type { ModelSpec } from '../shared/models/index.js';
@@ -9,7 +9,7 @@ import { parseModelSpec, specFromShorthand } from '../shared/models/index.js';
 
 export function resolveModelSpec(
   value: string,
-  inputShape: number[],
+  inputShape: readonly number[],
   numClasses: number,
 ): ModelSpec {
   const short = specFromShorthand(value, inputShape, numClasses);

@@ -10,6 +10,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LabeledData } from '../shared/data/types.js';
+import type { ModelSpec } from '../shared/models/index.js';
+import type { CoordinatorConfig } from './config.js';
+import { recordableConfig } from './config.js';
 import type { RunResult } from './coordinator.js';
 import type { ClientRecord } from './store.js';
 import type { Teacher } from './teachers/index.js';
@@ -20,7 +23,20 @@ import type { WeightPrecision } from '../node/modelFiles.js';
 export interface RunSummary {
   runId: string;
   status: RunResult['status'];
+  /** How knowledge moved (fedkd, fedavg, feddf, fedmd, dsfl, local). */
+  strategy: CoordinatorConfig['strategy'];
   backend: string;
+  /**
+   * Everything that produced the run and can be written down: the coordinator config
+   * (secrets replaced by whether they were set), the student spec, where the data came
+   * from and which teacher was used.
+   */
+  configuration: {
+    coordinator: Record<string, unknown>;
+    studentSpec: ModelSpec;
+    data?: unknown;
+    teacher?: unknown;
+  };
   roundsAggregated: number;
   teacher: {
     description: string;
@@ -99,6 +115,12 @@ export async function summarizeRun(options: {
   artifactBytes: number;
   checkpoint: string | null;
   backend: string;
+  config: CoordinatorConfig;
+  studentSpec: ModelSpec;
+  /** Where the data came from, as the caller describes it. */
+  data?: unknown;
+  /** Which teacher, as the caller describes it (file, or default spec and epochs). */
+  teacherSource?: unknown;
   repeats?: number;
   /** Folders of the exported student by precision (DirectoryCheckpoints.exportDir). Defaults to none measured. */
   exportDirs?: ReadonlyMap<WeightPrecision, string>;
@@ -135,7 +157,14 @@ export async function summarizeRun(options: {
   return {
     runId: result.runId,
     status: result.status,
+    strategy: options.config.strategy,
     backend: options.backend,
+    configuration: {
+      coordinator: recordableConfig(options.config),
+      studentSpec: options.studentSpec,
+      ...(options.data !== undefined ? { data: options.data } : {}),
+      ...(options.teacherSource !== undefined ? { teacher: options.teacherSource } : {}),
+    },
     roundsAggregated: aggregated.length,
     teacher: {
       description: teacher.description,
@@ -181,7 +210,7 @@ function pct(value: number | null): string {
 /** The summary as a few aligned lines for a terminal. */
 export function formatSummary(summary: RunSummary): string {
   return [
-    `run ${summary.runId}: ${summary.status}, ${summary.roundsAggregated} rounds, ${summary.clients} clients, backend ${summary.backend}`,
+    `run ${summary.runId}: ${summary.strategy}, ${summary.status}, ${summary.roundsAggregated} rounds, ${summary.clients} clients, backend ${summary.backend}`,
     `teacher  ${summary.teacher.parameters.toLocaleString('en')} parameters, test accuracy ${pct(summary.teacher.testAccuracy)}`,
     `student  ${summary.student.parameters.toLocaleString('en')} parameters, test accuracy ${pct(summary.student.testAccuracy)}, agrees with teacher on ${pct(summary.student.agreementWithTeacher)}`,
     `student is ${summary.timesSmaller.toFixed(1)}× smaller and ${summary.timesFaster.toFixed(1)}× faster at inference (measured in batches of ${summary.inferenceBatchSize}), keeping ${pct(summary.shareOfTeacherAccuracy)} of the teacher's accuracy`,

@@ -83,11 +83,20 @@ export const simConfigSchema = z
     seeds: z.array(z.number().int().min(0).max(1_000_000)).min(1).max(100).default([1]),
     data: z
       .strictObject({
-        /** Embedded MNIST: the 10,000 real digits of the `mnist` package. Defaults to mnist. */
-        source: z.literal('mnist').default('mnist'),
-        /** Digits used in all (≤ 10,000). Defaults to 10,000. */
-        total: z.number().int().min(100).max(10_000).default(10_000),
-        /** Shares of the digits for the teacher, the public proxy set, the clients and the test split. Defaults to 0.4 / 0.2 / 0.2 / 0.2. */
+        /**
+         * Where the samples come from: `mnist` (the 10,000 real digits of the `mnist` package),
+         * a named dataset (`fashion-mnist:train`, from `apt-get install dataset-fashion-mnist`)
+         * or a data folder (`path/to/dir`, `dir:split`); docs/data.md. Defaults to mnist.
+         */
+        source: z.string().min(1).default('mnist'),
+        /**
+         * A separate source for the test split (e.g. `fashion-mnist:test`): the test share is
+         * drawn from it instead of from `source`. Defaults to none (every part from `source`).
+         */
+        testSource: z.string().min(1).optional(),
+        /** Samples drawn from `source` in all (a seeded subsample; at most what it holds). Defaults to 10,000. */
+        total: z.number().int().min(100).max(10_000_000).default(10_000),
+        /** Shares of the samples for the teacher, the public proxy set, the clients and the test split. Defaults to 0.4 / 0.2 / 0.2 / 0.2. */
         split: z
           .strictObject({
             teacher: fraction.default(0.4),
@@ -102,8 +111,19 @@ export const simConfigSchema = z
           .refine((s) => s.proxy > 0 && s.clients > 0 && s.test > 0 && s.teacher > 0, {
             message: 'every share must be > 0',
           }),
-        /** Seed of the split (the same for every run seed, so the teacher is trained once). Defaults to 42. */
+        /** Seed of the subsample and the split (the same for every run seed, so the teacher is trained once). Defaults to 42. */
         seed: z.number().int().min(0).default(42),
+        /** How CSV sources are read. Defaults to the label in column 0, no scaling, flat rows. */
+        csv: z
+          .strictObject({
+            /** Label column: index (negative from the end) or header name. Defaults to 0. */
+            labelColumn: z.union([z.number().int(), z.string().min(1)]).default(0),
+            /** Features are divided by this (255 for pixels). Defaults to 1. */
+            normalize: z.number().positive().finite().default(1),
+            /** Shape of one row's features, e.g. [28, 28, 1] for a cnn. Defaults to flat. */
+            shape: z.array(z.number().int().min(1)).min(1).max(3).optional(),
+          })
+          .optional(),
       })
       .default({
         source: 'mnist',
@@ -228,7 +248,7 @@ export const simConfigSchema = z
         ctx.addIssue({
           code: 'custom',
           path: ['clients'],
-          message: `${config.clients} clients but only ${pool} digits in the client pool`,
+          message: `${config.clients} clients but only ${pool} samples in the client pool`,
         });
       }
     }

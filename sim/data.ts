@@ -1,23 +1,31 @@
 /**
- * A simulation's data: the embedded MNIST digits split into teacher-train /
- * public proxy / client pool / test (fixed by `data.seed`, so every run seed
- * and strategy shares one teacher and one test set), and the client pool
- * dealt out to the virtual clients by the configured partitioner (seeded by
- * the run seed).
+ * A simulation's data: samples of the configured source (the embedded MNIST digits,
+ * a named dataset such as Fashion-MNIST, or a data folder) split into teacher-train /
+ * public proxy / client pool / test (fixed by `data.seed`, so every run seed and
+ * strategy shares one teacher and one test set), and the client pool dealt out to the
+ * virtual clients by the configured partitioner (seeded by the run seed).
  */
 import {
   createRng,
   deriveSeed,
   labelSkew,
-  partitionDirichlet,
-  partitionIid,
-  partitionShards,
+  partitionByScheme,
   splitDataset,
   subset,
 } from '../shared/data/index.js';
 import type { LabelSkewSummary } from '../shared/data/index.js';
 import type { LabeledData } from '../shared/data/types.js';
-import { loadMnist, MNIST_FEATURES } from '../node/data/index.js';
+import type { DataSourceOptions, LoadedData } from '../node/data/index.js';
+import {
+  checkFitsModel,
+  checkSameShape,
+  EMBEDDED_MNIST,
+  loadDataSource,
+  loadMnist,
+  MNIST_TOTAL,
+  requireLabels,
+} from '../node/data/index.js';
+import type { ModelSpec } from '../shared/models/index.js';
 import type { SimConfig } from './config.js';
 
 export interface SimSplit {
@@ -27,22 +35,91 @@ export interface SimSplit {
   test: LabeledData;
   inputShape: number[];
   numClasses: number;
+  /** Where the samples came from, for logs and reports. */
+  origin: string;
+}
+
+function sourceOptions(config: SimConfig): Partial<DataSourceOptions> {
+  const csv = config.data.csv;
+  return {
+    labels: 'required',
+    ...(csv
+      ? {
+          csv: { labelColumn: csv.labelColumn, normalize: csv.normalize },
+          ...(csv.shape ? { csvShape: csv.shape } : {}),
+        }
+      : {}),
+  };
+}
+
+/** `count` rows of `data` in a seeded random order (all of them when count is its size). */
+function sample(data: LoadedData, count: number, seed: number, role: string): LabeledData {
+  const labelled = requireLabels(data, role);
+  if (count > data.count) {
+    throw new Error(
+      `simulation config data: ${role} asks for ${count} samples but ${data.origin} holds ${data.count}`,
+    );
+  }
+  const order = createRng(seed).shuffle(Int32Array.from({ length: data.count }, (_, i) => i));
+  return subset(labelled, order.subarray(0, count));
 }
 
 export function splitSimData(config: SimConfig): SimSplit {
-  const all = loadMnist({ count: config.data.total, seed: config.data.seed });
-  const { split } = config.data;
-  const parts = splitDataset(
-    all,
-    {
-      teacherTrain: split.teacher,
-      proxy: split.proxy,
-      clientPool: split.clients,
-      test: split.test,
-    },
-    createRng(config.data.seed),
-  );
-  return { ...parts, inputShape: [MNIST_FEATURES], numClasses: 10 };
+  const { split, total, seed } = config.data;
+  const embedded = config.data.source === EMBEDDED_MNIST;
+  let all: LabeledData;
+  let source: LoadedData;
+  if (embedded) {
+    // The embedded digits keep their own seeded order, as every earlier result used.
+    if (total > MNIST_TOTAL) {
+      throw new Error(
+        `simulation config data.total: ${total} is more than the ${MNIST_TOTAL} embedded MNIST digits`,
+      );
+    }
+    all = loadMnist({ count: total, seed });
+    source = loadDataSource(EMBEDDED_MNIST, { mnistCount: total, mnistSeed: seed });
+  } else {
+    source = loadDataSource(config.data.source, sourceOptions(config));
+    all = sample(source, total, seed, 'data.source');
+  }
+  const testSource =
+    config.data.testSource !== undefined
+      ? loadDataSource(config.data.testSource, sourceOptions(config))
+      : undefined;
+  const sizes: Record<string, number> = testSource
+    ? { teacherTrain: split.teacher, proxy: split.proxy, clientPool: split.clients }
+    : {
+        teacherTrain: split.teacher,
+        proxy: split.proxy,
+        clientPool: split.clients,
+        test: split.test,
+      };
+  const parts: Partial<Record<string, LabeledData>> = splitDataset(all, sizes, createRng(seed));
+  let test = parts.test;
+  if (testSource) {
+    checkSameShape([
+      { role: 'data.source', data: source },
+      { role: 'data.testSource', data: testSource },
+    ]);
+    test = sample(testSource, Math.floor(split.test * total), seed + 1, 'data.testSource');
+  }
+  // With a test source, the test share of the subsample is drawn from it instead.
+  const used = Object.values(parts).reduce((n, part) => n + (part?.count ?? 0), 0);
+  const numClasses = Math.max(source.numClasses, testSource?.numClasses ?? 0, 2);
+  return {
+    teacherTrain: parts.teacherTrain!,
+    proxy: parts.proxy!,
+    clientPool: parts.clientPool!,
+    test: test!,
+    inputShape: [...source.inputShape],
+    numClasses,
+    origin: embedded
+      ? `embedded MNIST, ${total.toLocaleString('en')} real digits`
+      : `${config.data.source}, ${used.toLocaleString('en')} of its ${source.count.toLocaleString('en')} samples` +
+        (testSource
+          ? `; test from ${config.data.testSource} (${test!.count.toLocaleString('en')} of ${testSource.count.toLocaleString('en')})`
+          : ''),
+  };
 }
 
 export interface Partition {
@@ -51,19 +128,34 @@ export interface Partition {
 }
 
 /** The client pool dealt to `config.clients` clients for run seed `seed`. */
-export function partitionClients(config: SimConfig, pool: LabeledData, seed: number): Partition {
+export function partitionClients(
+  config: SimConfig,
+  pool: LabeledData,
+  seed: number,
+  numClasses = 10,
+): Partition {
   const rng = createRng(deriveSeed(seed, 'partition', 17));
-  const p = config.partition;
-  const indices =
-    p.kind === 'iid'
-      ? partitionIid(pool.y, config.clients, rng)
-      : p.kind === 'dirichlet'
-        ? partitionDirichlet(pool.y, config.clients, p.alpha, rng, {
-            minPerClient: p.minPerClient,
-          })
-        : partitionShards(pool.y, config.clients, p.perClient, rng);
+  const indices = partitionByScheme(pool.y, config.clients, config.partition, rng);
   return {
     shards: indices.map((rows) => subset(pool, rows)),
-    skew: labelSkew(pool.y, indices, 10),
+    skew: labelSkew(pool.y, indices, numClasses),
   };
+}
+
+/** Each configured model (by its config field) must take the data's samples and classes. */
+export function checkSpecsFitData(split: SimSplit, specs: readonly [string, ModelSpec][]): void {
+  const data: LoadedData = {
+    x: split.test.x,
+    count: split.test.count,
+    inputShape: split.inputShape,
+    numClasses: split.numClasses,
+    origin: split.origin,
+  };
+  for (const [field, spec] of specs) {
+    checkFitsModel(data, 'simulation data', {
+      name: `${field} (${spec.name ?? 'custom spec'})`,
+      inputShape: spec.inputShape,
+      numClasses: spec.numClasses,
+    });
+  }
 }

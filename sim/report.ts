@@ -4,7 +4,7 @@
  * (hinton.yaml) and one simulation per federated-*.yaml — so every number in
  * the report comes from a run of the code as committed.
  */
-import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus } from 'node:os';
 import { join, relative } from 'node:path';
 import { selectNodeBackend } from '../node/backend.js';
@@ -19,6 +19,10 @@ import type { SimulationResult } from './simulate.js';
 import { formatBytes, pct, strategyTable } from './results.js';
 import type { StrategySummary } from './results.js';
 
+/** The report's sections that `--only` can regenerate on their own. */
+export const RESULT_SECTIONS = ['fashion-mnist', 'families'] as const;
+export type ResultSection = (typeof RESULT_SECTIONS)[number];
+
 export interface ReportOptions {
   /** Defaults to configs/results. */
   configsDir?: string;
@@ -29,7 +33,34 @@ export interface ReportOptions {
   log?: Log;
   /** Teacher and run progress of each simulation. Defaults to none. */
   progress?: Progress;
+  /**
+   * Regenerate only this section, keeping the other parts of the existing report as they were
+   * generated. Defaults to regenerating everything.
+   */
+  only?: ResultSection;
+  /**
+   * Reuse a simulation's earlier result (`<runsDir>/<name>/result.json`) when it was run with
+   * exactly the same config, instead of running it again. Defaults to false.
+   */
+  reuse?: boolean;
 }
+
+/** An earlier result of exactly this config in `runDir`, if there is one. */
+async function earlierResult(
+  runDir: string,
+  config: SimConfig,
+): Promise<SimulationResult | undefined> {
+  let text: string;
+  try {
+    text = await readFile(join(runDir, 'result.json'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const result = JSON.parse(text) as SimulationResult;
+  return JSON.stringify(result.config) === JSON.stringify(config) ? result : undefined;
+}
+
+const FASHION_HEADING = '## 3. Fashion-MNIST: Dirichlet label skew × strategy';
 
 /** Paper's test errors on MNIST's 10,000 test digits (Hinton, Vinyals & Dean 2015, §3). */
 const PAPER = { teacher: 67, 'student alone': 146, 'student distilled': 74 } as const;
@@ -80,13 +111,23 @@ function alphaOf(config: SimConfig): string {
   return config.partition.kind === 'dirichlet' ? String(config.partition.alpha) : config.name;
 }
 
+function studentOf(config: SimConfig): string {
+  return typeof config.student === 'string' ? config.student : (config.student.name ?? 'custom');
+}
+
+/** A grid column's name: its α, and its student when the grid's students differ. */
+function columnOf(sim: SimulationResult, sims: SimulationResult[]): string {
+  const students = new Set(sims.map((s) => studentOf(s.config)));
+  return `α = ${alphaOf(sim.config)}${students.size > 1 ? `, ${studentOf(sim.config)}` : ''}`;
+}
+
 function gridTable(
   sims: SimulationResult[],
   title: string,
   cell: (s: StrategySummary, sim: SimulationResult) => string,
 ): string {
   const strategies = [...new Set(sims.flatMap((s) => s.summaries.map((x) => x.strategy)))];
-  const header = ['strategy', ...sims.map((s) => `α = ${alphaOf(s.config)}`)];
+  const header = ['strategy', ...sims.map((s) => columnOf(s, sims))];
   const lines = [
     `**${title}**`,
     '',
@@ -103,23 +144,41 @@ function gridTable(
   return lines.join('\n');
 }
 
-function federatedSection(sims: SimulationResult[], plots: string[]): string {
+function federatedSection(
+  sims: SimulationResult[],
+  plots: string[],
+  heading: string,
+  note?: string,
+): string {
   const first = sims[0]!;
   const c = first.config;
   const t = c.training;
+  const students = [...new Set(sims.map((s) => studentOf(s.config)))];
+  const studentParams = students.map((name) => {
+    const sim = sims.find((s) => studentOf(s.config) === name);
+    return `${name} (${(sim?.runs[0]?.studentParams ?? 0).toLocaleString('en')} parameters)`;
+  });
   const lines = [
-    '## 2. Federated: Dirichlet label skew × strategy',
+    heading,
     '',
-    `Embedded MNIST, ${c.data.total.toLocaleString('en')} digits: teacher ${first.data.teacher}, public proxy ${first.data.proxy}, ` +
+    ...(note ? [note, ''] : []),
+    `Data: ${first.data.origin}: teacher ${first.data.teacher}, public proxy ${first.data.proxy}, ` +
       `private client pool ${first.data.clientPool} dealt to ${c.clients} clients, test ${first.data.test}. ` +
       `Teacher ${first.teacher.description.replace(/ \(.*\)$/, '')} (${first.teacher.parameters.toLocaleString('en')} parameters, ` +
       `${c.teacher.epochs} epochs on its split): test accuracy **${pct(first.teacher.accuracy)}**. ` +
-      `Student ${typeof c.student === 'string' ? c.student : 'custom'} (${(first.runs[0]?.studentParams ?? 0).toLocaleString('en')} parameters). ` +
+      `Student${students.length > 1 ? 's' : ''} ${studentParams.join(' and ')}. ` +
       `${c.rounds} rounds, all clients every round, ${t.epochs} local epoch(s) of batch ${t.batchSize}, ${t.optimizer} lr ${t.learningRate}, ` +
-      `T = ${t.temperature}, α = ${t.alpha} (fedavg and local: α = 1); fedmd/dsfl exchange predictions on ${c.logitExchange.samples} proxy samples ` +
-      `(consensus weight ${c.logitExchange.consensusWeight}; DS-FL sharpening T = ${c.logitExchange.sharpenTemperature}); feddf distils ` +
+      `T = ${t.temperature}, α = ${t.alpha} (fedavg and local: α = 1); ` +
+      (c.strategy.some((x) => x === 'fedmd' || x === 'dsfl')
+        ? `fedmd/dsfl exchange predictions on ${c.logitExchange.samples} proxy samples ` +
+          `(consensus weight ${c.logitExchange.consensusWeight}; DS-FL sharpening T = ${c.logitExchange.sharpenTemperature}); `
+        : '') +
+      `feddf distils ` +
       `${c.ensembleDistillation.epochs} epoch(s) on the proxy set per round (teacher weight ${c.ensembleDistillation.teacherWeight}). ` +
-      `Seed${c.seeds.length > 1 ? 's' : ''} ${c.seeds.join(', ')}. \`central\` is the upper bound: the same student distilled on all clients' data pooled.`,
+      `Seed${c.seeds.length > 1 ? 's' : ''} ${c.seeds.join(', ')}.` +
+      (c.strategy.includes('central')
+        ? " `central` is the upper bound: the same student distilled on all clients' data pooled."
+        : ''),
     '',
     "For local, fedmd and dsfl there is no global model: their accuracy is the mean test accuracy of the clients' own models. " +
       'Every run is seeded (split, partition, initial weights, sampling, batch order) and repeats bit for bit (test/sim/repeat.test.ts).',
@@ -146,18 +205,23 @@ function federatedSection(sims: SimulationResult[], plots: string[]): string {
   ];
   sims.forEach((sim, i) => {
     lines.push(
-      `### ${describePartition(sim.config)}`,
+      `### ${sectionPrefix(heading)}${describePartition(sim.config)}${students.length > 1 ? `, student ${studentOf(sim.config)}` : ''}`,
       '',
       `Mean label skew (total-variation distance of a client's labels from the pool's): ${sim.partitions.map((p) => p.meanSkew.toFixed(3)).join(', ')}; ` +
         `client sizes ${sim.partitions[0]?.sizes.join(' / ') ?? ''}.`,
       '',
       strategyTable(sim.summaries, sim.config.rounds),
       '',
-      `![accuracy and loss per round, ${describePartition(sim.config)}](${plots[i]})`,
+      `![accuracy and loss per round, ${sectionPrefix(heading)}${describePartition(sim.config)}](${plots[i]})`,
       '',
     );
   });
   return lines.join('\n');
+}
+
+/** Subsection titles of a later section say which data they are about (headings stay unique). */
+function sectionPrefix(heading: string): string {
+  return /Fashion-MNIST/.test(heading) ? 'Fashion-MNIST, ' : '';
 }
 
 /** The repository's Prettier style (aligned tables), so the generated file passes `format:check`. */
@@ -179,30 +243,62 @@ export async function generateResults(options: ReportOptions = {}): Promise<stri
 
   const backend = await selectNodeBackend({ log });
   const files = (await readdir(configsDir)).sort();
-  const hinton = files.includes('hinton.yaml')
-    ? await runHinton(readHintonConfig(join(configsDir, 'hinton.yaml')), (m) =>
-        log(`[hinton] ${m}`),
-      )
-    : undefined;
+  const only = options.only;
+  const hinton =
+    only === undefined && files.includes('hinton.yaml')
+      ? await runHinton(readHintonConfig(join(configsDir, 'hinton.yaml')), (m) =>
+          log(`[hinton] ${m}`),
+        )
+      : undefined;
 
-  const federated = files
-    .filter((f) => /^federated-.*\.ya?ml$/.test(f))
-    .map((f) => readSimConfigFile(join(configsDir, f)))
-    .sort((a, b) => Number(alphaOf(a)) - Number(alphaOf(b)));
-  const sims: SimulationResult[] = [];
-  const plots: string[] = [];
-  for (const config of federated) {
-    log(`[${config.name}] ${config.strategy.length} strategies, ${config.rounds} rounds`);
-    const sim = await runSimulation({
-      config,
-      runDir: join(runsDir, config.name),
-      log: (m, level) => log(`[${config.name}] ${m}`, level),
-      ...(options.progress ? { progress: options.progress } : {}),
-    });
-    const plot = join(plotDir, `${config.name}.svg`);
-    await copyFile(sim.files!.plot, plot);
-    plots.push(relative(join(output, '..'), plot));
-    sims.push(sim);
+  const byAlpha = (a: SimConfig, b: SimConfig) =>
+    Number(alphaOf(a)) - Number(alphaOf(b)) || studentOf(a).localeCompare(studentOf(b));
+  const read = (pattern: RegExp) =>
+    files
+      .filter((f) => pattern.test(f))
+      .map((f) => readSimConfigFile(join(configsDir, f)))
+      .sort(byAlpha);
+  const groups = [
+    {
+      configs: only === undefined ? read(/^federated-.*\.ya?ml$/) : [],
+      sims: [] as SimulationResult[],
+      plots: [] as string[],
+      minutes: 0,
+      reused: 0,
+    },
+    {
+      configs: read(/^fashion-mnist-.*\.ya?ml$/),
+      sims: [] as SimulationResult[],
+      plots: [] as string[],
+      minutes: 0,
+      reused: 0,
+    },
+  ];
+  for (const group of groups) {
+    const groupStarted = Date.now();
+    for (const config of group.configs) {
+      const { sims, plots } = group;
+      log(`[${config.name}] ${config.strategy.length} strategies, ${config.rounds} rounds`);
+      const runDir = join(runsDir, config.name);
+      const earlier = options.reuse ? await earlierResult(runDir, config) : undefined;
+      if (earlier) {
+        log(`[${config.name}] reusing the earlier result of this config in ${runDir}`);
+        group.reused += 1;
+      }
+      const sim =
+        earlier ??
+        (await runSimulation({
+          config,
+          runDir,
+          log: (m, level) => log(`[${config.name}] ${m}`, level),
+          ...(options.progress ? { progress: options.progress } : {}),
+        }));
+      const plot = join(plotDir, `${config.name}.svg`);
+      await copyFile(sim.files!.plot, plot);
+      plots.push(relative(join(output, '..'), plot));
+      sims.push(sim);
+    }
+    group.minutes = (Date.now() - groupStarted) / 60_000;
   }
 
   const minutes = (Date.now() - started) / 60_000;
@@ -211,7 +307,7 @@ export async function generateResults(options: ReportOptions = {}): Promise<stri
     '# Results',
     '',
     'Generated by `npm run results` from the configs in `configs/results/` (hinton.yaml and one ' +
-      'simulation per federated-*.yaml); do not edit by hand. Every number below comes from that run of the ' +
+      'simulation per `federated-*.yaml` and `fashion-mnist-*.yaml`); do not edit by hand. Every number below comes from that run of the ' +
       `code as committed: ${availableParallelism()} cores (${cpu}), tfjs ${backend.name} backend, ` +
       `${minutes.toFixed(1)} minutes in all. Run directories with per-round metrics (metrics.jsonl) go to \`${runsDir}/\`.`,
     '',
@@ -222,9 +318,51 @@ export async function generateResults(options: ReportOptions = {}): Promise<stri
     '',
   ];
   if (hinton) sections.push(hintonSection(hinton), '');
-  if (sims.length > 0) sections.push(federatedSection(sims, plots));
-  const markdown = await formatMarkdown(`${sections.join('\n').trimEnd()}\n`, output);
+  const [mnist, fashion] = groups as [(typeof groups)[0], (typeof groups)[0]];
+  if (mnist.sims.length > 0)
+    sections.push(
+      federatedSection(mnist.sims, mnist.plots, '## 2. Federated: Dirichlet label skew × strategy'),
+    );
+  const fashionSection =
+    fashion.sims.length > 0
+      ? federatedSection(
+          fashion.sims,
+          fashion.plots,
+          FASHION_HEADING,
+          'Fashion-MNIST (Zalando, 28×28 grey images of 10 kinds of clothing; Debian package ' +
+            '`dataset-fashion-mnist`): a seeded subsample of its 60,000 training images for the teacher, the proxy set ' +
+            'and the clients, and test images drawn from its separate 10,000-image test split. ' +
+            `The teacher is the default MLP teacher (${fashion.sims[0]!.teacher.description.replace(/ \(.*\)$/, '').replace(/^default teacher /, '')}), not a CNN. ` +
+            `This section took ${fashion.minutes.toFixed(1)} minutes` +
+            (fashion.reused > 0
+              ? ` for the simulations it ran; ${fashion.reused} of its ${fashion.sims.length} simulations are the saved results ` +
+                'of earlier runs of exactly the same configs (`--reuse`), whose wall times are in their tables'
+              : '') +
+            (only
+              ? '; regenerated on its own with `npm run results -- --only fashion-mnist`.'
+              : '.'),
+        )
+      : undefined;
+  let body: string;
+  if (only) {
+    if (!fashionSection) throw new Error(`no fashion-mnist-*.yaml in ${configsDir}`);
+    let previous: string;
+    try {
+      previous = await readFile(output, 'utf8');
+    } catch {
+      throw new Error(
+        `--only fashion-mnist keeps parts 1 and 2 of ${output}, which does not exist`,
+      );
+    }
+    const cut = previous.indexOf(FASHION_HEADING);
+    body = `${(cut >= 0 ? previous.slice(0, cut) : previous).trimEnd()}\n\n${fashionSection}`;
+  } else {
+    if (fashionSection) sections.push(fashionSection);
+    body = sections.join('\n');
+  }
+  const markdown = await formatMarkdown(`${body.trimEnd()}\n`, output);
   await writeFile(output, markdown);
-  log(`wrote ${output} and ${plots.length} plots in ${minutes.toFixed(1)} minutes`);
+  const plotCount = groups.reduce((n, g) => n + g.plots.length, 0);
+  log(`wrote ${output} and ${plotCount} plots in ${minutes.toFixed(1)} minutes`);
   return markdown;
 }

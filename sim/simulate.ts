@@ -23,7 +23,7 @@ import type { RoundRecord } from '../server/store.js';
 import type { Teacher } from '../server/teacher.js';
 import type { SimConfig, SimStrategy } from './config.js';
 import { resolveSpec } from './config.js';
-import { partitionClients, splitSimData } from './data.js';
+import { checkSpecsFitData, partitionClients, splitSimData } from './data.js';
 import type { SimSplit } from './data.js';
 import { runCentral } from './central.js';
 import { ClientPool, defaultThreads } from './clientPool.js';
@@ -102,7 +102,16 @@ export interface SimulationResult {
   /** Jobs and bytes through Redis, when the clients ran on Redis workers. */
   redis?: RedisPoolStats;
   teacher: { description: string; parameters: number; accuracy: number };
-  data: { teacher: number; proxy: number; clientPool: number; test: number };
+  data: {
+    teacher: number;
+    proxy: number;
+    clientPool: number;
+    test: number;
+    /** Where the samples came from (source, subsample, test source). */
+    origin: string;
+    inputShape: number[];
+    numClasses: number;
+  };
   /** Client shard sizes and label skew (mean total-variation distance) per seed. */
   partitions: { seed: number; sizes: number[]; meanSkew: number }[];
   runs: SimRunResult[];
@@ -305,7 +314,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
 
   const split = splitSimData(config);
   log(
-    `data: MNIST ${config.data.total} digits: teacher ${split.teacherTrain.count}, proxy ${split.proxy.count}, ` +
+    `data: ${split.origin}: teacher ${split.teacherTrain.count}, proxy ${split.proxy.count}, ` +
       `client pool ${split.clientPool.count}, test ${split.test.count}`,
   );
   const teacherSpec = resolveSpec(config.teacher.spec, split.inputShape, split.numClasses);
@@ -344,6 +353,13 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     const clientSpecs = config.clientStudents?.map((s) =>
       resolveSpec(s, split.inputShape, split.numClasses),
     );
+    checkSpecsFitData(split, [
+      ['teacher.spec', teacherSpec],
+      ['student', studentSpec],
+      ...(clientSpecs ?? []).map(
+        (spec, i) => [`clientStudents[${i}]`, spec] as [string, ModelSpec],
+      ),
+    ]);
 
     if (options.redis) {
       redisPool = await RedisClientPool.create({
@@ -411,7 +427,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     const runs: SimRunResult[] = [];
     const partitions: SimulationResult['partitions'] = [];
     for (const seed of config.seeds) {
-      const { shards, skew } = partitionClients(config, split.clientPool, seed);
+      const { shards, skew } = partitionClients(config, split.clientPool, seed, split.numClasses);
       partitions.push({ seed, sizes: shards.map((s) => s.count), meanSkew: skew.mean });
       log(
         `seed ${seed}: ${config.partition.kind} partition, client sizes ${shards.map((s) => s.count).join('/')}, mean label skew (TV) ${skew.mean.toFixed(3)}`,
@@ -481,6 +497,9 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
         proxy: split.proxy.count,
         clientPool: split.clientPool.count,
         test: split.test.count,
+        origin: split.origin,
+        inputShape: split.inputShape,
+        numClasses: split.numClasses,
       },
       partitions,
       runs,
@@ -533,7 +552,7 @@ export function simulationMarkdown(result: SimulationResult): string {
   const lines = [
     `# Simulation ${config.name}`,
     '',
-    `- Data: embedded MNIST, ${config.data.total} real digits: teacher ${result.data.teacher}, ` +
+    `- Data: ${result.data.origin}: teacher ${result.data.teacher}, ` +
       `public proxy ${result.data.proxy}, client pool ${result.data.clientPool}, test ${result.data.test}.`,
     `- Clients: ${config.clients}, ${describePartition(config)}; ${config.participation.fraction * 100}% sampled per round (at least ${config.participation.minClients}); ` +
       `mean label skew (TV) ${result.partitions.map((p) => p.meanSkew.toFixed(3)).join(' / ')}.`,

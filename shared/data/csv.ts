@@ -4,9 +4,10 @@ import type { LabeledData } from './types.js';
 export interface CsvOptions {
   /**
    * The label column: an index (negative counts from the end, -1 = last) or a
-   * header name (needs a header row). Defaults to 0.
+   * header name (needs a header row), or `null` for a CSV of features only
+   * (unlabelled proxy inputs). Defaults to 0.
    */
-  labelColumn: number | string;
+  labelColumn: number | string | null;
   /**
    * Whether the first non-empty line is a header. `'auto'`: it is when any of
    * its cells is not a number, or when `labelColumn` is a name. Defaults to 'auto'.
@@ -30,6 +31,24 @@ function cells(line: string, delimiter: string): string[] {
   });
 }
 
+/** Rows of a CSV: features, and labels when it has a label column. */
+export interface CsvData {
+  readonly x: Float32Array;
+  readonly count: number;
+  readonly featureSize: number;
+  /** Absent when `labelColumn` is null. */
+  readonly y?: Uint8Array | Int32Array;
+}
+
+/** {@link parseCsvData} for a CSV that must have labels. */
+export function parseCsv(text: string, options: Readonly<Partial<CsvOptions>> = {}): LabeledData {
+  if (options.labelColumn === null) {
+    throw new DatasetError('parseCsv needs a label column; use parseCsvData for features only');
+  }
+  const { x, y, count } = parseCsvData(text, options);
+  return { x, y: y as Uint8Array | Int32Array, count };
+}
+
 /**
  * Parses numeric CSV text (one sample per line: a label column and feature
  * columns) into {@link LabeledData}. Blank lines are skipped; `\r\n` and a
@@ -37,7 +56,7 @@ function cells(line: string, delimiter: string): string[] {
  * Throws DatasetError with the 1-based line number for ragged rows, cells that
  * are not plain decimal numbers, and labels that are not non-negative integers.
  */
-export function parseCsv(text: string, options: Readonly<Partial<CsvOptions>> = {}): LabeledData {
+export function parseCsvData(text: string, options: Readonly<Partial<CsvOptions>> = {}): CsvData {
   const delimiter = options.delimiter ?? ',';
   if (delimiter.length !== 1 || delimiter === '"' || delimiter === '\n' || delimiter === '\r') {
     throw new DatasetError(`CSV delimiter must be one character other than quote or newline`);
@@ -46,7 +65,7 @@ export function parseCsv(text: string, options: Readonly<Partial<CsvOptions>> = 
   if (!(divisor > 0) || !Number.isFinite(divisor)) {
     throw new DatasetError(`CSV normalize divisor must be a finite number > 0, got ${divisor}`);
   }
-  const labelColumn = options.labelColumn ?? 0;
+  const labelColumn = options.labelColumn === undefined ? 0 : options.labelColumn;
   const lines = (text.startsWith('\uFEFF') ? text.slice(1) : text).split(/\r?\n/);
   let lineIndex = lines.findIndex((line) => line.trim() !== '');
   if (lineIndex < 0) throw new DatasetError('CSV has no rows');
@@ -61,7 +80,9 @@ export function parseCsv(text: string, options: Readonly<Partial<CsvOptions>> = 
   const widthLine = lineIndex + 1;
 
   let labelIndex: number;
-  if (typeof labelColumn === 'string') {
+  if (labelColumn === null) {
+    labelIndex = -1;
+  } else if (typeof labelColumn === 'string') {
     if (!hasHeader) {
       throw new DatasetError(
         `CSV labelColumn '${labelColumn}' is a name but there is no header row`,
@@ -82,12 +103,12 @@ export function parseCsv(text: string, options: Readonly<Partial<CsvOptions>> = 
     }
     labelIndex = labelColumn < 0 ? width + labelColumn : labelColumn;
   }
-  if (width < 2) {
+  if (width < (labelIndex < 0 ? 1 : 2)) {
     throw new DatasetError(`CSV line ${widthLine} has ${width} column; need a label and features`);
   }
   if (hasHeader) lineIndex++;
 
-  const featureSize = width - 1;
+  const featureSize = labelIndex < 0 ? width : width - 1;
   // Rows ≤ remaining lines: preallocate instead of growing a number[] (8 bytes a value).
   const maxRows = lines.length - lineIndex;
   const x = new Float32Array(maxRows * featureSize);
@@ -124,12 +145,14 @@ export function parseCsv(text: string, options: Readonly<Partial<CsvOptions>> = 
         if (!Number.isFinite(scaled) || Math.abs(scaled) > 3.4028234663852886e38) {
           throw new DatasetError(`CSV line ${lineNo}, column ${c + 1}: ${cell} overflows float32`);
         }
-        x[count * featureSize + (c < labelIndex ? c : c - 1)] = scaled;
+        x[count * featureSize + (labelIndex < 0 || c < labelIndex ? c : c - 1)] = scaled;
       }
     }
     count++;
   }
   if (count === 0) throw new DatasetError('CSV has a header but no data rows');
+  const features = count === maxRows ? x : x.slice(0, count * featureSize);
+  if (labelIndex < 0) return { x: features, count, featureSize };
   const y = maxLabel < 256 ? Uint8Array.from(labels.subarray(0, count)) : labels.slice(0, count);
-  return { x: count === maxRows ? x : x.slice(0, count * featureSize), y, count };
+  return { x: features, y, count, featureSize };
 }

@@ -121,10 +121,56 @@ function hex(byte: number): string {
 
 export interface IdxToDataOptions {
   /**
-   * `true` divides features by 255 (uint8 pixels → 0..1), a number divides by
-   * that number, `false` keeps raw values. Defaults to true.
+   * `'auto'` divides uint8 values by 255 (pixels → 0..1) and keeps every other
+   * type as stored; `true` divides by 255 whatever the type, a number divides
+   * by that number, `false` keeps raw values. Defaults to 'auto'.
    */
-  normalize: boolean | number;
+  normalize: boolean | number | 'auto';
+}
+
+/**
+ * The input shape of one sample of an IDX images tensor `[n, ...]`: `[h, w]`
+ * images become `[h, w, 1]` (one channel, as image models expect), `[n, d]`
+ * rows stay `[d]`, `[n, h, w, c]` stays `[h, w, c]`.
+ */
+export function idxInputShape(dims: readonly number[]): number[] {
+  const sample = dims.slice(1);
+  if (sample.length === 0) {
+    throw new DatasetError(`IDX images must have at least 2 dimensions, got [${dims.join(', ')}]`);
+  }
+  return sample.length === 2 ? [...sample, 1] : sample;
+}
+
+/** Features of an IDX images tensor `[n, ...]`, flat row-major, scaled per `normalize`. */
+export function idxToFeatures(
+  images: IdxTensor,
+  options: Readonly<Partial<IdxToDataOptions>> = {},
+): { x: Float32Array; count: number; inputShape: number[] } {
+  const normalize = options.normalize ?? 'auto';
+  const divisor =
+    normalize === 'auto'
+      ? images.data instanceof Uint8Array
+        ? 255
+        : 1
+      : normalize === true
+        ? 255
+        : normalize === false
+          ? 1
+          : normalize;
+  if (!(divisor > 0) || !Number.isFinite(divisor)) {
+    throw new DatasetError(`normalize divisor must be a finite number > 0, got ${divisor}`);
+  }
+  const inputShape = idxInputShape(images.dims);
+  const count = images.dims[0] ?? 0;
+  const x = new Float32Array(images.data.length);
+  for (let i = 0; i < x.length; i++) {
+    const v = (images.data[i] as number) / divisor;
+    if (!Number.isFinite(v) || Math.abs(v) > 3.4028234663852886e38) {
+      throw new DatasetError(`IDX image value ${i} is ${images.data[i]}; features must be finite`);
+    }
+    x[i] = v;
+  }
+  return { x, count, inputShape };
 }
 
 /**
@@ -136,11 +182,6 @@ export function idxToLabeledData(
   labels: IdxTensor,
   options: Readonly<Partial<IdxToDataOptions>> = {},
 ): LabeledData {
-  const normalize = options.normalize ?? true;
-  const divisor = normalize === true ? 255 : normalize === false ? 1 : normalize;
-  if (!(divisor > 0) || !Number.isFinite(divisor)) {
-    throw new DatasetError(`normalize divisor must be a finite number > 0, got ${divisor}`);
-  }
   if (labels.dims.length !== 1) {
     throw new DatasetError(`IDX labels must be 1-D, got dims [${labels.dims.join(', ')}]`);
   }
@@ -156,15 +197,42 @@ export function idxToLabeledData(
     }
     if (y > maxLabel) maxLabel = y;
   }
+  const { x } = idxToFeatures(images, options);
   const y = maxLabel < 256 ? new Uint8Array(count) : new Int32Array(count);
   for (let i = 0; i < count; i++) y[i] = labels.data[i] as number;
-  const x = new Float32Array(images.data.length);
-  for (let i = 0; i < x.length; i++) {
-    const v = (images.data[i] as number) / divisor;
-    if (!Number.isFinite(v)) {
-      throw new DatasetError(`IDX image value ${i} is ${images.data[i]}; features must be finite`);
-    }
-    x[i] = v;
-  }
   return { x, y, count };
+}
+
+/**
+ * IDX bytes for a tensor (the inverse of {@link parseIdx}): Uint8Array as
+ * uint8, Int32Array as int32, Float32Array as float32, big-endian.
+ */
+export function encodeIdx(
+  dims: readonly number[],
+  data: Uint8Array | Int32Array | Float32Array,
+): Uint8Array {
+  const count = dims.reduce((a, b) => a * b, 1);
+  if (dims.length === 0 || dims.length > 255 || count !== data.length) {
+    throw new DatasetError(
+      `encodeIdx: dims [${dims.join(', ')}] do not hold ${data.length} values`,
+    );
+  }
+  const [typeCode, bytesPer] =
+    data instanceof Uint8Array ? [0x08, 1] : data instanceof Int32Array ? [0x0c, 4] : [0x0d, 4];
+  const header = 4 + 4 * dims.length;
+  const out = new Uint8Array(header + count * bytesPer);
+  const view = new DataView(out.buffer);
+  out[2] = typeCode;
+  out[3] = dims.length;
+  dims.forEach((d, i) => {
+    if (!Number.isInteger(d) || d < 0 || d > 0xffffffff) {
+      throw new DatasetError(`encodeIdx: dimension ${d} is not a uint32`);
+    }
+    view.setUint32(4 + 4 * i, d);
+  });
+  if (data instanceof Uint8Array) out.set(data, header);
+  else if (data instanceof Int32Array)
+    for (let i = 0; i < count; i++) view.setInt32(header + 4 * i, data[i] as number);
+  else for (let i = 0; i < count; i++) view.setFloat32(header + 4 * i, data[i] as number);
+  return out;
 }

@@ -8,8 +8,10 @@ export {
   labelHistogram,
   labelSkew,
   describePartition,
+  partitionByScheme,
+  capPartSizes,
 } from './partition.js';
-export type { Labels, DirichletOptions, LabelSkewSummary } from './partition.js';
+export type { Labels, DirichletOptions, LabelSkewSummary, PartitionScheme } from './partition.js';
 export {
   featureSizeOf,
   checkLabeledData,
@@ -20,9 +22,9 @@ export {
   oneHot,
 } from './dataset.js';
 export type { CheckDataOptions, SplitSize } from './dataset.js';
-export { parseIdx, idxToLabeledData } from './idx.js';
+export { parseIdx, idxToLabeledData, idxToFeatures, idxInputShape, encodeIdx } from './idx.js';
 export type { IdxArray, IdxTensor, IdxToDataOptions } from './idx.js';
-export { parseCsv } from './csv.js';
-export type { CsvOptions } from './csv.js';
+export { parseCsv, parseCsvData } from './csv.js';
+export type { CsvData, CsvOptions } from './csv.js';
 export { deriveSeed, SEED_STREAMS } from './seeds.js';
 export type { SeedStream } from './seeds.js';

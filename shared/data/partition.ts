@@ -312,3 +312,45 @@ export function describePartition(summary: LabelSkewSummary): string {
   });
   return lines.join('\n');
 }
+
+/** A partitioner and its setting, as configs and the CLI name them. */
+export type PartitionScheme =
+  | { kind: 'iid' }
+  | { kind: 'dirichlet'; alpha: number; minPerClient?: number }
+  | { kind: 'shards'; perClient: number };
+
+/** Deals `labels` to `numClients` clients by `scheme` (see the partitioners above). */
+export function partitionByScheme(
+  labels: Labels,
+  numClients: number,
+  scheme: PartitionScheme,
+  rng: Rng,
+): Int32Array[] {
+  switch (scheme.kind) {
+    case 'iid':
+      return partitionIid(labels, numClients, rng);
+    case 'dirichlet':
+      return partitionDirichlet(labels, numClients, scheme.alpha, rng, {
+        ...(scheme.minPerClient !== undefined ? { minPerClient: scheme.minPerClient } : {}),
+      });
+    case 'shards':
+      return partitionShards(labels, numClients, scheme.perClient, rng);
+  }
+}
+
+/**
+ * Caps every client at `maxPerClient` samples: a larger part keeps a seeded random
+ * subset of its indices (so its label mix stays that of the draw), sorted ascending.
+ */
+export function capPartSizes(
+  parts: readonly Int32Array[],
+  maxPerClient: number,
+  rng: Rng,
+): Int32Array[] {
+  checkCount('maxPerClient', maxPerClient);
+  return parts.map((part) =>
+    part.length <= maxPerClient
+      ? part
+      : rng.shuffle(part.slice()).subarray(0, maxPerClient).slice().sort(),
+  );
+}

@@ -65,6 +65,8 @@ test('an HTTP request made during the end-of-run measurement is answered before 
     artifactBytes: 0,
     checkpoint: 'unused',
     backend: 'cpu',
+    config: prepared.config,
+    studentSpec: prepared.studentSpec,
   }).then((value) => {
     order.push('summary');
     return value;

@@ -61,6 +61,15 @@ test('fedistill demo runs end to end and writes its summary JSON', async () => {
     assert.equal(summary.status, 'completed');
     assert.equal(summary.roundsAggregated, 2);
     assert.equal(summary.clients, 2);
+    // The summary says how the run was set up: strategy, config (secrets withheld), data.
+    assert.equal(summary.strategy, 'fedkd');
+    assert.equal(summary.configuration.coordinator.rounds, 2);
+    assert.equal(summary.configuration.coordinator.adminToken, '[none]');
+    assert.equal(summary.configuration.studentSpec.numClasses, 10);
+    assert.deepEqual(
+      (summary.configuration.data as { inputShape: number[] }).inputShape,
+      [28, 28, 1],
+    );
     // mlp:128 teacher = 784·128+128 + 128·10+10 = 101,770; mlp:32 student = 784·32+32 + 32·10+10 = 25,450.
     assert.equal(summary.teacher.parameters, 101_770);
     assert.equal(summary.student.parameters, 25_450);

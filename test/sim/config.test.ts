@@ -118,5 +118,11 @@ test('model shorthands resolve to specs sized to the data', () => {
     mlp.layers.map((l) => (l.type === 'dense' ? l.units : 0)),
     [32, 16],
   );
-  assert.equal(resolveSpec('cnn', [784], 10).inputShape.length, 3);
+  // A cnn takes the data's image shape.
+  assert.deepEqual(resolveSpec('cnn', [28, 28, 1], 10).inputShape, [28, 28, 1]);
+  assert.deepEqual(resolveSpec('cnn', [32, 32, 3], 4).inputShape, [32, 32, 3]);
+  assert.equal(resolveSpec('cnn', [32, 32, 3], 4).numClasses, 4);
+  // Flat rows are read as a square image when they are one; otherwise refused.
+  assert.deepEqual(resolveSpec('cnn', [784], 10).inputShape, [28, 28, 1]);
+  assert.throws(() => resolveSpec('cnn', [785], 10), /cnn needs image data/);
 });

@@ -73,3 +73,66 @@ test('generateResults writes the report and its plots from a configs folder', as
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('generateResults --only fashion-mnist replaces only that section; --reuse takes saved results of the same config', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-report-fashion-'));
+  try {
+    const configs = join(dir, 'configs');
+    mkdirSync(configs);
+    writeFileSync(
+      join(configs, 'fashion-mnist-alpha-1.yaml'),
+      [
+        'name: fashion-mnist-alpha-1',
+        `cacheDir: ${JSON.stringify(join(dir, 'cache'))}`,
+        "data: { source: 'fashion-mnist:train', testSource: 'fashion-mnist:test', total: 600 }",
+        'clients: 3',
+        'partition: { kind: dirichlet, alpha: 1 }',
+        'rounds: 1',
+        "teacher: { spec: 'mlp:16', epochs: 1 }",
+        "student: 'mlp:8'",
+        'strategy: [fedavg]',
+        'workers: 0',
+      ].join('\n'),
+    );
+    const output = join(dir, 'docs', 'results.md');
+    const options = { configsDir: configs, output, runsDir: join(dir, 'runs') };
+    await assert.rejects(
+      generateResults({ ...options, only: 'fashion-mnist' }),
+      /keeps parts 1 and 2 of .*results\.md, which does not exist/,
+    );
+    mkdirSync(join(dir, 'docs'), { recursive: true });
+    writeFileSync(output, '# Results\n\nParts 1 and 2 as generated before.\n');
+    const first = await generateResults({ ...options, only: 'fashion-mnist' });
+    assert.match(
+      first,
+      /^# Results\n\nParts 1 and 2 as generated before\.\n\n## 3\. Fashion-MNIST/,
+    );
+    assert.match(
+      first,
+      /Data: fashion-mnist:train, 480 of its 60,000 samples; test from fashion-mnist:test \(120 of 10,000\)/,
+    );
+    assert.doesNotMatch(first, /saved results/);
+    const logs: string[] = [];
+    const second = await generateResults({
+      ...options,
+      only: 'fashion-mnist',
+      reuse: true,
+      log: (m) => logs.push(m),
+    });
+    assert.ok(
+      logs.some((m) => /reusing the earlier result of this config/.test(m)),
+      logs.join('\n'),
+    );
+    assert.match(second, /1 of its 1 simulations are the saved results of earlier runs/);
+    assert.equal(
+      second.match(/## 3\. Fashion-MNIST/g)?.length,
+      1,
+      'the section is replaced, not repeated',
+    );
+    const table = (md: string) =>
+      md.slice(md.indexOf('**Final test accuracy**'), md.indexOf('**Rounds'));
+    assert.equal(table(second), table(first));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -37,6 +37,9 @@ test('every command has help that names its options', () => {
     ['serve', '--teacher'],
     ['join', '--server'],
     ['demo', '--clients'],
+    ['partition', '--scheme'],
+    ['join', '--validation-data'],
+    ['serve', '--csv-label-column'],
   ] as const) {
     const command = program.commands.find((c) => c.name() === name);
     assert.ok(command, name);

@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { loadDataDir, readCsvFile, readIdxFiles } from '../../../../node/data/files.js';
+import { readCsvFile, readIdxFiles } from '../../../../node/data/files.js';
+import { loadDataDir } from '../../../../node/data/source.js';
 import { DatasetError } from '../../../../shared/errors.js';
 
 /** IDX bytes: 00 00 type ndims, big-endian uint32 dims, body. */
@@ -48,16 +49,21 @@ test('IDX pair round-trips, plain and gzipped', () => {
   });
 });
 
-test('loadDataDir finds an IDX pair (gzipped, or the train pair of a full download) or data.csv', () => {
+test('loadDataDir finds an IDX pair (gzipped; a full download needs its split named) or data.csv', () => {
   withTempDir((dir) => {
     writeFileSync(join(dir, 'train-images-idx3-ubyte.gz'), gzipSync(imagesBytes));
     writeFileSync(join(dir, 'train-labels-idx1-ubyte.gz'), gzipSync(labelsBytes));
     writeFileSync(join(dir, 'README.txt'), 'private digits');
     assert.deepEqual([...loadDataDir(dir).y], [4, 0, 9]);
-    // A full MNIST download also has the t10k pair: the train pair is used.
+    // A full MNIST download also has the t10k pair: no split is picked silently.
     writeFileSync(join(dir, 't10k-images-idx3-ubyte'), idx(0x08, [1, 2, 2], [1, 2, 3, 4]));
     writeFileSync(join(dir, 't10k-labels-idx1-ubyte'), idx(0x08, [1], [1]));
-    assert.equal(loadDataDir(dir).count, 3);
+    assert.throws(
+      () => loadDataDir(dir),
+      /holds 2 splits: t10k .*, train .*; choose one: .*:t10k or .*:train/,
+    );
+    assert.equal(loadDataDir(`${dir}:train`).count, 3);
+    assert.equal(loadDataDir(dir, { split: 'test' }).count, 1);
   });
   withTempDir((dir) => {
     writeFileSync(join(dir, 'data.csv'), 'label,a,b\n2,0.5,1\n7,0,0.25\n');
@@ -72,8 +78,8 @@ test('loadDataDir finds an IDX pair (gzipped, or the train pair of a full downlo
 test('loadDataDir and readers give DatasetError naming the problem and the file', () => {
   withTempDir((dir) => {
     writeFileSync(join(dir, 'notes.txt'), 'nothing here');
-    assert.throws(() => loadDataDir(dir), /has no dataset.*found notes.txt/);
-    assert.throws(() => loadDataDir(join(dir, 'missing')), /cannot read data folder/);
+    assert.throws(() => loadDataDir(dir), /has no recognised data.*found notes.txt/);
+    assert.throws(() => loadDataDir(join(dir, 'missing')), /missing: no such folder/);
     writeFileSync(join(dir, 'data.csv'), '1,2\n0,x\n');
     assert.throws(
       () => loadDataDir(dir),
@@ -86,11 +92,11 @@ test('loadDataDir and readers give DatasetError naming the problem and the file'
     assert.throws(() => readCsvFile(join(dir, 'nope.csv')), /cannot read/);
     writeFileSync(join(dir, 'a-images-idx3-ubyte'), imagesBytes);
     writeFileSync(join(dir, 'a-labels-idx1-ubyte'), labelsBytes);
-    assert.throws(() => loadDataDir(dir), /both an IDX pair and data.csv/);
+    assert.throws(() => loadDataDir(dir), /holds 2 splits: a \(a-images.*\), data \(data.csv\)/);
     rmSync(join(dir, 'data.csv'));
     writeFileSync(join(dir, 'b-images-idx3-ubyte'), imagesBytes);
     writeFileSync(join(dir, 'b-labels-idx1-ubyte'), labelsBytes);
-    assert.throws(() => loadDataDir(dir), /2 IDX pairs/);
+    assert.throws(() => loadDataDir(dir), /holds 2 splits/);
     // Truncated IDX file: error names the file and the byte counts.
     writeFileSync(join(dir, 'short-images'), imagesBytes.subarray(0, imagesBytes.length - 1));
     assert.throws(
