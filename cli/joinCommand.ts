@@ -245,7 +245,7 @@ function levelOf(event: FedClientEvent): LogCallLevel {
 export async function runJoin(options: JoinOptions): Promise<number> {
   const url = parseServerUrl(options.server);
   if (typeof url === 'string') {
-    options.log(`error: ${url}`);
+    options.log(`error: ${url}`, 'error');
     return JOIN_EXIT.unreachable;
   }
   const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
@@ -314,14 +314,15 @@ export async function runJoin(options: JoinOptions): Promise<number> {
     if (error instanceof DataMismatchError) {
       options.log(
         `error: this client's data do not fit the run's student: ${error.message}. Told the coordinator (abstain); exiting.`,
+        'error',
       );
       return JOIN_EXIT.dataMismatch;
     }
     if (error instanceof UnreachableError) {
-      options.log(`error: ${error.message}`);
+      options.log(`error: ${error.message}`, 'error');
       return JOIN_EXIT.unreachable;
     }
-    options.log(`cannot take part: ${(error as Error).message}`);
+    options.log(`cannot take part: ${(error as Error).message}`, 'error');
     return 1;
   } finally {
     clearTimeout(startTimer);

@@ -46,7 +46,8 @@ test('join to an unreachable coordinator retries with backoff and gives up after
 
 test('join to a malformed or non-http URL fails at once with exit code 4', async () => {
   for (const [server, pattern] of [
-    ['not a url', /--server "not a url" is not a URL/],
+    // Off a terminal the log is JSON lines, where the quotes are escaped.
+    ['not a url', /--server \\?"not a url\\?" is not a URL/],
     ['ftp://127.0.0.1:1', /must be an http:\/\/ or https:\/\/ URL, not ftp:/],
   ] as const) {
     const { code, output } = await runCli(
