@@ -484,7 +484,12 @@ export class RedisClientPool implements SimClientPool {
         await this.onCompleted(job.jobId, undefined);
         continue;
       }
-      if (await Job.fromId(this.queue, job.jobId)) continue;
+      if (await Job.fromId(this.queue, job.jobId)) {
+        // The job was added after the restart but its input was written before it: put it back.
+        if ((await this.redis.exists(job.data.inKey)) === 0)
+          await this.redis.set(job.data.inKey, job.input, 'EX', PAYLOAD_TTL_SECONDS);
+        continue;
+      }
       await this.submit(job);
       resubmitted += 1;
     }

@@ -167,17 +167,24 @@ export async function startSimWorker(options: SimWorkerOptions): Promise<SimWork
       clearTimeout(giveUpTimer);
       log(`Redis at ${where} is back: taking jobs again`);
     });
+  const PAYLOAD_WAIT_MS = 250;
+  const PAYLOAD_WAIT_ATTEMPTS = 40;
   const shards = new Recent<LabeledData>(4096);
   const artifacts = new Recent<Uint8Array>(16);
   let completed = 0;
 
+  // After a Redis restart without persistence a job can reach a worker before the simulation
+  // has staged its lost payloads again (recover() in redisPool.ts): wait a little for them.
   const fetchPayload = async (key: string, what: string): Promise<unknown> => {
-    const bytes = await data.getBuffer(key);
-    if (!bytes)
-      throw new Error(
-        `${what} is not in Redis (${key}): the simulation cleaned it up or Redis lost it`,
-      );
-    return payloadCodec.decode(bytes);
+    for (let attempt = 0; ; attempt++) {
+      const bytes = await data.getBuffer(key);
+      if (bytes) return payloadCodec.decode(bytes);
+      if (attempt >= PAYLOAD_WAIT_ATTEMPTS)
+        throw new Error(
+          `${what} is not in Redis (${key}): the simulation cleaned it up or Redis lost it`,
+        );
+      await new Promise((resolve) => setTimeout(resolve, PAYLOAD_WAIT_MS));
+    }
   };
 
   const process_ = async (job: Job<TrainingJobData, TrainingJobResult>) => {

@@ -98,7 +98,7 @@ test('generateResults --only fashion-mnist replaces only that section; --reuse t
     const options = { configsDir: configs, output, runsDir: join(dir, 'runs') };
     await assert.rejects(
       generateResults({ ...options, only: 'fashion-mnist' }),
-      /keeps parts 1 and 2 of .*results\.md, which does not exist/,
+      /keeps the other parts of .*results\.md, which does not exist/,
     );
     mkdirSync(join(dir, 'docs'), { recursive: true });
     writeFileSync(output, '# Results\n\nParts 1 and 2 as generated before.\n');

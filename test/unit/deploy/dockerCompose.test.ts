@@ -11,6 +11,8 @@ import { buildProgram } from '../../../cli/program.js';
 
 interface ComposeService {
   build?: string;
+  image?: string;
+  profiles?: string[];
   command?: string[];
   depends_on?: Record<string, unknown>;
 }
@@ -19,9 +21,20 @@ const compose = parse(readFileSync('docker-compose.yml', 'utf8')) as {
   services: Record<string, ComposeService>;
 };
 
-test('compose names a coordinator and a scalable client built from the Dockerfile', () => {
-  assert.deepEqual(Object.keys(compose.services).sort(), ['client', 'coordinator']);
-  for (const service of Object.values(compose.services)) assert.equal(service.build, '.');
+test('compose names a coordinator and a scalable client built from the Dockerfile, and a Redis simulation profile', () => {
+  assert.deepEqual(Object.keys(compose.services).sort(), [
+    'client',
+    'coordinator',
+    'redis',
+    'simulate',
+    'worker',
+  ]);
+  // Everything but Redis itself runs the project's image; the simulation parts only on request.
+  for (const [name, service] of Object.entries(compose.services))
+    if (name !== 'redis') assert.equal(service.build, '.', name);
+  assert.match(compose.services.redis!.image ?? '', /^redis:/);
+  for (const name of ['redis', 'worker', 'simulate'])
+    assert.deepEqual(compose.services[name]!.profiles, ['simulate'], name);
   assert.ok(existsSync('Dockerfile'));
   assert.match(readFileSync('Dockerfile', 'utf8'), /ENTRYPOINT \["node", "bin\/fedistill.js"\]/);
   assert.ok(existsSync('bin/fedistill.js'));
@@ -30,7 +43,12 @@ test('compose names a coordinator and a scalable client built from the Dockerfil
 
 test('every command and flag in compose exists in the CLI', () => {
   const program = buildProgram();
-  const expected = { coordinator: 'serve', client: 'join' } as const;
+  const expected = {
+    coordinator: 'serve',
+    client: 'join',
+    worker: 'worker',
+    simulate: 'simulate',
+  } as const;
   for (const [name, subcommand] of Object.entries(expected)) {
     const args = compose.services[name]!.command!;
     assert.equal(args[0], subcommand);
@@ -48,4 +66,8 @@ test('every command and flag in compose exists in the CLI', () => {
     'http://coordinator:8080',
     'clients reach the coordinator service by name on its port',
   );
+  for (const name of ['worker', 'simulate']) {
+    const args = compose.services[name]!.command!;
+    assert.equal(args[args.indexOf('--redis') + 1], 'redis://redis:6379', `${name} reaches Redis`);
+  }
 });
