@@ -47,6 +47,7 @@ import { RoundOutcomes } from './coordinator/roundOutcome.js';
 import type { StudentEvaluation } from './coordinator/roundOutcome.js';
 import { serveConnection } from './coordinator/connection.js';
 import { AccuracyGuard, UpdateBound, verifyWeights } from './robustness/index.js';
+import type { BoundVerdict } from './robustness/index.js';
 import { describeIssues, refusal } from './coordinator/refusals.js';
 
 export type { CoordinatorEvent, ResumePoint, RunResult } from './coordinator/events.js';
@@ -100,6 +101,8 @@ export class Coordinator {
   private readonly updateBound: UpdateBound;
   /** Rolls back a round whose student's accuracy collapses (`modelGuard.maxAccuracyDrop`). */
   private readonly accuracyGuard: AccuracyGuard;
+  /** The verdict of the delta being accepted right now (set by screenDelta, read by settleScreen). */
+  private screened: BoundVerdict | undefined;
 
   constructor(private readonly parts: CoordinatorParts) {
     const { config, store } = parts;
@@ -150,6 +153,7 @@ export class Coordinator {
       openRound: () => this.openRound,
       nextRoundId: () => this.nextRoundId,
       recheck: (round) => this.recheck(round),
+      settleScreen: (accepted) => this.settleScreen(accepted),
       withdraw: (link) => this.membership.withdraw(link),
       complaint: (roundId, accuser, accused) =>
         this.membership.noteComplaint(
@@ -440,13 +444,22 @@ export class Coordinator {
     return record;
   }
 
+  /**
+   * After the open round's strategy answered an update: the norm of the delta it screened counts
+   * toward the adaptive bound only when the update was accepted whole.
+   */
+  private settleScreen(accepted: boolean): void {
+    if (accepted && this.screened) this.updateBound.accepted(this.screened);
+    this.screened = undefined;
+  }
+
   /** One client's delta held to the update bound: folded as sent, clipped (noted), or refused. */
   private screenDelta(delta: Float32Array): ScreenedDelta {
     const verdict = this.updateBound.check(delta);
     if (verdict.action === 'refuse' || !verdict.delta)
       throw new ContributionError(`update bound: ${verdict.reason}`, 'rejected-weights');
-    // Strategies fold a delta right after screening it, so its norm counts from here.
-    this.updateBound.accepted(verdict);
+    // Its norm joins the bound's history only once the whole update is accepted (settleScreen).
+    this.screened = verdict;
     return { delta: verdict.delta, ...(verdict.reason ? { note: verdict.reason } : {}) };
   }
 

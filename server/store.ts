@@ -140,7 +140,8 @@ CREATE TABLE IF NOT EXISTS unjoined_refusals (
 
 type Row = Record<string, unknown>;
 
-function roundFromRow(row: Row): RoundRecord {
+/** A `rounds` row as a RoundRecord (the dashboard's run history reads the same rows). */
+export function roundFromRow(row: Row): RoundRecord {
   return {
     runId: row.run_id as string,
     round: row.round as number,

@@ -30,6 +30,8 @@ export interface IntakeParts {
   nextRoundId(): number;
   /** Called after anything that may let the open round settle. */
   recheck(round: OpenRound): void;
+  /** The open round's strategy accepted (true) or refused an update it may have screened. */
+  settleScreen(accepted: boolean): void;
   /** Takes the client on `link` out of the run; its id, or undefined when it is not a member. */
   withdraw(link: ClientLink): string | undefined;
   /** A sampled client says others' key shares do not open for it. */
@@ -119,7 +121,9 @@ export class UpdateIntake {
     let note: string | undefined;
     try {
       note = round.strategy.accept(clientId, update)?.note;
+      this.parts.settleScreen(true);
     } catch (error) {
+      this.parts.settleScreen(false);
       const code = error instanceof ContributionError ? error.code : 'rejected-weights';
       return reject(code, (error as Error).message);
     }

@@ -12,6 +12,7 @@ import Database from 'better-sqlite3';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { z } from 'zod';
+import { roundFromRow } from '../store.js';
 
 /** One round of a history series (a coordinator run, or one strategy × seed of a simulation). */
 export interface HistoryRound {
@@ -174,18 +175,7 @@ export class RunHistory {
           string,
           unknown
         >[]
-      ).map((row) => ({
-        round: row.round as number,
-        status: row.status as string,
-        studentAccuracy: row.student_accuracy as number | null,
-        studentLoss: row.student_loss as number | null,
-        agreement: row.agreement as number | null,
-        teacherAccuracy: row.teacher_accuracy as number | null,
-        bytesDownPerClient: row.bytes_down_per_client as number,
-        bytesUpPerClient: row.bytes_up_per_client as number,
-        durationMs: row.duration_ms as number,
-        meanClientLoss: row.mean_client_loss as number | null,
-      }));
+      ).map(roundFromRow);
     }
     const match = /^sim:(.+):([^:]+):(-?\d+(?:\.\d+)?)$/.exec(key);
     if (!match) return undefined;
