@@ -28,7 +28,8 @@ export function readMaybeGzip(path: string): Uint8Array {
   return bytes;
 }
 
-function withPath<T>(path: string, read: () => T): T {
+/** Runs `read`; a DatasetError from it that does not name `path` is thrown again naming it. */
+export function withPath<T>(path: string, read: () => T): T {
   try {
     return read();
   } catch (err) {

@@ -13,7 +13,7 @@ import { idxToFeatures, idxToLabeledData, parseIdx } from '../../shared/data/idx
 import type { IdxToDataOptions } from '../../shared/data/idx.js';
 import type { LabeledData } from '../../shared/data/types.js';
 import { DatasetError } from '../../shared/errors.js';
-import { readMaybeGzip } from './files.js';
+import { readMaybeGzip, withPath } from './files.js';
 import { loadMnist, MNIST_TOTAL } from './mnist.js';
 
 /** A dataset as loaded from a source: features, labels when it has them, and its shape. */
@@ -203,7 +203,7 @@ function loadFolderSplit(
   const origin = `${spec} (${paths.join(' + ')})`;
   if (split.kind === 'idx') {
     const imagesPath = paths[0] as string;
-    const images = withFile(imagesPath, () => parseIdx(readMaybeGzip(imagesPath)));
+    const images = withPath(imagesPath, () => parseIdx(readMaybeGzip(imagesPath)));
     const labelsPath = paths[1];
     if (labelsPath === undefined) {
       if (labelsWanted === 'required') {
@@ -212,14 +212,14 @@ function loadFolderSplit(
             'labelled data is needed here',
         );
       }
-      const features = withFile(imagesPath, () => idxToFeatures(images, options.idx));
+      const features = withPath(imagesPath, () => idxToFeatures(images, options.idx));
       return { ...features, numClasses: 0, origin };
     }
-    const labels = withFile(labelsPath, () => parseIdx(readMaybeGzip(labelsPath)));
-    const data = withFile(`${imagesPath} + ${labelsPath}`, () =>
+    const labels = withPath(labelsPath, () => parseIdx(readMaybeGzip(labelsPath)));
+    const data = withPath(`${imagesPath} + ${labelsPath}`, () =>
       idxToLabeledData(images, labels, options.idx),
     );
-    const inputShape = withFile(imagesPath, () => idxToFeatures(images, options.idx).inputShape);
+    const inputShape = withPath(imagesPath, () => idxToFeatures(images, options.idx).inputShape);
     return { ...data, inputShape, numClasses: labelCount(data.y), origin };
   }
   const path = paths[0] as string;
@@ -230,7 +230,7 @@ function loadFolderSplit(
       `${path}: read without a label column, but labelled data is needed here`,
     );
   }
-  const table = withFile(path, () => parseCsvData(text, csvOptions));
+  const table = withPath(path, () => parseCsvData(text, csvOptions));
   let inputShape: readonly number[] = [table.featureSize];
   if (options.csvShape !== undefined) {
     const size = options.csvShape.reduce((a, b) => a * b, 1);
@@ -253,17 +253,6 @@ function loadFolderSplit(
     numClasses: labelCount(table.y),
     origin,
   };
-}
-
-function withFile<T>(path: string, read: () => T): T {
-  try {
-    return read();
-  } catch (err) {
-    if (err instanceof DatasetError && !err.message.includes(path)) {
-      throw new DatasetError(`${path}: ${err.message}`);
-    }
-    throw err;
-  }
 }
 
 /**
