@@ -11,6 +11,7 @@ import { loadDataSource, requireLabels, writeIdxDataset } from '../node/data/ind
 import {
   capPartSizes,
   createRng,
+  deriveSeed,
   describePartition,
   labelSkew,
   partitionByScheme,
@@ -79,7 +80,8 @@ export function partitionToFolders(options: PartitionOptions): PartitionResult {
     const order = createRng(seed).shuffle(Int32Array.from({ length: data.count }, (_, i) => i));
     data = subset(data, order.subarray(0, options.subsample));
   }
-  const rng = createRng(seed * 7919 + 17);
+  // The same stream a simulation deals its clients from (shared/data/seeds.ts).
+  const rng = createRng(deriveSeed(seed, 'partition', 17));
   let parts = partitionByScheme(data.y, options.clients, options.scheme, rng);
   if (options.maxPerClient !== undefined) parts = capPartSizes(parts, options.maxPerClient, rng);
   const skew = labelSkew(data.y, parts, Math.max(loaded.numClasses, 1));

@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { LabeledData } from '../shared/data/types.js';
 import type { WeightPrecision } from '../node/modelFiles.js';
 import { loadLayersModelFromFile } from '../node/modelFiles.js';
+import { argmaxRows, matchRate } from '../shared/predictions/index.js';
 
 export interface StudentExport {
   precision: WeightPrecision;
@@ -33,13 +34,6 @@ function predict(model: tf.LayersModel, test: LabeledData): Float32Array {
   });
 }
 
-function argmax(logits: Float32Array, row: number, classes: number): number {
-  let best = 0;
-  for (let c = 1; c < classes; c++)
-    if (logits[row * classes + c]! > logits[row * classes + best]!) best = c;
-  return best;
-}
-
 /**
  * Measures each export found in `dirs` (precision → folder with model.json)
  * against the float32 one; `test` is capped at `maxSamples` rows (default 2000).
@@ -61,6 +55,7 @@ export async function measureStudentExports(
   const reference = await loadLayersModelFromFile(join(float32Dir, 'model.json'));
   const referenceLogits = predict(reference, sample);
   const classes = referenceLogits.length / Math.max(1, count);
+  const referenceClasses = argmaxRows(referenceLogits, classes);
   reference.dispose();
   const results: StudentExport[] = [];
   for (const [precision, dir] of dirs) {
@@ -69,22 +64,16 @@ export async function measureStudentExports(
     const model = await loadLayersModelFromFile(path);
     const logits = predict(model, sample);
     model.dispose();
-    let right = 0;
-    let agree = 0;
+    const ours = argmaxRows(logits, classes);
     let maxLogitDiff = 0;
-    for (let r = 0; r < count; r++) {
-      const ours = argmax(logits, r, classes);
-      if (ours === sample.y[r]) right += 1;
-      if (ours === argmax(referenceLogits, r, classes)) agree += 1;
-    }
     for (let i = 0; i < logits.length; i++)
       maxLogitDiff = Math.max(maxLogitDiff, Math.abs(logits[i]! - referenceLogits[i]!));
     results.push({
       precision,
       path,
       weightBytes: statSync(join(dir, 'weights.bin')).size,
-      testAccuracy: right / Math.max(1, count),
-      agreementWithFloat32: agree / Math.max(1, count),
+      testAccuracy: matchRate(ours, sample.y),
+      agreementWithFloat32: matchRate(ours, referenceClasses),
       maxLogitDiff,
     });
   }
