@@ -44,3 +44,25 @@ export function runCli(args: string[], timeoutMs = 300_000): CliProcess {
     },
   };
 }
+
+/**
+ * Resolves true once `pattern` appears in the process's output, false if the process exits or
+ * `timeoutMs` passes first.
+ */
+export function outputMatches(
+  cli: CliProcess,
+  pattern: RegExp,
+  timeoutMs: number,
+): Promise<boolean> {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const poll = setInterval(() => {
+      if (pattern.test(cli.output())) finish(true);
+      else if (cli.child.exitCode !== null || Date.now() - started > timeoutMs) finish(false);
+    }, 50);
+    const finish = (value: boolean) => {
+      clearInterval(poll);
+      resolve(value);
+    };
+  });
+}

@@ -8,7 +8,6 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -17,29 +16,8 @@ import * as tf from '@tensorflow/tfjs';
 import { createRng, evaluate } from '../../shared/index.js';
 import { demoSplit } from '../../node/demo/demoSplit.js';
 import { fileModelLoader } from '../../node/modelFiles.js';
-import { runCli, type CliProcess } from '../integration/processes.js';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-function waitFor(child: CliProcess, pattern: RegExp, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const started = Date.now();
-    const poll = setInterval(() => {
-      if (pattern.test(child.output())) finish(true);
-      else if (child.child.exitCode !== null || Date.now() - started > timeoutMs) finish(false);
-    }, 50);
-    const finish = (value: boolean) => {
-      clearInterval(poll);
-      resolve(value);
-    };
-  });
-}
+import { outputMatches, runCli } from '../integration/processes.js';
+import { freePort } from '../support/ports.js';
 
 /**
  * Kills the coordinator `kills` times while two client processes keep reconnecting, then lets
@@ -103,12 +81,12 @@ async function killAndResume(
   try {
     while (kills < killsWanted) {
       const serve = runCli(serveArgs, 120_000);
-      const listening = await waitFor(serve, /listening on/, 60_000);
+      const listening = await outputMatches(serve, /listening on/, 60_000);
       assert.ok(listening, `coordinator did not start:\n${serve.output()}`);
       // A random point: during client reconnection, training, aggregation or checkpointing —
       // but no later than just after this life's first aggregated round (polled every 50 ms), so
       // that however fast rounds run, the run outlasts the kills (10 lives, 30 rounds).
-      await waitFor(serve, /round \d+ \(\d+\/\d+\):/, 300 + rng.next() * 3500);
+      await outputMatches(serve, /round \d+ \(\d+\/\d+\):/, 300 + rng.next() * 3500);
       if (serve.child.exitCode !== null) {
         lives.push(serve.output());
         assert.fail(

@@ -8,21 +8,13 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { runCli } from '../integration/processes.js';
+import { freePort } from '../support/ports.js';
 import { startSmallCoordinator } from '../support/smallCoordinator.js';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 test('join to an unreachable coordinator retries with backoff and gives up after --connect-timeout', async () => {
   const port = await freePort();

@@ -14,7 +14,6 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -27,7 +26,8 @@ import type { JoinResponse, RoundStart, UpdateResponse } from '../../shared/prot
 import { demoSplit } from '../../node/demo/demoSplit.js';
 import { fileModelLoader } from '../../node/modelFiles.js';
 import { SocketTransport } from '../../client/socketTransport.js';
-import { runCli, type CliProcess } from '../integration/processes.js';
+import { outputMatches, runCli } from '../integration/processes.js';
+import { freePort } from '../support/ports.js';
 import { nodeClient, startSmallCoordinator } from '../support/smallCoordinator.js';
 import { VALID_AUTH, connectSocket, type RawSocket } from './adversaries.js';
 
@@ -50,28 +50,6 @@ const POISONS: { kind: string; delta: (n: number) => Float32Array }[] = [
   { kind: '2e38 everywhere (sums past float32)', delta: (n) => new Float32Array(n).fill(2e38) },
   { kind: '2e38 everywhere, again', delta: (n) => new Float32Array(n).fill(2e38) },
 ];
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-function waitFor(child: CliProcess, pattern: RegExp, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const started = Date.now();
-    const poll = setInterval(() => {
-      if (pattern.test(child.output())) finish(true);
-      else if (child.child.exitCode !== null || Date.now() - started > timeoutMs) finish(false);
-    }, 50);
-    const finish = (value: boolean) => {
-      clearInterval(poll);
-      resolve(value);
-    };
-  });
-}
 
 interface Sent {
   roundId: number;
@@ -200,9 +178,9 @@ test(
     try {
       // Life 1: up to two aggregated rounds, then SIGKILL.
       const first = runCli(serveArgs, 300_000);
-      assert.ok(await waitFor(first, /listening on/, 180_000), first.output());
+      assert.ok(await outputMatches(first, /listening on/, 180_000), first.output());
       await joinHostile();
-      assert.ok(await waitFor(first, /round 2 \(2\//, 240_000), first.output());
+      assert.ok(await outputMatches(first, /round 2 \(2\//, 240_000), first.output());
       assert.equal(first.child.exitCode, null, 'the coordinator is still up after the poison');
       first.child.kill('SIGKILL');
       await first.exited;
@@ -210,7 +188,7 @@ test(
 
       // Life 2: --resume, the hostile comes back under a new id and goes on.
       const second = runCli(serveArgs, 400_000);
-      assert.ok(await waitFor(second, /listening on/, 180_000), second.output());
+      assert.ok(await outputMatches(second, /listening on/, 180_000), second.output());
       await joinHostile();
       const { code, output } = await second.exited;
       lastOutput = output;

@@ -6,7 +6,8 @@
  * URL reconnect to the new server by themselves ("Redis restarted" tests).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
+import { freePort } from './ports.js';
 
 export const REDIS_SERVER = process.env.REDIS_SERVER ?? 'redis-server';
 
@@ -19,19 +20,6 @@ export interface TestRedis {
   stop(): Promise<void>;
   /** Everything redis-server printed, for failure messages. */
   output(): string;
-}
-
-/** A port nothing listens on right now (the OS picks it; there is a small race until Redis binds). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function accepts(port: number): Promise<boolean> {
