@@ -30,84 +30,8 @@
  * Token comparisons take constant time (SHA-256 digests, timingSafeEqual).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 
-/** Client names in a tokens file: what the clients table records. */
-const CLIENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$/;
-const MIN_TOKEN_LENGTH = 8;
-const MAX_TOKEN_LENGTH = 500;
 const PENDING_JOIN_MS = 10_000;
-
-export class TokensFileError extends Error {
-  override readonly name = 'TokensFileError';
-}
-
-/**
- * Parses a tokens file: JSON (`{ "name": "token", … }` or
- * `[{ "name": …, "token": … }, …]`), or one `name:token` per line (blank
- * lines and lines starting with `#` are skipped; the token is everything after
- * the first colon, trimmed). Names are 1–100 of `A-Z a-z 0-9 . _ @ -`;
- * tokens 8–500 characters; names and tokens must each be unique.
- * @returns client name → token
- * @throws TokensFileError naming the line or entry
- */
-export function parseTokensFile(text: string, source = 'tokens file'): Map<string, string> {
-  const entries: [string, string, string][] = [];
-  const trimmed = text.trim();
-  if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
-    let value: unknown;
-    try {
-      value = JSON.parse(trimmed);
-    } catch (error) {
-      throw new TokensFileError(`${source}: invalid JSON: ${(error as Error).message}`);
-    }
-    if (Array.isArray(value)) {
-      value.forEach((entry: unknown, i) => {
-        const { name, token } = (entry ?? {}) as { name?: unknown; token?: unknown };
-        if (typeof name !== 'string' || typeof token !== 'string')
-          throw new TokensFileError(`${source}: entry ${i} needs string "name" and "token"`);
-        entries.push([name, token, `entry ${i}`]);
-      });
-    } else {
-      for (const [name, token] of Object.entries(value as Record<string, unknown>)) {
-        if (typeof token !== 'string')
-          throw new TokensFileError(`${source}: the token of "${name}" must be a string`);
-        entries.push([name, token, `"${name}"`]);
-      }
-    }
-  } else {
-    text.split(/\r?\n/).forEach((raw, i) => {
-      const line = raw.trim();
-      if (line === '' || line.startsWith('#')) return;
-      const colon = line.indexOf(':');
-      if (colon < 0) throw new TokensFileError(`${source} line ${i + 1}: expected name:token`);
-      entries.push([line.slice(0, colon).trim(), line.slice(colon + 1).trim(), `line ${i + 1}`]);
-    });
-  }
-  const byName = new Map<string, string>();
-  const tokens = new Set<string>();
-  for (const [name, token, where] of entries) {
-    if (!CLIENT_NAME.test(name))
-      throw new TokensFileError(
-        `${source} ${where}: client name "${name}" must be 1–100 of A-Z a-z 0-9 . _ @ -`,
-      );
-    if (token.length < MIN_TOKEN_LENGTH || token.length > MAX_TOKEN_LENGTH)
-      throw new TokensFileError(
-        `${source} ${where}: the token of "${name}" must be ${MIN_TOKEN_LENGTH}–${MAX_TOKEN_LENGTH} characters`,
-      );
-    if (byName.has(name)) throw new TokensFileError(`${source} ${where}: "${name}" appears twice`);
-    if (tokens.has(token))
-      throw new TokensFileError(`${source} ${where}: two clients share the token of "${name}"`);
-    byName.set(name, token);
-    tokens.add(token);
-  }
-  if (byName.size === 0) throw new TokensFileError(`${source}: no client tokens`);
-  return byName;
-}
-
-export function loadTokensFile(path: string): Map<string, string> {
-  return parseTokensFile(readFileSync(path, 'utf8'), path);
-}
 
 function digest(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();

@@ -2,13 +2,8 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import {
-  JoinAuthority,
-  TokensFileError,
-  bearerToken,
-  parseTokensFile,
-  tokenEquals,
-} from '../../../server/auth.js';
+import { JoinAuthority, bearerToken, tokenEquals } from '../../../server/auth.js';
+import { TokensFileError, parseTokensFile } from '../../../server/tokensFile.js';
 import type { ArtifactStore } from '../../../server/artifacts.js';
 import { createHttpHandler } from '../../../server/httpRoutes.js';
 
