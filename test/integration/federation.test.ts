@@ -16,6 +16,7 @@ import { fileModelLoader } from '../../node/modelFiles.js';
 import { evaluate } from '../../shared/training/index.js';
 import { runCli, type CliProcess } from './processes.js';
 import { smallTraining } from '../support/smallRun.js';
+import { startGate, type Gate } from '../support/gate.js';
 
 const TOKEN = 'integration-secret';
 const dataDir = mkdtempSync(join(tmpdir(), 'fedistill-federation-'));
@@ -24,6 +25,7 @@ let result: RunResult;
 const events: CoordinatorEvent[] = [];
 const clients: CliProcess[] = [];
 let lateJoiner: CliProcess | undefined;
+let gate: Gate | undefined;
 
 before(async () => {
   prepared = await prepareCoordinator({
@@ -31,9 +33,9 @@ before(async () => {
       port: 0,
       dataDir,
       rounds: 3,
-      // Round 1 starts with the first three after 8 s; later rounds wait up to 8 s for the fourth.
+      // Round 1 starts with the first three after 12 s; later rounds wait up to 12 s for the fourth.
       minClients: 4,
-      waitForClientsMs: 8_000,
+      waitForClientsMs: 12_000,
       roundTimeoutMs: 240_000,
       quorum: 1,
       tokens: [TOKEN],
@@ -47,26 +49,32 @@ before(async () => {
     log: () => undefined,
     onEvent: (event) => {
       events.push(event);
-      // A fourth client joins while round 1 runs: it must take part in the next round.
-      if (event.type === 'round:started' && event.roundId === 1 && !lateJoiner) {
-        lateJoiner = runCli([
-          'join',
-          '--name',
-          'late',
-          '--server',
-          prepared.running.url,
-          '--data',
-          'demo:3/4',
-          '--token',
-          TOKEN,
-          '--backend',
-          'wasm',
-          '--cache-dir',
-          join(dataDir, 'cache-3'),
-        ]);
-      }
+      // The fourth client may arrive once round 1 runs: it must take part in the next round.
+      if (event.type === 'round:started' && event.roundId === 1) gate?.open();
     },
   });
+  // The fourth client starts now, behind a shut gate, so its start-up (slow on a loaded machine)
+  // is over when round 1 opens the gate; it then retries within 5 s and joins mid-run.
+  const coordinatorPort = Number(new URL(prepared.running.url).port);
+  gate = await startGate(coordinatorPort);
+  lateJoiner = runCli([
+    'join',
+    '--name',
+    'late',
+    '--server',
+    gate.url,
+    '--data',
+    'demo:3/4',
+    '--token',
+    TOKEN,
+    '--backend',
+    'wasm',
+    '--cache-dir',
+    join(dataDir, 'cache-3'),
+    // It keeps retrying until the gate opens, however long round 1 takes to begin.
+    '--connect-timeout',
+    '240',
+  ]);
   for (let i = 0; i < 3; i++) {
     clients.push(
       runCli([
@@ -93,6 +101,7 @@ before(async () => {
 
 after(async () => {
   for (const client of [...clients, ...(lateJoiner ? [lateJoiner] : [])]) client.kill();
+  await gate?.close();
   await prepared?.running.close();
   prepared?.teacher.dispose();
   rmSync(dataDir, { recursive: true, force: true });
