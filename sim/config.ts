@@ -113,6 +113,13 @@ export const simConfigSchema = z
           }),
         /** Seed of the subsample and the split (the same for every run seed, so the teacher is trained once). Defaults to 42. */
         seed: z.number().int().min(0).default(42),
+        /** How image-folder sources (PNG/JPEG in class folders) are read. Defaults to auto channels. */
+        images: z
+          .strictObject({
+            /** 1 (greyscale), 3 (RGB) or auto (1 when every image is grey). Defaults to auto. */
+            channels: z.union([z.literal('auto'), z.literal(1), z.literal(3)]).default('auto'),
+          })
+          .optional(),
         /** How CSV sources are read. Defaults to the label in column 0, no scaling, flat rows. */
         csv: z
           .strictObject({

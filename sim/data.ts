@@ -43,6 +43,7 @@ function sourceOptions(config: SimConfig): Partial<DataSourceOptions> {
   const csv = config.data.csv;
   return {
     labels: 'required',
+    ...(config.data.images ? { imageChannels: config.data.images.channels } : {}),
     ...(csv
       ? {
           csv: { labelColumn: csv.labelColumn, normalize: csv.normalize },

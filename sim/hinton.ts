@@ -170,11 +170,7 @@ export async function runHinton(
 
     started = Date.now();
     const { temperature, alpha } = config.distillation;
-    const softLabels = softmaxRows(
-      await teacher.logits(train.x, train.count),
-      10,
-      temperature,
-    );
+    const softLabels = softmaxRows(await teacher.logits(train.x, train.count), 10, temperature);
     const distilled = buildModel(studentSpec, config.seed + 1);
     try {
       await trainLocal({

@@ -69,7 +69,10 @@ test('simulate with teacher.file: an ONNX teacher labels the proxy set and gives
     assert.equal(result.teacher.description, `ONNX model ${MODEL}`);
     assert.equal(result.teacher.parameters, 27_562);
     assert.ok(result.teacher.accuracy > 0.9, `teacher accuracy ${result.teacher.accuracy}`);
-    assert.ok(logs.some((line) => /onnx runtime: cpu provider/.test(line)), logs.join('\n'));
+    assert.ok(
+      logs.some((line) => /onnx runtime: cpu provider/.test(line)),
+      logs.join('\n'),
+    );
     for (const round of run.rounds) assert.equal(round.teacherAccuracy, result.teacher.accuracy);
 
     // What the coordinator served: the proxy inputs, their soft labels and teacher features.
