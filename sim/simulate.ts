@@ -112,6 +112,8 @@ export interface SimulationResult {
     origin: string;
     inputShape: number[];
     numClasses: number;
+    /** Class names by label index, when the source names them (image class folders). */
+    classNames?: string[];
   };
   /** Client shard sizes and label skew (mean total-variation distance) per seed. */
   partitions: { seed: number; sizes: number[]; meanSkew: number }[];
@@ -493,6 +495,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
         origin: split.origin,
         inputShape: split.inputShape,
         numClasses: split.numClasses,
+        ...(split.classNames ? { classNames: split.classNames } : {}),
       },
       partitions,
       runs,

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadProxySource } from '../../../../cli/dataFlags.js';
 import { partitionToFolders } from '../../../../cli/partitionCommand.js';
 import { listFolderSplits, loadDataSource } from '../../../../node/data/source.js';
 import { DatasetError } from '../../../../shared/errors.js';
@@ -94,6 +95,10 @@ test('an unlabelled proxy folder beside the splits: accepted where labels are op
     assert.deepEqual(proxy.inputShape, [3, 4, 1]);
     assert.equal(proxy.x[12], Math.fround(101 / 255));
     assert.match(proxy.origin, /3 unlabelled images 3×4×1/);
+    // serve --proxy-data takes it as it is.
+    const served = loadProxySource(`${dir}:proxy`, {}, 12);
+    assert.equal(served.y, undefined);
+    assert.deepEqual(served.x, proxy.x);
     assert.throws(
       () => loadDataSource(`${dir}:proxy`),
       /proxy holds images but no class folders \(<class>\/\*\.png\); labelled data is needed here/,
