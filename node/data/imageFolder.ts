@@ -201,8 +201,8 @@ export function loadImageSplit(
       first = path;
     } else if (image.width !== width || image.height !== height) {
       throw new DatasetError(
-        `${path} is ${image.width}×${image.height}, but ${first} is ${width}×${height}: ` +
-          'the images of a data source must share one size (resize them first)',
+        `${path} is ${image.width}×${image.height} pixels, but ${first} is ${width}×${height} ` +
+          '(width×height): the images of a data source must share one size (resize them first)',
       );
     }
     if (grey && channels === 'auto') grey = isGrey(image.rgba);

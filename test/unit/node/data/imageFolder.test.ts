@@ -164,7 +164,7 @@ test('bad image data gets a DatasetError naming the file: mixed sizes, undecodab
       (error: Error) =>
         error instanceof DatasetError &&
         error.message.includes(
-          `${join(sizes, 'b', '2.png')} is 5×3, but ${join(sizes, 'a', '1.png')} is 4×3`,
+          `${join(sizes, 'b', '2.png')} is 5×3 pixels, but ${join(sizes, 'a', '1.png')} is 4×3 (width×height)`,
         ),
     );
 
