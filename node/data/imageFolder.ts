@@ -7,6 +7,7 @@
  * like IDX pixels, greyscale or RGB as asked (by default greyscale when every
  * image is grey). Every error names the file or folder at fault.
  */
+import type { Dirent } from 'node:fs';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { decode as decodeJpeg } from 'jpeg-js';
@@ -45,22 +46,28 @@ interface FolderEntries {
 }
 
 function entriesOf(dir: string): FolderEntries {
-  let names: string[];
+  let entries: Dirent[];
   try {
-    names = readdirSync(dir).sort();
+    entries = readdirSync(dir, { withFileTypes: true });
   } catch (err) {
     throw new DatasetError(`cannot read data folder ${dir}: ${(err as Error).message}`);
   }
   const images: string[] = [];
   const dirs: string[] = [];
-  for (const name of names) {
+  for (const entry of entries) {
+    const { name } = entry;
     // Hidden entries (.DS_Store, .git) are never data.
     if (name.startsWith('.')) continue;
-    const stat = statSync(join(dir, name), { throwIfNoEntry: false });
+    // The entry's own type saves a stat per image; a symbolic link is followed.
+    const stat = entry.isSymbolicLink()
+      ? statSync(join(dir, name), { throwIfNoEntry: false })
+      : entry;
     if (stat?.isDirectory()) dirs.push(name);
     else if (stat?.isFile() && IMAGE_FILE.test(name)) images.push(name);
   }
-  return { images, dirs };
+  // Character-code order, as Python's sorted (and so ImageFolder) orders names (the two differ
+  // only for characters past U+FFFF).
+  return { images: images.sort(), dirs: dirs.sort() };
 }
 
 /** The class folders of a split folder: its subfolders that hold images. */
@@ -76,7 +83,12 @@ function classFoldersOf(dir: string): string[] {
  */
 export function listImageSplits(dir: string): ImageSplit[] {
   const top = entriesOf(dir);
-  const classes = (folder: string) => classFoldersOf(join(dir, folder));
+  const found = new Map<string, string[]>();
+  const classes = (folder: string): string[] => {
+    let names = found.get(folder);
+    if (!names) found.set(folder, (names = classFoldersOf(join(dir, folder))));
+    return names;
+  };
   const splitDirs = top.dirs.filter((d) => classes(d).length > 0);
   if (splitDirs.length > 0) {
     if (top.images.length > 0) {
