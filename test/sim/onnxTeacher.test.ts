@@ -22,8 +22,9 @@ import {
   softmaxRows,
 } from '../../shared/index.js';
 import { loadOnnxTeacher } from '../../server/teachers/index.js';
-import { readSimConfigFile } from '../../sim/config.js';
+import { parseSimConfig, readSimConfigFile } from '../../sim/config.js';
 import { runSimulation } from '../../sim/simulate.js';
+import { grey, writePng } from '../support/imageFiles.js';
 
 const MODEL = fileURLToPath(new URL('../fixtures/onnx/small-cnn.onnx', import.meta.url));
 
@@ -109,6 +110,49 @@ test('simulate with teacher.file: an ONNX teacher labels the proxy set and gives
     } finally {
       teacher.dispose();
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('simulate with teacher.file refuses, before any round, a teacher for other data and an unknown feature layer', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-sim-onnx-bad-'));
+  try {
+    const base = {
+      name: 'onnx-refusals',
+      cacheDir: join(dir, 'cache'),
+      clients: 2,
+      rounds: 1,
+      student: 'mlp:8',
+      workers: 0,
+    };
+    // 8×8 images: 64 values a sample, where the fixture takes 28×28.
+    for (const name of ['a', 'b'])
+      for (let n = 0; n < 60; n++)
+        writePng(join(dir, 'small', name, `${n}.png`), 8, 8, () => grey(n));
+    await assert.rejects(
+      runSimulation({
+        config: parseSimConfig({
+          ...base,
+          data: { source: join(dir, 'small'), total: 120 },
+          teacher: { file: MODEL, provider: 'cpu' },
+        }),
+        writeOutputs: false,
+      }),
+      /ONNX model .*small-cnn\.onnx takes inputs of shape \[1, 28, 28\] \(784 values\), but .*small.* has 64 values a sample/,
+    );
+    await assert.rejects(
+      runSimulation({
+        config: parseSimConfig({
+          ...base,
+          data: { total: 200 },
+          teacher: { file: MODEL, provider: 'cpu' },
+          teacherFeatures: { layer: 'nope' },
+        }),
+        writeOutputs: false,
+      }),
+      /small-cnn\.onnx has no feature layer 'nope'; available: features, /,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
