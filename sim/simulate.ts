@@ -320,11 +320,8 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     `data: ${split.origin}: teacher ${split.teacherTrain.count}, proxy ${split.proxy.count}, ` +
       `client pool ${split.clientPool.count}, test ${split.test.count}`,
   );
-  const teacherSpec = config.teacher.file
-    ? undefined
-    : resolveSpec(config.teacher.spec, split.inputShape, split.numClasses);
   const progress = options.progress;
-  const teacher = await simTeacher(config, split, teacherSpec, log, progress);
+  const { teacher, spec: teacherSpec } = await simTeacher(config, split, log, progress);
   const threads =
     config.workers === 'auto'
       ? defaultThreads(config.clients)
@@ -534,20 +531,19 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
 
 /**
  * The simulation's teacher: `teacher.file` loaded as `fedistill serve --teacher` loads one
- * (ONNX or tfjs, the feature layer checked at load), or the default teacher trained on the
- * teacher split (cached in `cacheDir`).
+ * (ONNX or tfjs, the feature layer checked at load), or the default teacher of `teacher.spec`
+ * (returned beside it) trained on the teacher split and cached in `cacheDir`.
  */
 async function simTeacher(
   config: SimConfig,
   split: SimSplit,
-  spec: ModelSpec | undefined,
   log: Log,
   progress: Progress | undefined,
-): Promise<Teacher> {
+): Promise<{ teacher: Teacher; spec?: ModelSpec }> {
   const { file, outputs, provider, inputLayout } = config.teacher;
   if (file !== undefined) {
     log(`teacher: loading ${file} (the teacher split of ${split.teacherTrain.count} goes unused)`);
-    return loadTeacherFile(file, {
+    const teacher = await loadTeacherFile(file, {
       outputs,
       onnxProvider: provider,
       onnxInputLayout: inputLayout,
@@ -556,11 +552,13 @@ async function simTeacher(
         : {}),
       log,
     });
+    return { teacher };
   }
+  const spec = resolveSpec(config.teacher.spec, split.inputShape, split.numClasses);
   // Started at the first step: it follows the "training" line and never shows for a cached teacher.
   let teacherBar: ProgressTask | undefined;
-  return loadOrTrainDefaultTeacher({
-    spec: spec!,
+  const teacher = await loadOrTrainDefaultTeacher({
+    spec,
     data: split.teacherTrain,
     dataDir: config.cacheDir,
     epochs: config.teacher.epochs,
@@ -574,6 +572,7 @@ async function simTeacher(
       teacherBar?.update(done, `loss ${loss.toFixed(3)}`);
     },
   }).finally(() => teacherBar?.finish());
+  return { teacher, spec };
 }
 
 export function describePartition(config: SimConfig): string {
