@@ -11,6 +11,7 @@ import { formatSummary, summarizeRun } from '../server/summary.js';
 import { EXPORT_PRECISIONS } from '../server/checkpoints.js';
 import type { LabeledData } from '../shared/data/types.js';
 import type { ModelSpec } from '../shared/models/index.js';
+import { DatasetError } from '../shared/errors.js';
 import { selectNodeBackend } from '../node/backend.js';
 import type { LoadedData } from '../node/data/index.js';
 import {
@@ -96,6 +97,8 @@ export interface DataRecord {
   teacher?: { origin: string; count: number };
   inputShape: number[];
   numClasses: number;
+  /** Class names by label index, when the sources name them (image class folders). */
+  classNames?: string[];
   demoShards?: number[];
 }
 
@@ -153,6 +156,17 @@ function loadCoordinatorData(setup: CoordinatorSetup, log: Log): CoordinatorData
         `; inputs ${testSet.inputShape.join('×')}`,
     );
     const numClasses = Math.max(testSet.numClasses, teacherSet?.numClasses ?? 0);
+    const classNames = testSet.classNames ?? teacherSet?.classNames;
+    if (
+      testSet.classNames &&
+      teacherSet?.classNames &&
+      testSet.classNames.join('\n') !== teacherSet.classNames.join('\n')
+    ) {
+      throw new DatasetError(
+        `--test-data ${testSet.origin} and --teacher-data ${teacherSet.origin} name different classes; ` +
+          'label indices come from sorted class folder names, so both need the same class folders',
+      );
+    }
     return {
       proxy,
       test,
@@ -168,6 +182,7 @@ function loadCoordinatorData(setup: CoordinatorSetup, log: Log): CoordinatorData
         ...(teacherSet ? { teacher: { origin: teacherSet.origin, count: teacherSet.count } } : {}),
         inputShape: [...testSet.inputShape],
         numClasses,
+        ...(classNames ? { classNames: [...classNames] } : {}),
       },
     };
   }

@@ -1,10 +1,11 @@
 /**
  * The data options every command shares (`--csv-label-column`, `--csv-normalize`,
- * `--csv-shape`, `--csv-delimiter`) and how a command loads a data source with them.
+ * `--csv-shape`, `--csv-delimiter`, `--image-channels`) and how a command loads a data
+ * source with them.
  */
 import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
-import type { DataSourceOptions, LoadedData } from '../node/data/index.js';
+import { InvalidArgumentError, Option } from 'commander';
+import type { DataSourceOptions, ImageChannels, LoadedData } from '../node/data/index.js';
 import { loadDataSource } from '../node/data/index.js';
 import type { CsvOptions } from '../shared/data/csv.js';
 import { DatasetError } from '../shared/errors.js';
@@ -18,6 +19,8 @@ export interface DataFlags {
   csvShape?: number[];
   /** CSV cell separator. Defaults to ','. */
   csvDelimiter?: string;
+  /** Channels of image-folder rows: 1, 3 or auto (1 when every image is grey). Defaults to auto. */
+  imageChannels?: ImageChannels;
 }
 
 function positiveNumber(value: string): number {
@@ -48,7 +51,13 @@ export function addDataFlags(command: Command): Command {
       positiveNumber,
     )
     .option('--csv-shape <h,w,c>', 'shape of one CSV row, e.g. 28,28,1 (default flat)', parseShape)
-    .option('--csv-delimiter <char>', 'CSV cell separator (default ,)');
+    .option('--csv-delimiter <char>', 'CSV cell separator (default ,)')
+    .addOption(
+      new Option(
+        '--image-channels <n>',
+        'channels of PNG/JPEG folder images: 1 (grey), 3 (RGB), auto = 1 when all are grey (default auto)',
+      ).choices(['auto', '1', '3']),
+    );
 }
 
 /** The data flags from commander's parsed options. */
@@ -58,6 +67,12 @@ export function pickDataFlags(flags: Record<string, unknown>): DataFlags {
     ...(typeof flags.csvNormalize === 'number' ? { csvNormalize: flags.csvNormalize } : {}),
     ...(Array.isArray(flags.csvShape) ? { csvShape: flags.csvShape as number[] } : {}),
     ...(typeof flags.csvDelimiter === 'string' ? { csvDelimiter: flags.csvDelimiter } : {}),
+    ...(typeof flags.imageChannels === 'string'
+      ? {
+          imageChannels:
+            flags.imageChannels === 'auto' ? 'auto' : (Number(flags.imageChannels) as 1 | 3),
+        }
+      : {}),
   };
 }
 
@@ -86,6 +101,7 @@ export function sourceOptions(
   return {
     csv: csvOptions(flags),
     ...(flags.csvShape ? { csvShape: flags.csvShape } : {}),
+    ...(flags.imageChannels !== undefined ? { imageChannels: flags.imageChannels } : {}),
     labels,
   };
 }

@@ -101,6 +101,7 @@ export function partitionToFolders(options: PartitionOptions): PartitionResult {
         samples: data.count,
         inputShape: loaded.inputShape,
         numClasses: loaded.numClasses,
+        ...(loaded.classNames ? { classNames: loaded.classNames } : {}),
         clients: options.clients,
         scheme: options.scheme,
         ...(options.subsample !== undefined ? { subsample: options.subsample } : {}),

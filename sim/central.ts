@@ -15,7 +15,7 @@ import { decodeProxyInputs, encodeProxyInputs } from '../shared/artifacts/index.
 import { argmaxRows, matchRate } from '../shared/predictions/index.js';
 import { deriveSeed } from '../shared/data/index.js';
 import { softmaxRows } from '../shared/softLabels/index.js';
-import type { Teacher } from '../server/teacher.js';
+import type { Teacher } from '../server/teachers/index.js';
 import type { SimConfig } from './config.js';
 import type { SimRoundMetrics } from './results.js';
 
@@ -45,11 +45,11 @@ export async function runCentral(
     encodeProxyInputs(options.proxy.x, options.proxy.count, featureShape),
   ).x;
   const softLabels = softmaxRows(
-    teacher.predictLogits(proxyX, options.proxy.count),
+    await teacher.logits(proxyX, options.proxy.count),
     numClasses,
     training.temperature,
   );
-  const teacherTest = argmaxRows(teacher.predictLogits(test.x, test.count), numClasses);
+  const teacherTest = argmaxRows(await teacher.logits(test.x, test.count), numClasses);
   const model = buildModel(studentSpec, seed);
   const rounds: SimRoundMetrics[] = [];
   try {

@@ -113,6 +113,13 @@ export const simConfigSchema = z
           }),
         /** Seed of the subsample and the split (the same for every run seed, so the teacher is trained once). Defaults to 42. */
         seed: z.number().int().min(0).default(42),
+        /** How image-folder sources (PNG/JPEG in class folders) are read. Defaults to auto channels. */
+        images: z
+          .strictObject({
+            /** 1 (greyscale), 3 (RGB) or auto (1 when every image is grey). Defaults to auto. */
+            channels: z.union([z.literal('auto'), z.literal(1), z.literal(3)]).default('auto'),
+          })
+          .optional(),
         /** How CSV sources are read. Defaults to the label in column 0, no scaling, flat rows. */
         csv: z
           .strictObject({
@@ -182,6 +189,19 @@ export const simConfigSchema = z
       }),
     teacher: z
       .strictObject({
+        /**
+         * A trained teacher to load instead of training one, as `fedistill serve --teacher`: an
+         * `.onnx` file (run by ONNX Runtime, e.g. a PyTorch export) or a tfjs `model.json`. With
+         * it, `spec`, `epochs`, `batchSize` and `learningRate` are unused and the teacher share of
+         * the split only sets the other parts apart. Defaults to none (train `spec`).
+         */
+        file: z.string().min(1).optional(),
+        /** What the file's model emits (serve's --teacher-outputs). Defaults to auto (decided on the first batch). */
+        outputs: z.enum(['auto', 'logits', 'probabilities']).default('auto'),
+        /** ONNX Runtime execution provider of an .onnx file (--teacher-provider). Defaults to auto (CUDA when installed, else CPU). */
+        provider: z.enum(['auto', 'cuda', 'cpu']).default('auto'),
+        /** Layout of an .onnx file's image input (--teacher-input-layout): nchw transposes the data's channels-last rows. Defaults to nchw. */
+        inputLayout: z.enum(['nchw', 'nhwc']).default('nchw'),
         /** Defaults to mlp:1200,1200 (Hinton et al. 2015). */
         spec: modelSpecInputSchema.default('mlp:1200,1200'),
         /** Defaults to 8. */
@@ -191,7 +211,15 @@ export const simConfigSchema = z
         /** Defaults to 0.001. */
         learningRate: z.number().positive().finite().default(0.001),
       })
-      .default({ spec: 'mlp:1200,1200', epochs: 8, batchSize: 64, learningRate: 0.001 }),
+      .default({
+        outputs: 'auto',
+        provider: 'auto',
+        inputLayout: 'nchw',
+        spec: 'mlp:1200,1200',
+        epochs: 8,
+        batchSize: 64,
+        learningRate: 0.001,
+      }),
     /** The student every client trains (and the coordinator aggregates). Defaults to mlp:128. */
     student: modelSpecInputSchema.default('mlp:128'),
     /**

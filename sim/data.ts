@@ -35,6 +35,8 @@ export interface SimSplit {
   test: LabeledData;
   inputShape: number[];
   numClasses: number;
+  /** Class names by label index, when the source names them (image class folders). */
+  classNames?: string[];
   /** Where the samples came from, for logs and reports. */
   origin: string;
 }
@@ -43,6 +45,7 @@ function sourceOptions(config: SimConfig): Partial<DataSourceOptions> {
   const csv = config.data.csv;
   return {
     labels: 'required',
+    ...(config.data.images ? { imageChannels: config.data.images.channels } : {}),
     ...(csv
       ? {
           csv: { labelColumn: csv.labelColumn, normalize: csv.normalize },
@@ -106,6 +109,17 @@ export function splitSimData(config: SimConfig): SimSplit {
   // With a test source, the test share of the subsample is drawn from it instead.
   const used = Object.values(parts).reduce((n, part) => n + (part?.count ?? 0), 0);
   const numClasses = Math.max(source.numClasses, testSource?.numClasses ?? 0, 2);
+  const classNames = source.classNames ?? testSource?.classNames;
+  if (
+    source.classNames &&
+    testSource?.classNames &&
+    source.classNames.join('\n') !== testSource.classNames.join('\n')
+  ) {
+    throw new Error(
+      `simulation config data: ${config.data.source} and data.testSource ${config.data.testSource} name different classes ` +
+        `(${source.classNames.join(', ')} / ${testSource.classNames.join(', ')}); labels come from sorted class folder names`,
+    );
+  }
   return {
     teacherTrain: parts.teacherTrain!,
     proxy: parts.proxy!,
@@ -113,13 +127,21 @@ export function splitSimData(config: SimConfig): SimSplit {
     test: test!,
     inputShape: [...source.inputShape],
     numClasses,
+    ...(classNames ? { classNames: [...classNames] } : {}),
     origin: embedded
       ? `embedded MNIST, ${total.toLocaleString('en')} real digits`
       : `${config.data.source}, ${used.toLocaleString('en')} of its ${source.count.toLocaleString('en')} samples` +
         (testSource
           ? `; test from ${config.data.testSource} (${test!.count.toLocaleString('en')} of ${testSource.count.toLocaleString('en')})`
-          : ''),
+          : '') +
+        (classNames ? `; classes ${describeClassNames(classNames)}` : ''),
   };
+}
+
+/** `0 cat, 1 dog, …` (the first 20). */
+function describeClassNames(names: readonly string[]): string {
+  const shown = names.slice(0, 20).map((name, i) => `${i} ${name}`);
+  return names.length > 20 ? `${shown.join(', ')}, … ${names.length - 20} more` : shown.join(', ');
 }
 
 export interface Partition {

@@ -136,7 +136,7 @@ export async function runHinton(
     seed: config.seed,
   });
   try {
-    const teacherPredictions = argmaxRows(teacher.predictLogits(test.x, test.count), 10);
+    const teacherPredictions = argmaxRows(await teacher.logits(test.x, test.count), 10);
     const teacherErrors = teacherPredictions.filter((label, i) => label !== test.y[i]).length;
     row(
       'teacher',
@@ -170,7 +170,7 @@ export async function runHinton(
 
     started = Date.now();
     const { temperature, alpha } = config.distillation;
-    const softLabels = softmaxRows(teacher.predictLogits(train.x, train.count), 10, temperature);
+    const softLabels = softmaxRows(await teacher.logits(train.x, train.count), 10, temperature);
     const distilled = buildModel(studentSpec, config.seed + 1);
     try {
       await trainLocal({

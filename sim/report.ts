@@ -178,7 +178,7 @@ function federatedSection(
     `Data: ${first.data.origin}: teacher ${first.data.teacher}, public proxy ${first.data.proxy}, ` +
       `private client pool ${first.data.clientPool} dealt to ${c.clients} clients, test ${first.data.test}. ` +
       `Teacher ${first.teacher.description.replace(/ \(.*\)$/, '')} (${first.teacher.parameters.toLocaleString('en')} parameters, ` +
-      `${c.teacher.epochs} epochs on its split): test accuracy **${pct(first.teacher.accuracy)}**. ` +
+      `${c.teacher.file !== undefined ? `loaded from ${c.teacher.file}` : `${c.teacher.epochs} epochs on its split`}): test accuracy **${pct(first.teacher.accuracy)}**. ` +
       `Student${students.length > 1 ? 's' : ''} ${studentParams.join(' and ')}. ` +
       `${c.rounds} rounds, all clients every round, ${t.epochs} local epoch(s) of batch ${t.batchSize}, ${t.optimizer} lr ${t.learningRate}, ` +
       `T = ${t.temperature}, α = ${t.alpha} (fedavg and local: α = 1); ` +

@@ -20,7 +20,8 @@ import type { CoordinatorEvent } from '../server/coordinator.js';
 import { loadOrTrainDefaultTeacher } from '../server/defaultTeacher.js';
 import { createCoordinator, prepareRun } from '../server/prepareRun.js';
 import type { RoundRecord } from '../server/store.js';
-import type { Teacher } from '../server/teacher.js';
+import type { Teacher } from '../server/teachers/index.js';
+import { checkTeacherFitsData, loadTeacherFile } from '../server/teachers/index.js';
 import type { SimConfig, SimStrategy } from './config.js';
 import { resolveSpec } from './config.js';
 import { checkSpecsFitData, partitionClients, splitSimData } from './data.js';
@@ -111,6 +112,8 @@ export interface SimulationResult {
     origin: string;
     inputShape: number[];
     numClasses: number;
+    /** Class names by label index, when the source names them (image class folders). */
+    classNames?: string[];
   };
   /** Client shard sizes and label skew (mean total-variation distance) per seed. */
   partitions: { seed: number; sizes: number[]; meanSkew: number }[];
@@ -317,25 +320,8 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     `data: ${split.origin}: teacher ${split.teacherTrain.count}, proxy ${split.proxy.count}, ` +
       `client pool ${split.clientPool.count}, test ${split.test.count}`,
   );
-  const teacherSpec = resolveSpec(config.teacher.spec, split.inputShape, split.numClasses);
   const progress = options.progress;
-  // Started at the first step: it follows the "training" line and never shows for a cached teacher.
-  let teacherBar: ProgressTask | undefined;
-  const teacher = await loadOrTrainDefaultTeacher({
-    spec: teacherSpec,
-    data: split.teacherTrain,
-    dataDir: config.cacheDir,
-    epochs: config.teacher.epochs,
-    batchSize: config.teacher.batchSize,
-    learningRate: config.teacher.learningRate,
-    seed: config.data.seed,
-    log,
-    onProgress: (done, total, loss) => {
-      teacherBar ??= progress?.task({ name: 'teacher', total, unit: 'steps' });
-      teacherBar?.setTotal(total);
-      teacherBar?.update(done, `loss ${loss.toFixed(3)}`);
-    },
-  }).finally(() => teacherBar?.finish());
+  const { teacher, spec: teacherSpec } = await simTeacher(config, split, log, progress);
   const threads =
     config.workers === 'auto'
       ? defaultThreads(config.clients)
@@ -344,7 +330,13 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   let redisPool: RedisClientPool | undefined;
   let runBar: ProgressTask | undefined;
   try {
-    const testLogits = teacher.predictLogits(split.test.x, split.test.count);
+    // Before any inference: a teacher file for other data fails here, naming the file.
+    checkTeacherFitsData(teacher, {
+      featureSize: split.inputShape.reduce((a, b) => a * b, 1),
+      numClasses: split.numClasses,
+      source: split.origin,
+    });
+    const testLogits = await teacher.logits(split.test.x, split.test.count);
     const teacherAccuracy = matchRate(argmaxRows(testLogits, split.numClasses), split.test.y);
     log(
       `teacher: ${teacher.description}, ${teacher.numParams} parameters, test accuracy ${pct(teacherAccuracy)}`,
@@ -354,7 +346,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       resolveSpec(s, split.inputShape, split.numClasses),
     );
     checkSpecsFitData(split, [
-      ['teacher.spec', teacherSpec],
+      ...(teacherSpec ? [['teacher.spec', teacherSpec] as [string, ModelSpec]] : []),
       ['student', studentSpec],
       ...(clientSpecs ?? []).map(
         (spec, i) => [`clientStudents[${i}]`, spec] as [string, ModelSpec],
@@ -500,6 +492,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
         origin: split.origin,
         inputShape: split.inputShape,
         numClasses: split.numClasses,
+        ...(split.classNames ? { classNames: split.classNames } : {}),
       },
       partitions,
       runs,
@@ -534,6 +527,52 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     await pool?.close();
     teacher.dispose();
   }
+}
+
+/**
+ * The simulation's teacher: `teacher.file` loaded as `fedistill serve --teacher` loads one
+ * (ONNX or tfjs, the feature layer checked at load), or the default teacher of `teacher.spec`
+ * (returned beside it) trained on the teacher split and cached in `cacheDir`.
+ */
+async function simTeacher(
+  config: SimConfig,
+  split: SimSplit,
+  log: Log,
+  progress: Progress | undefined,
+): Promise<{ teacher: Teacher; spec?: ModelSpec }> {
+  const { file, outputs, provider, inputLayout } = config.teacher;
+  if (file !== undefined) {
+    log(`teacher: loading ${file} (the teacher split of ${split.teacherTrain.count} goes unused)`);
+    const teacher = await loadTeacherFile(file, {
+      outputs,
+      onnxProvider: provider,
+      onnxInputLayout: inputLayout,
+      ...(config.teacherFeatures.layer !== undefined
+        ? { featureLayer: config.teacherFeatures.layer }
+        : {}),
+      log,
+    });
+    return { teacher };
+  }
+  const spec = resolveSpec(config.teacher.spec, split.inputShape, split.numClasses);
+  // Started at the first step: it follows the "training" line and never shows for a cached teacher.
+  let teacherBar: ProgressTask | undefined;
+  const teacher = await loadOrTrainDefaultTeacher({
+    spec,
+    data: split.teacherTrain,
+    dataDir: config.cacheDir,
+    epochs: config.teacher.epochs,
+    batchSize: config.teacher.batchSize,
+    learningRate: config.teacher.learningRate,
+    seed: config.data.seed,
+    log,
+    onProgress: (done, total, loss) => {
+      teacherBar ??= progress?.task({ name: 'teacher', total, unit: 'steps' });
+      teacherBar?.setTotal(total);
+      teacherBar?.update(done, `loss ${loss.toFixed(3)}`);
+    },
+  }).finally(() => teacherBar?.finish());
+  return { teacher, spec };
 }
 
 export function describePartition(config: SimConfig): string {

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { selectNodeBackend } from '../../node/backend.js';
 import { startCoordinator } from '../../server/startCoordinator.js';
-import { teacherFromForward } from '../../server/teacher.js';
+import { teacherFromForward } from '../../server/teachers/index.js';
 import { mlpSpec } from '../../shared/models/index.js';
 import type { BenchRow } from '../lib/common.js';
 import { fillRandom, fmt, gc, log, memory, now, runSection, size } from '../lib/common.js';
@@ -58,6 +58,7 @@ async function main(): Promise<BenchRow[]> {
     numParams: kernel.size,
     hash: 'scale-bench-teacher',
     inputShape: [FEATURES],
+    numClasses,
     outputs: 'logits',
     forward: (x) => tf.matMul(x as tf.Tensor2D, kernel),
     dispose: () => kernel.dispose(),

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { selectNodeBackend } from '../../node/backend.js';
 import { DEFAULT_TRAINING } from '../../server/config.js';
-import { teacherFromForward } from '../../server/teacher.js';
+import { teacherFromForward } from '../../server/teachers/index.js';
 import { buildModel, mlpSpec } from '../../shared/models/index.js';
 import { softmaxRows } from '../../shared/softLabels/softmaxRows.js';
 import type { BenchRow } from '../lib/common.js';
@@ -144,6 +144,7 @@ async function main(): Promise<BenchRow[]> {
     numParams: model.countParams(),
     hash: 'bench',
     inputShape: spec.inputShape,
+    numClasses: 10,
     outputs: 'logits',
     forward: (input) => model.predict(input) as tf.Tensor,
     dispose: () => model.dispose(),

@@ -15,3 +15,5 @@ export {
 } from './source.js';
 export type { DataSourceOptions, FolderSplit, LoadedData, NamedDataset } from './source.js';
 export { writeIdxDataset } from './write.js';
+export { decodeImageFile, IMAGE_FILE, listImageSplits, loadImageSplit } from './imageFolder.js';
+export type { ImageChannels, ImageSplit, LoadedImages } from './imageFolder.js';

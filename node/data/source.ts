@@ -1,6 +1,7 @@
 /**
- * Data sources as the CLI and simulations name them: a folder (IDX files or
- * CSV, one split chosen when it holds several), `FOLDER:SPLIT`, a named dataset
+ * Data sources as the CLI and simulations name them: a folder (IDX files, CSV,
+ * or PNG/JPEG images in class folders; one split chosen when it holds several),
+ * `FOLDER:SPLIT`, a named dataset
  * installed from the Debian archive (`fashion-mnist`, `fashion-mnist:test`),
  * or the embedded MNIST digits (`mnist`). A loaded source carries its input
  * shape and class count, so models are sized from the data, not assumed.
@@ -14,6 +15,8 @@ import type { IdxToDataOptions } from '../../shared/data/idx.js';
 import type { LabeledData } from '../../shared/data/types.js';
 import { DatasetError } from '../../shared/errors.js';
 import { readMaybeGzip, withPath } from './files.js';
+import type { ImageChannels, ImageSplit } from './imageFolder.js';
+import { listImageSplits, loadImageSplit } from './imageFolder.js';
 import { loadMnist, MNIST_TOTAL } from './mnist.js';
 
 /** A dataset as loaded from a source: features, labels when it has them, and its shape. */
@@ -24,8 +27,10 @@ export interface LoadedData {
   readonly y?: Uint8Array | Int32Array;
   /** Shape of one sample: `[h, w, c]` for images, `[d]` for flat rows. */
   readonly inputShape: readonly number[];
-  /** Largest label + 1; 0 when unlabelled. */
+  /** Largest label + 1 (an image folder: its class count); 0 when unlabelled. */
   readonly numClasses: number;
+  /** Class names by label index, where the source names them (image class folders, sorted). */
+  readonly classNames?: readonly string[];
   /** What was read, for messages and records: the source spec and its files. */
   readonly origin: string;
 }
@@ -60,6 +65,11 @@ export interface DataSourceOptions {
    * pixels. Defaults to the flat `[features]`.
    */
   csvShape: readonly number[];
+  /**
+   * Channels of image-folder rows: 1 (greyscale; colour images are converted to luma), 3 (RGB),
+   * or `auto`, 1 when every image of the split is grey and 3 otherwise. Defaults to auto.
+   */
+  imageChannels: ImageChannels;
   /** IDX scaling. Defaults to 'auto': uint8 / 255, other types as stored. */
   idx: Readonly<Partial<IdxToDataOptions>>;
   /**
@@ -74,11 +84,14 @@ export interface DataSourceOptions {
   mnistSeed: number;
 }
 
-/** One split a folder holds: an IDX images file (and its labels) or a CSV file. */
+/** One split a folder holds: an IDX images file (and its labels), a CSV file, or an image folder. */
 export interface FolderSplit {
   readonly name: string;
-  readonly kind: 'idx' | 'csv';
+  readonly kind: 'idx' | 'csv' | 'images';
+  /** Its files, relative to the data folder; an image split's folder ends in `/`. */
   readonly files: readonly string[];
+  /** An image split's folder and classes. */
+  readonly images?: ImageSplit;
 }
 
 const IDX_IMAGES = /^(.*?)[-_.]?images?[-_.]?.*idx\d-ubyte(\.gz)?$/i;
@@ -119,6 +132,14 @@ export function listFolderSplits(dir: string): FolderSplit[] {
       files: [csv],
     });
   }
+  for (const images of listImageSplits(dir)) {
+    splits.push({
+      name: images.name,
+      kind: 'images',
+      files: [images.folder ? `${images.folder}/` : './'],
+      images,
+    });
+  }
   const seen = new Map<string, FolderSplit>();
   for (const split of splits) {
     const other = seen.get(split.name);
@@ -153,7 +174,8 @@ export function chooseSplit(
     }
     throw new DatasetError(
       `data folder ${dir} has no recognised data: expected *images*-idx3-ubyte[.gz] ` +
-        `(with *labels*-idx1-ubyte[.gz]) or *.csv[.gz]; found ${seen}`,
+        `(with *labels*-idx1-ubyte[.gz]), *.csv[.gz], or PNG/JPEG images in class folders ` +
+        `(<class>/*.png, <split>/<class>/*.jpg); found ${seen}`,
     );
   }
   if (split === undefined) {
@@ -201,6 +223,24 @@ function loadFolderSplit(
   const labelsWanted = options.labels ?? 'required';
   const paths = split.files.map((f) => join(dir, f));
   const origin = `${spec} (${paths.join(' + ')})`;
+  if (split.images) {
+    if (!split.images.classes && labelsWanted === 'required') {
+      throw new DatasetError(
+        `${join(dir, split.images.folder)} holds images but no class folders ` +
+          '(<class>/*.png); labelled data is needed here',
+      );
+    }
+    const images = loadImageSplit(dir, split.images, options.imageChannels ?? 'auto');
+    return {
+      x: images.x,
+      count: images.count,
+      ...(images.y ? { y: images.y } : {}),
+      inputShape: images.inputShape,
+      numClasses: images.classNames?.length ?? 0,
+      ...(images.classNames ? { classNames: images.classNames } : {}),
+      origin: `${spec} (${images.description})`,
+    };
+  }
   if (split.kind === 'idx') {
     const imagesPath = paths[0] as string;
     const images = withPath(imagesPath, () => parseIdx(readMaybeGzip(imagesPath)));

@@ -10,7 +10,7 @@ import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { buildModel, mlpSpec } from '../../../shared/index.js';
 import { saveModelAtomic } from '../../../node/modelFiles.js';
-import { loadTeacherFromFile } from '../../../server/teacher.js';
+import { loadTfjsTeacher } from '../../../server/teachers/index.js';
 
 before(async () => {
   await tf.setBackend('cpu');
@@ -83,7 +83,7 @@ function writeGraphModel(dir: string): string {
 test('a graph-model teacher ending in softmax gives logits up to a per-row constant', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'fedistill-graph-'));
   try {
-    const teacher = await loadTeacherFromFile(writeGraphModel(dir));
+    const teacher = await loadTfjsTeacher(writeGraphModel(dir));
     assert.deepEqual(teacher.inputShape, [2]);
     assert.equal(teacher.numParams, 9);
     assert.match(teacher.hash, /^[0-9a-f]{64}$/);
@@ -105,7 +105,7 @@ test('a layers-model teacher gives the model logits, batched over many rows', as
   try {
     const model = buildModel(mlpSpec(3, [4], 2), 3);
     await saveModelAtomic(model, join(dir, 'teacher'));
-    const teacher = await loadTeacherFromFile(join(dir, 'teacher', 'model.json'), 'logits');
+    const teacher = await loadTfjsTeacher(join(dir, 'teacher', 'model.json'), 'logits');
     assert.equal(teacher.numParams, 3 * 4 + 4 + 4 * 2 + 2);
     const count = 600; // more than one 256-row batch
     const x = Float32Array.from({ length: count * 3 }, (_, i) => Math.sin(i));

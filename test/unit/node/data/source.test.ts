@@ -140,8 +140,9 @@ test('bad data gets a DatasetError naming the file: truncated IDX, ragged CSV, n
   });
   withTempDir((dir) => {
     writeFileSync(join(dir, 'README'), 'x');
-    writeFileSync(join(dir, 'photo.png'), 'x');
-    assert.throws(() => loadDataSource(dir), /has no recognised data: .*found README, photo\.png/);
+    // PNG and JPEG files are read (test/unit/node/data/imageFolder.test.ts); GIFs are not.
+    writeFileSync(join(dir, 'photo.gif'), 'x');
+    assert.throws(() => loadDataSource(dir), /has no recognised data: .*found README, photo\.gif/);
     assert.throws(() => loadDataSource(join(dir, 'nowhere')), /nowhere: no such folder/);
     assert.throws(() => loadDataSource(join(dir, 'README')), /is a file; name the folder/);
   });
