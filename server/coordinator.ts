@@ -381,10 +381,8 @@ export class Coordinator {
     );
     this.openRound = round;
     this.state = 'training';
-    for (const id of sampled) {
-      this.membership.get(id)?.link.emit('round:start', round.startFor(id));
-      this.parts.store.addClientTraffic(this.runId, id, round.bytesDown, 0, false);
-    }
+    for (const id of sampled) this.membership.get(id)?.link.emit('round:start', round.startFor(id));
+    this.parts.store.addDownloadTraffic(this.runId, sampled, round.bytesDown);
     this.emit({ type: 'round:started', roundId, sampled, deadline });
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([

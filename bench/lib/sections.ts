@@ -21,6 +21,7 @@ export const SECTIONS = [
       'train.mlp.stock-wasm',
       'train.mlp.stock-cpu',
       'train.mlp.fedistill-per-core',
+      'train.mlp.tfjs-node',
       ...perThreadCount('train.mlp.pytorch'),
       'train.cnn.fedistill',
       'train.cnn.stock-cpu',
@@ -33,6 +34,7 @@ export const SECTIONS = [
     quickTimeoutS: 120,
     rows: [
       'teacher.softlabels.wasm',
+      'teacher.softlabels.tfjs-node',
       ...perThreadCount('teacher.softlabels.pytorch'),
       ...perThreadCount('teacher.softlabels.onnxruntime'),
     ],

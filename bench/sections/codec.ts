@@ -80,7 +80,7 @@ async function main(): Promise<BenchRow[]> {
               goal: 0.5,
               what: 'float32 weights encode+decode / two Float32Array.set copies',
               limit:
-                "the API returns new buffers: a round trip allocates four of the weights' size (the EncodedWeights copy, the msgpack output, msgpackr's aligned typed-array copy, the decoded weights the caller owns) and scans twice for NaN/Infinity; allocating them and the GC work they cause cost more than the copies (see the fresh-copies column)",
+                "the API returns new buffers: a round trip copies the weights four times (the EncodedWeights copy, msgpackr's output buffer, msgpackr's aligned typed-array copy on decode, the decoded weights the caller owns) and scans them twice for NaN/Infinity (sender and receiver); a scan is a JavaScript loop (V8 neither unrolls nor vectorises it), slower per byte than a memcpy, and the fresh buffers cost page faults and GC work the reused buffers of the reference do not",
             },
           }
         : {}),

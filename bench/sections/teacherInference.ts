@@ -6,7 +6,8 @@
  * same softmax (bench/pytorch/torch_bench.py, at 1 thread and at all cores)
  * and against onnxruntime-node's native CPU provider when that package is
  * importable (it is an optional dependency: the row says "not installed"
- * otherwise). Weights are random: throughput does not depend on their values.
+ * otherwise), and on native TensorFlow when the optional @tensorflow/tfjs-node
+ * loads (likewise "not installed" otherwise). Weights are random: throughput does not depend on their values.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -19,6 +20,7 @@ import { buildModel, mlpSpec } from '../../shared/models/index.js';
 import { softmaxRows } from '../../shared/softLabels/softmaxRows.js';
 import type { BenchRow } from '../lib/common.js';
 import { fillRandom, fmt, log, now, ratio, runSection, size } from '../lib/common.js';
+import { TFJS_NODE_HINT, useTfjsNode } from '../lib/tfjsNode.js';
 import type { TorchProbe, TorchResult } from '../lib/pytorch.js';
 import {
   figure,
@@ -150,13 +152,22 @@ async function main(): Promise<BenchRow[]> {
     dispose: () => model.dispose(),
   });
   const x = fillRandom(new Float32Array(COUNT * 784), 5, 0.5).map((v) => v + 0.5);
-  let wasmRate: number;
-  try {
+  const measureTeacher = async (): Promise<number> => {
     const before = tf.memory().numTensors;
-    wasmRate = await samplesPerSecond(() =>
+    const rate = await samplesPerSecond(() =>
       softmaxRows(teacher.predictLogits(x, COUNT), 10, TEMPERATURE),
     );
     if (tf.memory().numTensors !== before) throw new Error('teacher inference leaked tensors');
+    return rate;
+  };
+  let wasmRate: number;
+  let tfjsNode: string | undefined;
+  let nativeRate: number | undefined;
+  try {
+    wasmRate = await measureTeacher();
+    // The same model on native TensorFlow, when tfjs-node loads (weights move with the backend switch).
+    tfjsNode = await useTfjsNode();
+    if (tfjsNode) nativeRate = await measureTeacher();
   } finally {
     teacher.dispose();
   }
@@ -208,6 +219,19 @@ async function main(): Promise<BenchRow[]> {
       },
     },
   ];
+  rows.push({
+    id: 'teacher.softlabels.tfjs-node',
+    item: `${NAME}: soft labels, native TensorFlow (${tfjsNode ?? '@tensorflow/tfjs-node'})`,
+    value: nativeRate === undefined ? NOT_INSTALLED : `${fmt(nativeRate)} samples/s`,
+    reference: `tfjs wasm ${fmt(wasmRate)}/s`,
+    ratio: nativeRate === undefined ? 'n/a' : ratio(nativeRate, wasmRate),
+    note:
+      nativeRate === undefined
+        ? TFJS_NODE_HINT
+        : torchOne === undefined
+          ? 'TensorFlow uses its own threads'
+          : `${ratio(nativeRate, torchOne)} of ${torchName} 1 thread; TensorFlow uses its own threads`,
+  });
   for (const entry of torch) {
     const rate = figure(entry.result, 'samplesPerSecond');
     rows.push({

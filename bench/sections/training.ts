@@ -6,8 +6,10 @@
  * plus fedistill with one process per core; PyTorch on the same models at 1
  * thread and at every core (bench/pytorch/torch_bench.py, measured now); and
  * the platforms' limits: tfjs-backend-wasm's matMul and native sgemm GFLOP/s,
- * so each training figure stands beside its ceiling. Same data, same loss
- * (softmax cross-entropy), same optimizer (SGD) everywhere.
+ * so each training figure stands beside its ceiling; and, when the optional
+ * @tensorflow/tfjs-node is installed, fedistill's trainLocal and the matMul
+ * on native TensorFlow (the rows say "not installed" otherwise). Same data,
+ * same loss (softmax cross-entropy), same optimizer (SGD) everywhere.
  *
  * Run by bench/main.ts; `FEDISTILL_BENCH_WORKER=1` makes it one of the
  * per-core worker processes instead.
@@ -22,6 +24,7 @@ import type { ModelSpec } from '../../shared/models/index.js';
 import { trainLocal } from '../../shared/training/index.js';
 import type { BenchRow } from '../lib/common.js';
 import { fillRandom, fmt, log, now, ratio, runSection, size } from '../lib/common.js';
+import { TFJS_NODE_HINT, useTfjsNode } from '../lib/tfjsNode.js';
 import type { TorchProbe, TorchResult } from '../lib/pytorch.js';
 import {
   figure,
@@ -282,7 +285,8 @@ function gflopsOf(
 
 async function main(): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
-  const choice = await selectNodeBackend();
+  // wasm explicitly: with tfjs-node installed the default would be native TensorFlow, which has rows of its own.
+  const choice = await selectNodeBackend({ force: 'wasm' });
   const defaultBackend = choice.name;
   log(`training: default backend ${defaultBackend}; ${MLP_NAME}`);
   const mlpFlops = trainingFlopsPerSample(MLP);
@@ -309,6 +313,16 @@ async function main(): Promise<BenchRow[]> {
   }
   await useBackend('cpu');
   const cnnCpu = await stockSamplesPerSecond(CNN, STEPS.cnnCpu);
+
+  // Native TensorFlow through tfjs-node, when installed.
+  const tfjsNode = await useTfjsNode();
+  const native = tfjsNode
+    ? {
+        train: await fedistillSamplesPerSecond(MLP, STEPS.fast),
+        gflops: matMulGflops(GEMM.m, GEMM.k, GEMM.n),
+      }
+    : undefined;
+  if (tfjsNode) await useBackend('wasm');
 
   // PyTorch last, alone on the machine (no tfjs work running at the same time).
   const torch = await measureTorch();
@@ -383,6 +397,19 @@ async function main(): Promise<BenchRow[]> {
     ratio: ratio(parallel, fast),
     note: 'wasm is single-threaded in Node: parallelism is one process per core',
   });
+  const nativeGflops = native ? (gflopsOf(native.train, mlpFlops) ?? 0) : 0;
+  rows.push({
+    id: 'train.mlp.tfjs-node',
+    item: `${MLP_NAME}: fedistill trainLocal on native TensorFlow (${tfjsNode ?? '@tensorflow/tfjs-node'})`,
+    value: native
+      ? `${fmt(native.train)} samples/s (${fmt(nativeGflops, 1)} GFLOP/s)`
+      : NOT_INSTALLED,
+    reference: `fedistill on wasm ${fmt(fast)}/s`,
+    ratio: native ? ratio(native.train, fast) : 'n/a',
+    note: native
+      ? `tfjs-node matMul ${gemmName} ${fmt(native.gflops, 1)} GFLOP/s (its own threads) vs wasm ${fmt(wasmCeiling, 1)}`
+      : TFJS_NODE_HINT,
+  });
   const torchRows = (
     model: 'mlp' | 'cnn',
     name: string,
@@ -442,7 +469,7 @@ async function main(): Promise<BenchRow[]> {
 }
 
 if (process.env.FEDISTILL_BENCH_WORKER === '1') {
-  await selectNodeBackend();
+  await selectNodeBackend({ force: 'wasm' });
   const rate = await fedistillSamplesPerSecond(MLP, STEPS.fast);
   console.log(`samplesPerSecond=${rate}`);
   process.exit(0);

@@ -18,12 +18,13 @@
 import { CodecError } from '../errors.js';
 import {
   FLOAT16_MAX,
-  float16ToFloat32,
-  float32ToFloat16,
+  float16ToFloat32Into,
+  float32ToFloat16Into,
+  HALF_NON_FINITE_CARRY,
   isHalfNonFinite,
 } from '../softLabels/float16.js';
 import { describe } from './codec.js';
-import { firstNonFinite } from './finite.js';
+import { firstNonFinite, maxAbsBits, NON_FINITE_ABS_BITS } from './finite.js';
 
 export type WeightPrecision = 'float32' | 'float16' | 'int8';
 
@@ -76,34 +77,46 @@ export function encodeWeights(
     );
   }
   const length = weights.length;
-  const bad = firstNonFinite(weights);
-  if (bad >= 0) {
-    throw new CodecError(`encodeWeights: weight ${bad} is ${weights[bad]}`, 'non-finite');
-  }
+  // Each precision checks finiteness in a pass it makes anyway where it can
+  // (float16: the conversion; int8: the max |w| of each segment); the error
+  // names the first NaN / ±Infinity whichever path finds it.
   switch (precision) {
-    case 'float32':
+    case 'float32': {
+      throwIfNonFinite(weights);
       return { precision, length, data: weights.slice() };
+    }
     case 'float16': {
-      const data = float32ToFloat16(weights);
-      for (let i = 0; i < length; i++) {
-        if (isHalfNonFinite(data[i] as number)) {
-          throw new CodecError(
-            `encodeWeights: weight ${i} = ${weights[i]} overflows float16 (|w| > ${FLOAT16_MAX})`,
-            'non-finite',
-          );
+      const data = new Uint16Array(length);
+      if ((float32ToFloat16Into(weights, data) & HALF_NON_FINITE_CARRY) !== 0) {
+        throwIfNonFinite(weights);
+        for (let i = 0; i < length; i++) {
+          if (isHalfNonFinite(data[i] as number)) {
+            throw new CodecError(
+              `encodeWeights: weight ${i} = ${weights[i]} overflows float16 (|w| > ${FLOAT16_MAX})`,
+              'non-finite',
+            );
+          }
         }
       }
       return { precision, length, data };
     }
     case 'int8': {
       const segments = options.segments ? [...options.segments] : [length];
-      checkSegments(segments, length, 'encodeWeights');
+      try {
+        checkSegments(segments, length, 'encodeWeights');
+      } catch (error) {
+        throwIfNonFinite(weights); // a NaN weight is reported first, as for every precision
+        throw error;
+      }
+      const bits = new Int32Array(weights.buffer, weights.byteOffset, length);
       const data = new Int8Array(length);
       const scales = new Float32Array(segments.length);
       let start = 0;
       for (let s = 0; s < segments.length; s++) {
         const end = start + (segments[s] as number);
-        const scale = Math.fround(maxAbsOf(weights, start, end) / 127);
+        const maxBits = maxAbsBits(bits, start, end);
+        if (maxBits >= NON_FINITE_ABS_BITS) throwIfNonFinite(weights);
+        const scale = Math.fround(floatOfBits(maxBits) / 127);
         scales[s] = scale;
         if (scale > 0) quantizeInt8(weights, data, start, end, scale);
         start = end;
@@ -112,8 +125,25 @@ export function encodeWeights(
       return { precision, length, data, scale: scales[0] ?? 0 };
     }
     default:
+      throwIfNonFinite(weights);
       throw new CodecError(`encodeWeights: unknown precision ${String(precision)}`, 'wrong-type');
   }
+}
+
+/** @throws CodecError 'non-finite' naming the first NaN / ±Infinity weight, if any. */
+function throwIfNonFinite(weights: Float32Array): void {
+  const bad = firstNonFinite(weights);
+  if (bad >= 0) {
+    throw new CodecError(`encodeWeights: weight ${bad} is ${weights[bad]}`, 'non-finite');
+  }
+}
+
+const scratchBits = new Int32Array(1);
+const scratchFloat = new Float32Array(scratchBits.buffer);
+/** The float32 whose bits are `bits`. */
+function floatOfBits(bits: number): number {
+  scratchBits[0] = bits;
+  return scratchFloat[0] as number;
 }
 
 /**
@@ -155,22 +185,26 @@ export function decodeWeights(
     // Raw bytes were already copied into a fresh array by typedData; a typed
     // array is copied here. Checking the copy means the checked values are the
     // ones returned.
-    const out = e.data instanceof Float32Array ? new Float32Array(data) : data;
+    const out = e.data instanceof Float32Array ? data.slice() : data;
     const bad = firstNonFinite(out);
     if (bad >= 0) throw new CodecError(`weights: weight ${bad} is ${out[bad]}`, 'non-finite');
     return out;
   }
   if (precision === 'float16') {
     const data = typedData(e.data, Uint16Array, length);
-    for (let i = 0; i < length; i++) {
-      if (isHalfNonFinite(data[i] as number)) {
-        throw new CodecError(
-          `weights: weight ${i} is not finite (half 0x${(data[i] as number).toString(16)})`,
-          'non-finite',
-        );
+    const out = new Float32Array(length);
+    // The conversion flags a non-finite half in the same pass; only then is the index looked up.
+    if ((float16ToFloat32Into(data, out) & HALF_NON_FINITE_CARRY) !== 0) {
+      for (let i = 0; i < length; i++) {
+        if (isHalfNonFinite(data[i] as number)) {
+          throw new CodecError(
+            `weights: weight ${i} is not finite (half 0x${(data[i] as number).toString(16)})`,
+            'non-finite',
+          );
+        }
       }
     }
-    return float16ToFloat32(data);
+    return out;
   }
 
   // int8
@@ -215,13 +249,22 @@ export function decodeWeights(
   }
   const out = new Float32Array(length);
   let start = 0;
+  let mayOverflow = false;
   for (let s = 0; s < segments.length; s++) {
     const end = start + (segments[s] as number);
-    dequantizeInt8(data, out, start, end, scales[s] as number);
+    const scale = scales[s] as number;
+    dequantizeInt8(data, out, start, end, scale);
+    // |q| ≤ 128 and rounding is monotonic, so every fround(q · scale) of the
+    // segment is at most fround(128 · scale): when that is finite (the scale
+    // is checked finite and ≥ 0 above) no product overflowed and the segment
+    // needs no scan.
+    if (!(Math.fround(128 * scale) <= FLOAT32_MAX)) mayOverflow = true;
     start = end;
   }
-  const bad = firstNonFinite(out);
-  if (bad >= 0) throw new CodecError(`weights: weight ${bad} overflows float32`, 'non-finite');
+  if (mayOverflow) {
+    const bad = firstNonFinite(out);
+    if (bad >= 0) throw new CodecError(`weights: weight ${bad} overflows float32`, 'non-finite');
+  }
   return out;
 }
 
@@ -229,18 +272,25 @@ export function decodeWeights(
 // V8 compiles each once into a tight loop (no closure, no Math.max call per
 // element, no polymorphic element access).
 
-/** max |weights[i]| over [start, end). */
-function maxAbsOf(weights: Float32Array, start: number, end: number): number {
-  let max = 0;
-  for (let i = start; i < end; i++) {
-    const v = weights[i] as number;
-    const a = v < 0 ? -v : v;
-    if (a > max) max = a;
-  }
-  return max;
-}
+/** Largest finite float32. */
+const FLOAT32_MAX = 3.4028234663852886e38;
 
-/** data[i] = clamp(round(weights[i] / scale), ±127) over [start, end). */
+/**
+ * Below this distance from a tie (x.5), w · (1 / scale) and w / scale could
+ * round to different integers. Both are float64 results within a few ulps of
+ * the exact quotient (|quotient| ≤ 127 + rounding, so ≲ 1e-13 apart), so a
+ * margin of 1e-9 is far wider than needed.
+ */
+const TIE_MARGIN = 1e-9;
+
+/**
+ * data[i] = clamp(round(weights[i] / scale), ±127) over [start, end).
+ *
+ * Bit-identical to dividing every weight, at the cost of a multiplication:
+ * t = w · (1/scale) is rounded unless it lies within TIE_MARGIN of a tie,
+ * where the division decides (about 1 weight in 10^8 for random data, every exact
+ * tie such as w = 0.5 · scale).
+ */
 function quantizeInt8(
   weights: Float32Array,
   data: Int8Array,
@@ -248,9 +298,15 @@ function quantizeInt8(
   end: number,
   scale: number,
 ): void {
+  const inverse = 1 / scale;
   for (let i = start; i < end; i++) {
+    const w = weights[i] as number;
+    // Math.round(t) is floor(t + 0.5); floor is the cheaper instruction in V8.
+    const u = w * inverse + 0.5;
+    let q = Math.floor(u);
+    // u − q ∈ [0, 1): near 0 or 1 means t was near a tie.
+    if (Math.abs(u - q - 0.5) > 0.5 - TIE_MARGIN) q = Math.round(w / scale);
     // |weights[i]| ≤ 127·scale up to float32 rounding of the scale, so only the clamp at ±127 can bite.
-    const q = Math.round((weights[i] as number) / scale);
     data[i] = q > 127 ? 127 : q < -127 ? -127 : q;
   }
 }

@@ -21,13 +21,28 @@ export const FLOAT16_MAX = 65504;
  * `src[i]` → `out[i]`, same length; see the module comment for rounding.
  */
 export function float32ToFloat16(src: Float32Array): Uint16Array {
-  // A Float32Array's byteOffset is always a multiple of 4, so this view is valid.
-  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
   const out = new Uint16Array(src.length);
-  for (let i = 0; i < bits.length; i++) {
-    out[i] = float32BitsToHalf(bits[i] as number);
-  }
+  float32ToFloat16Into(src, out);
   return out;
+}
+
+/**
+ * float32ToFloat16 into `out` (at least `src.length` long). Returns a value
+ * with bit 15 (0x8000) set when some result is ±Infinity or NaN (a non-finite
+ * input or an overflow), so a caller can validate without a second pass.
+ */
+export function float32ToFloat16Into(src: Float32Array, out: Uint16Array): number {
+  // A Float32Array's byteOffset is always a multiple of 4, so this view is valid.
+  // Int32 (not Uint32) bits keep every operation below in V8's int32 fast path.
+  const bits = new Int32Array(src.buffer, src.byteOffset, src.length);
+  const n = bits.length;
+  let carry = 0;
+  for (let i = 0; i < n; i++) {
+    const h = float32BitsToHalf(bits[i] as number);
+    out[i] = h;
+    carry |= (h & 0x7c00) + 0x0400;
+  }
+  return carry;
 }
 
 /**
@@ -36,11 +51,39 @@ export function float32ToFloat16(src: Float32Array): Uint16Array {
  */
 export function float16ToFloat32(src: Uint16Array): Float32Array {
   const out = new Float32Array(src.length);
-  const bits = new Uint32Array(out.buffer);
-  for (let i = 0; i < src.length; i++) {
-    bits[i] = halfToFloat32Bits(src[i] as number);
-  }
+  float16ToFloat32Into(src, out);
   return out;
+}
+
+/**
+ * float16ToFloat32 into `out` (at least `src.length` long), by table lookup.
+ * Returns a value with bit 15 (0x8000) set when some input is ±Infinity or
+ * NaN, so a caller can validate in the same pass.
+ */
+export function float16ToFloat32Into(src: Uint16Array, out: Float32Array): number {
+  const table = halfTable();
+  const bits = new Int32Array(out.buffer, out.byteOffset, out.length);
+  const n = src.length;
+  let carry = 0;
+  for (let i = 0; i < n; i++) {
+    const h = src[i] as number;
+    bits[i] = table[h] as number;
+    carry |= (h & 0x7c00) + 0x0400;
+  }
+  return carry;
+}
+
+/** Set in a carry from float32ToFloat16Into / float16ToFloat32Into when some half is not finite. */
+export const HALF_NON_FINITE_CARRY = 0x8000;
+
+let table: Int32Array | undefined;
+/** float32 bits of each of the 65536 halves (256 KiB, built on first use). */
+function halfTable(): Int32Array {
+  if (table === undefined) {
+    table = new Int32Array(65536);
+    for (let h = 0; h < 65536; h++) table[h] = halfToFloat32Bits(h) | 0;
+  }
+  return table;
 }
 
 /** True when the half bit pattern is ±Infinity or NaN (exponent all ones). */
@@ -48,34 +91,35 @@ export function isHalfNonFinite(h: number): boolean {
   return (h & 0x7c00) === 0x7c00;
 }
 
-/** One float32 bit pattern (as an unsigned 32-bit integer) → half bits. */
+/**
+ * One float32 bit pattern (as a signed or unsigned 32-bit integer) → half bits.
+ * Integer-only, and the common case (a normal half) takes two branches.
+ */
 export function float32BitsToHalf(f: number): number {
   const sign = (f >>> 16) & 0x8000;
-  const exp = (f >>> 23) & 0xff;
-  const mant = f & 0x7fffff;
-
-  if (exp === 0xff) {
-    // Infinity keeps a zero mantissa; NaN keeps its top payload bits and is
-    // forced quiet (bit 9) so it can never collapse into Infinity.
-    return mant === 0 ? sign | 0x7c00 : sign | 0x7e00 | (mant >>> 13);
-  }
-  const e = exp - 127; // unbiased exponent
-  if (e > 15) return sign | 0x7c00; // overflow → ±Infinity
-  if (e >= -14) {
-    // Normal half: keep 10 mantissa bits, round the 13 dropped bits to nearest even.
-    let h = ((e + 15) << 10) | (mant >>> 13);
-    const rest = mant & 0x1fff;
-    if (rest > 0x1000 || (rest === 0x1000 && (h & 1) === 1)) {
-      // A carry out of the mantissa correctly bumps the exponent, and from
-      // exponent 30 with a full mantissa it lands exactly on Infinity (0x7c00).
-      h += 1;
+  const a = f & 0x7fffffff; // |x|'s bits
+  if (a >= 0x38800000) {
+    // |x| ≥ 2^-14: a normal half, unless it overflows or is not finite.
+    if (a >= 0x47800000) {
+      // Unbiased exponent > 15. NaN keeps its top payload bits and is forced
+      // quiet (bit 9) so it can never collapse into Infinity; everything
+      // else (Infinity, overflow) becomes ±Infinity.
+      return a > 0x7f800000 ? sign | 0x7e00 | ((a & 0x7fffff) >>> 13) : sign | 0x7c00;
     }
-    return sign | h;
+    // Rebias the exponent (127 → 15: subtract 112 << 23), keep 10 mantissa
+    // bits and round the 13 dropped ones to nearest even: adding 0xfff plus
+    // the kept lowest bit carries into bit 13 exactly when rounding up. A
+    // carry out of the mantissa correctly bumps the exponent, and from
+    // exponent 30 with a full mantissa it lands exactly on Infinity (0x7c00).
+    const r = a - 0x38000000;
+    const h = r >>> 13;
+    return sign | (h + ((0xfff + (h & 1) + (r & 0x1fff)) >>> 13));
   }
-  if (e < -25) return sign; // below half the smallest subnormal (2^-25): ±0
+  if (a < 0x33000000) return sign; // below half the smallest subnormal (2^-25): ±0
   // Subnormal half: value = m · 2^-24 with m = significand · 2^(e+1).
   // The float32 significand (implicit 1 included) has 24 bits; shift by r ∈ [14, 24].
-  const significand = mant | 0x800000;
+  const e = (a >>> 23) - 127;
+  const significand = (a & 0x7fffff) | 0x800000;
   const r = -e - 1;
   let m = significand >>> r;
   const rest = significand & ((1 << r) - 1);

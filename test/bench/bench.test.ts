@@ -60,6 +60,17 @@ async function runBench(
   return { rows, stdout };
 }
 
+/** Whether the optional native backend can be imported here (its install needs libtensorflow). */
+async function tfjsNodeLoads(): Promise<boolean> {
+  const specifier = '@tensorflow/tfjs-node';
+  try {
+    await import(specifier);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function torchImports(python: string): boolean {
   return spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 }
@@ -72,6 +83,7 @@ test('npm run bench -- --quick prints a table with every row', { timeout: 600_00
     'one row per expected key, in order',
   );
   const torch = torchImports(pythonPath());
+  const tfjsNode = await tfjsNodeLoads();
   for (const { key, measured, line } of rows) {
     assert.doesNotMatch(line, /FAILED|NaN|failed:/, line);
     if (key.includes('.onnxruntime.')) {
@@ -80,6 +92,10 @@ test('npm run bench -- --quick prints a table with every row', { timeout: 600_00
         FIGURE.test(measured) || measured === NOT_INSTALLED || measured.startsWith('not measured'),
         line,
       );
+    } else if (key.endsWith('.tfjs-node')) {
+      // Native TensorFlow: measured when @tensorflow/tfjs-node loads, else labelled so.
+      if (tfjsNode) assert.match(measured, FIGURE, `tfjs-node loads, so this is measured: ${line}`);
+      else assert.equal(measured, NOT_INSTALLED, line);
     } else if (PYTHON_ROW.test(key) && !key.startsWith('ceiling.')) {
       if (torch) assert.match(measured, FIGURE, `torch imports, so this is measured: ${line}`);
       else assert.equal(measured, NOT_INSTALLED, line);

@@ -167,3 +167,43 @@ test('rejoin secret hashes survive reopening, are kept out of clients(), and old
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a round's downloads are added for every sampled client at once; unknown ids change nothing", () => {
+  const store = new RunStore(':memory:');
+  try {
+    store.createRun({ id: 'run-1', startedAt: 1000, config: {}, teacherHash: 'abc' });
+    for (const id of ['a', 'b', 'c']) {
+      store.upsertClient({
+        id,
+        runId: 'run-1',
+        name: id,
+        platform: 'node',
+        backend: 'wasm',
+        numSamples: 10,
+        firstSeen: 1,
+        lastSeen: 1,
+      });
+    }
+    store.addClientTraffic('run-1', 'a', 0, 50, true);
+    store.addDownloadTraffic('run-1', ['a', 'b', 'ghost'], 400);
+    store.addDownloadTraffic('run-1', new Set(['a']), 100);
+    const byId = new Map(store.clients('run-1').map((c) => [c.id, c]));
+    assert.deepEqual(
+      ['a', 'b', 'c'].map((id) => [
+        byId.get(id)?.bytesDown,
+        byId.get(id)?.bytesUp,
+        byId.get(id)?.roundsTaken,
+      ]),
+      [
+        [500, 50, 1],
+        [400, 0, 0],
+        [0, 0, 0],
+      ],
+    );
+    assert.ok((byId.get('b')?.lastSeen ?? 0) > 1, 'a download counts as seen');
+    assert.equal(byId.get('c')?.lastSeen, 1);
+    assert.equal(store.clients('run-1').length, 3, 'no row for an unknown id');
+  } finally {
+    store.close();
+  }
+});

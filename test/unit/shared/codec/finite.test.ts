@@ -150,3 +150,80 @@ test('int8 encode: hand-computed values across segments and odd lengths', () => 
   // By hand: 2.54 / 0.02 = 127, -1 / 0.02 = -50, 0.004 / 0.02 = 0.2 → 0.
   assert.deepEqual(Array.from(encoded.data).slice(0, 3), [127, -50, 0]);
 });
+
+test('int8 encode equals round(w / scale) element by element, exact ties and near-ties included', () => {
+  // The encoder multiplies by 1/scale and divides only near a tie; this is the
+  // definition it must reproduce bit for bit (the wire format is unchanged).
+  const rand = mulberry32(31);
+  const n = 200_003;
+  const weights = new Float32Array(n);
+  for (let i = 0; i < n; i++) weights[i] = (rand() - 0.5) * 3;
+  weights[0] = 1.5; // the maximum: scale = fround(1.5 / 127)
+  const scale = Math.fround(1.5 / 127);
+  // Exact ties k.5 · scale (where representable) and the float32 neighbours of each.
+  for (let k = -126; k <= 126; k++) {
+    const tie = Math.fround((k + 0.5) * scale);
+    const at = 1000 + 3 * (k + 126);
+    weights[at] = tie;
+    weights[at + 1] = nextFloat32(tie, +1);
+    weights[at + 2] = nextFloat32(tie, -1);
+  }
+  const encoded = encodeWeights(weights, 'int8');
+  assert.equal(encoded.scale, scale);
+  let mismatches = 0;
+  for (let i = 0; i < n; i++) {
+    const q = Math.max(-127, Math.min(127, Math.round((weights[i] as number) / scale)));
+    if (encoded.data[i] !== q) mismatches++;
+  }
+  assert.equal(mismatches, 0);
+});
+
+test('non-finite weights are found by the fused float16 / int8 passes, first index named', () => {
+  const weights = new Float32Array(10_000).fill(0.25);
+  weights[7001] = Infinity;
+  weights[8000] = NaN;
+  for (const precision of ['float16', 'int8'] as const) {
+    assert.throws(
+      () =>
+        encodeWeights(weights, precision, precision === 'int8' ? { segments: [5000, 5000] } : {}),
+      (e: unknown) =>
+        e instanceof CodecError &&
+        e.code === 'non-finite' &&
+        /weight 7001 is Infinity/.test(e.message),
+    );
+  }
+  const big = new Float32Array(10).fill(1);
+  big[4] = 70_000;
+  assert.throws(
+    () => encodeWeights(big, 'float16'),
+    (e: unknown) => e instanceof CodecError && /weight 4 = 70000 overflows float16/.test(e.message),
+  );
+  // int8 scales so large that 127 · scale overflows float32 are refused by the product check.
+  assert.throws(
+    () =>
+      decodeWeights({
+        precision: 'int8',
+        length: 3,
+        data: Int8Array.from([1, -127, 0]),
+        scale: 1e37,
+      }),
+    (e: unknown) => e instanceof CodecError && /weight 1 overflows float32/.test(e.message),
+  );
+  // A scale where only 128 · scale would overflow: every product that occurs is finite.
+  const edge = Math.fround(3.4e38 / 127);
+  const ok = decodeWeights({
+    precision: 'int8',
+    length: 2,
+    data: Int8Array.from([127, -127]),
+    scale: edge,
+  });
+  assert.ok(Number.isFinite(ok[0]) && Number.isFinite(ok[1]));
+});
+
+function nextFloat32(x: number, direction: 1 | -1): number {
+  const f = new Float32Array([x]);
+  const bits = new Int32Array(f.buffer);
+  // For positive x, +1 on the bits moves away from zero; for negative x, towards it.
+  bits[0] = (bits[0] as number) + (x >= 0 ? direction : -direction);
+  return f[0] as number;
+}
