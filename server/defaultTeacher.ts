@@ -124,6 +124,8 @@ interface TeacherMeta {
   hash: string;
   trainedOn: number;
   epochs: number;
+  /** Seconds the training took (absent in caches written before it was recorded). */
+  trainSeconds?: number;
 }
 
 function cacheKey(
@@ -151,8 +153,14 @@ function cacheKey(
   return hash.digest('hex').slice(0, 16);
 }
 
-/** A teacher, and whether it came from the cache (no training happened now). */
-export type DefaultTeacher = SyncTeacher & { readonly fromCache: boolean };
+/**
+ * A teacher, whether it came from the cache (no training happened now), and how many seconds
+ * its training took when it was trained (null for a cache that did not record it).
+ */
+export type DefaultTeacher = SyncTeacher & {
+  readonly fromCache: boolean;
+  readonly trainSeconds: number | null;
+};
 
 export async function loadOrTrainDefaultTeacher(
   options: DefaultTeacherOptions,
@@ -177,6 +185,7 @@ export async function loadOrTrainDefaultTeacher(
     log(
       `teacher: training default teacher on ${options.data.count} labelled samples (${epochs} epochs); cached afterwards`,
     );
+    const started = Date.now();
     model = buildModel(options.spec, options.seed ?? 1);
     const everySeconds = options.progressEverySeconds ?? 5;
     const lines = everySeconds > 0 ? progressLines(log, epochs, everySeconds) : undefined;
@@ -196,7 +205,13 @@ export async function loadOrTrainDefaultTeacher(
     const hash = createHash('sha256')
       .update(new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength))
       .digest('hex');
-    meta = { key, hash, trainedOn: options.data.count, epochs };
+    meta = {
+      key,
+      hash,
+      trainedOn: options.data.count,
+      epochs,
+      trainSeconds: (Date.now() - started) / 1000,
+    };
     await saveModelAtomic(model, join(dir, 'model'));
     await writeFileAtomic(metaPath, JSON.stringify(meta, null, 2));
   }
@@ -205,5 +220,5 @@ export async function loadOrTrainDefaultTeacher(
     hash: meta.hash,
     outputs: 'logits',
   });
-  return Object.assign(teacher, { fromCache });
+  return Object.assign(teacher, { fromCache, trainSeconds: meta.trainSeconds ?? null });
 }

@@ -21,7 +21,7 @@ function alphaOf(config: SimConfig): number {
 }
 
 /** `fedkd: response + hint` — the strategy and its terms with their weights. */
-function describeRow(config: SimConfig): string {
+export function describeRow(config: SimConfig): string {
   const terms = config.training.distillation ?? [{ name: 'response', weight: 1 }];
   const text = terms.map((t) => (t.weight === 1 ? t.name : `${t.weight}·${t.name}`)).join(' + ');
   return `${config.strategy.join(', ')}: ${config.strategy[0] === 'fedavg' && !config.training.distillation ? 'none (hard labels)' : text}`;

@@ -12,13 +12,14 @@ import type { Log } from '../node/logger.js';
 import type { Progress } from '../node/progress.js';
 import { readSimConfigFile } from './config.js';
 import type { SimConfig } from './config.js';
+import type { ModelSpec } from '../shared/models/index.js';
 import { readHintonConfig, runHinton } from './hinton.js';
 import type { HintonResult } from './hinton.js';
 import { describePartition, runSimulation } from './simulate.js';
 import type { SimulationResult } from './simulate.js';
 import { formatBytes, pct, strategyTable } from './results.js';
 import type { StrategySummary } from './results.js';
-import { FAMILIES_HEADING, familiesSection } from './familiesReport.js';
+import { FAMILIES_HEADING, describeRow, familiesSection } from './familiesReport.js';
 
 /**
  * `report` with the part that starts at `heading` (up to the next `## N.` part, or the end)
@@ -134,12 +135,61 @@ function columnOf(sim: SimulationResult, sims: SimulationResult[]): string {
   return `α = ${alphaOf(sim.config)}${students.size > 1 ? `, ${studentOf(sim.config)}` : ''}`;
 }
 
+/**
+ * An extra-row config: one that names distillation terms (`training.distillation`). Its
+ * strategy runs become rows of the grid column with the same α and student, labelled with the
+ * terms, rather than a column of their own.
+ */
+function isExtraRow(config: SimConfig): boolean {
+  return config.training.distillation !== undefined;
+}
+
+/**
+ * `sims` without the extra-row simulations, whose strategies join the summaries of the
+ * simulation with the same α and student as rows labelled `strategy: terms`.
+ */
+export function mergeExtraRows(sims: SimulationResult[]): SimulationResult[] {
+  const columns = sims
+    .filter((s) => !isExtraRow(s.config))
+    .map((s) => ({ ...s, summaries: [...s.summaries] }));
+  for (const extra of sims.filter((s) => isExtraRow(s.config))) {
+    const column = columns.find(
+      (s) =>
+        alphaOf(s.config) === alphaOf(extra.config) &&
+        studentOf(s.config) === studentOf(extra.config),
+    );
+    if (!column)
+      throw new Error(
+        `${extra.config.name}: no config without distillation terms has its α (${alphaOf(extra.config)}) and student (${studentOf(extra.config)}) to add its row to`,
+      );
+    for (const summary of extra.summaries) {
+      const terms = describeRow({ ...extra.config, strategy: [summary.strategy] });
+      column.summaries.push({ ...summary, label: terms });
+    }
+  }
+  return columns;
+}
+
+/** The fashion part's sentence on its extra rows, if it has any. */
+function extraRowsNote(sims: SimulationResult[]): string {
+  const extras = sims.filter((s) => isExtraRow(s.config));
+  if (extras.length === 0) return '';
+  const rows = [...new Set(extras.map((s) => describeRow(s.config)))].map((r) => `\`${r}\``);
+  const columns = extras.map((s) => `α = ${alphaOf(s.config)} with ${studentOf(s.config)}`);
+  return (
+    `The ${rows.join(', ')} row${rows.length > 1 ? 's run' : ' runs'} the distillation terms ${rows.length > 1 ? 'their configs name' : 'its configs name'} ` +
+    `(\`training.distillation\`), for ${columns.join(', ')}; feature and relation terms compare ` +
+    "the student's penultimate-layer features with the teacher's, which travel once as a float16 artifact. "
+  );
+}
+
 function gridTable(
   sims: SimulationResult[],
   title: string,
   cell: (s: StrategySummary, sim: SimulationResult) => string,
 ): string {
-  const strategies = [...new Set(sims.flatMap((s) => s.summaries.map((x) => x.strategy)))];
+  const rowOf = (s: StrategySummary) => s.label ?? s.strategy;
+  const strategies = [...new Set(sims.flatMap((s) => s.summaries.map(rowOf)))];
   const header = ['strategy', ...sims.map((s) => columnOf(s, sims))];
   const lines = [
     `**${title}**`,
@@ -149,12 +199,48 @@ function gridTable(
   ];
   for (const strategy of strategies) {
     const cells = sims.map((sim) => {
-      const summary = sim.summaries.find((s) => s.strategy === strategy);
+      const summary = sim.summaries.find((s) => rowOf(s) === strategy);
       return summary ? cell(summary, sim) : '—';
     });
     lines.push(`| ${[strategy, ...cells].join(' | ')} |`);
   }
   return lines.join('\n');
+}
+
+/** How long the teacher took to train, as its result records it ('' when not recorded). */
+function teacherTime(sim: SimulationResult): string {
+  const seconds = sim.teacher.trainSeconds;
+  if (seconds === undefined || seconds === null) return '';
+  return sim.teacher.fromCache
+    ? `; trained in ${seconds.toFixed(0)} s by an earlier run, loaded from its cache`
+    : `; trained in ${seconds.toFixed(0)} s`;
+}
+
+/** A spec's layers in a line: `conv 32 (3×3, same) → max-pool 2 → … → dense 128 → 10`. */
+export function describeLayers(spec: ModelSpec): string {
+  const layers = spec.layers.map((layer) => {
+    switch (layer.type) {
+      case 'dense':
+        return `dense ${layer.units}`;
+      case 'conv2d':
+        return `conv ${layer.filters} (${layer.kernelSize}×${layer.kernelSize}, ${layer.padding ?? 'valid'})`;
+      case 'maxPool2d':
+        return `max-pool ${layer.poolSize}`;
+      case 'flatten':
+        return 'flatten';
+      case 'dropout':
+        return `dropout ${layer.rate}`;
+    }
+  });
+  return [...layers, String(spec.numClasses)].join(' → ');
+}
+
+/** What the fashion part's teacher is: its name and layers, or its shorthand. */
+function teacherOf(config: SimConfig): string {
+  const spec = config.teacher.spec;
+  return typeof spec === 'string'
+    ? `\`${spec}\``
+    : `\`${spec.name ?? 'custom'}\` (${describeLayers(spec as ModelSpec)})`;
 }
 
 function federatedSection(
@@ -178,7 +264,8 @@ function federatedSection(
     `Data: ${first.data.origin}: teacher ${first.data.teacher}, public proxy ${first.data.proxy}, ` +
       `private client pool ${first.data.clientPool} dealt to ${c.clients} clients, test ${first.data.test}. ` +
       `Teacher ${first.teacher.description.replace(/ \(.*\)$/, '')} (${first.teacher.parameters.toLocaleString('en')} parameters, ` +
-      `${c.teacher.file !== undefined ? `loaded from ${c.teacher.file}` : `${c.teacher.epochs} epochs on its split`}): test accuracy **${pct(first.teacher.accuracy)}**. ` +
+      `${c.teacher.file !== undefined ? `loaded from ${c.teacher.file}` : `${c.teacher.epochs} epochs of batch ${c.teacher.batchSize}, Adam lr ${c.teacher.learningRate} on its split${teacherTime(first)}`}): ` +
+      `test accuracy **${pct(first.teacher.accuracy)}**. ` +
       `Student${students.length > 1 ? 's' : ''} ${studentParams.join(' and ')}. ` +
       `${c.rounds} rounds, all clients every round, ${t.epochs} local epoch(s) of batch ${t.batchSize}, ${t.optimizer} lr ${t.learningRate}, ` +
       `T = ${t.temperature}, α = ${t.alpha} (fedavg and local: α = 1); ` +
@@ -316,7 +403,7 @@ export async function generateResults(options: ReportOptions = {}): Promise<stri
           log: (m, level) => log(`[${config.name}] ${m}`, level),
           ...(options.progress ? { progress: options.progress } : {}),
         }));
-      if (!('noPlots' in group)) {
+      if (!('noPlots' in group) && !isExtraRow(config)) {
         const plot = join(plotDir, `${config.name}.svg`);
         await copyFile(sim.files!.plot, plot);
         plots.push(relative(join(output, '..'), plot));
@@ -352,16 +439,23 @@ export async function generateResults(options: ReportOptions = {}): Promise<stri
     sections.push(
       federatedSection(mnist.sims, mnist.plots, '## 2. Federated: Dirichlet label skew × strategy'),
     );
+  const fashionTeacher = fashion.sims[0]?.config.teacher.spec;
+  const fashionTeacherName =
+    typeof fashionTeacher === 'object' ? (fashionTeacher.name ?? '') : (fashionTeacher ?? '');
   const fashionSection =
     fashion.sims.length > 0
       ? federatedSection(
-          fashion.sims,
+          mergeExtraRows(fashion.sims),
           fashion.plots,
           FASHION_HEADING,
           'Fashion-MNIST (Zalando, 28×28 grey images of 10 kinds of clothing; Debian package ' +
             '`dataset-fashion-mnist`): a seeded subsample of its 60,000 training images for the teacher, the proxy set ' +
             'and the clients, and test images drawn from its separate 10,000-image test split. ' +
-            `The teacher is the default MLP teacher (${fashion.sims[0]!.teacher.description.replace(/ \(.*\)$/, '').replace(/^default teacher /, '')}), not a CNN. ` +
+            `The teacher is ${teacherOf(fashion.sims[0]!.config)}` +
+            (/^teacher-cnn-/.test(fashionTeacherName)
+              ? ": the project's default CNN teacher for images (`defaultTeacherSpec` in server/defaultTeacher.ts, `--teacher-spec cnn` on the command line). "
+              : '. ') +
+            extraRowsNote(fashion.sims) +
             `This section took ${fashion.minutes.toFixed(1)} minutes` +
             (fashion.reused > 0
               ? ` for the simulations it ran; ${fashion.reused} of its ${fashion.sims.length} simulations are the saved results ` +

@@ -40,6 +40,11 @@ export interface SimRunResult {
 
 export interface StrategySummary {
   strategy: SimStrategy;
+  /**
+   * The row's name in a report when it is not the strategy alone (a strategy with
+   * distillation terms, `feddf: response + hint`). Defaults to the strategy.
+   */
+  label?: string;
   runs: number;
   failed: number;
   /** Final-round accuracy, mean over seeds. */
@@ -167,7 +172,7 @@ export function strategyTable(
             : s.roundsToTarget.toFixed(1);
     lines.push(
       `| ${[
-        s.strategy,
+        s.label ?? s.strategy,
         final,
         pct(s.bestAccuracy),
         pct(s.finalAgreement),

@@ -102,7 +102,15 @@ export interface SimulationResult {
   clientsOn: string;
   /** Jobs and bytes through Redis, when the clients ran on Redis workers. */
   redis?: RedisPoolStats;
-  teacher: { description: string; parameters: number; accuracy: number };
+  teacher: {
+    description: string;
+    parameters: number;
+    accuracy: number;
+    /** Whether the teacher was loaded from the cache, trained by an earlier run. */
+    fromCache?: boolean;
+    /** Seconds its training took (in this run or the earlier one); null when not recorded. */
+    trainSeconds?: number | null;
+  };
   data: {
     teacher: number;
     proxy: number;
@@ -483,6 +491,8 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
         description: teacher.description,
         parameters: teacher.numParams,
         accuracy: teacherAccuracy,
+        fromCache: teacher.fromCache,
+        trainSeconds: teacher.trainSeconds,
       },
       data: {
         teacher: split.teacherTrain.count,

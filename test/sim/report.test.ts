@@ -94,6 +94,23 @@ test('generateResults --only fashion-mnist replaces only that section; --reuse t
         'workers: 0',
       ].join('\n'),
     );
+    // A config naming distillation terms is an extra row of the column with its α and student.
+    writeFileSync(
+      join(configs, 'fashion-mnist-alpha-1-combined.yaml'),
+      [
+        'name: fashion-mnist-alpha-1-combined',
+        `cacheDir: ${JSON.stringify(join(dir, 'cache'))}`,
+        "data: { source: 'fashion-mnist:train', testSource: 'fashion-mnist:test', total: 600 }",
+        'clients: 3',
+        'partition: { kind: dirichlet, alpha: 1 }',
+        'rounds: 1',
+        'training: { distillation: [{ name: response, weight: 1 }, { name: hint, weight: 0.5 }] }',
+        "teacher: { spec: 'mlp:16', epochs: 1 }",
+        "student: 'mlp:8'",
+        'strategy: [feddf]',
+        'workers: 0',
+      ].join('\n'),
+    );
     const output = join(dir, 'docs', 'results.md');
     const options = { configsDir: configs, output, runsDir: join(dir, 'runs') };
     await assert.rejects(
@@ -112,6 +129,22 @@ test('generateResults --only fashion-mnist replaces only that section; --reuse t
       /Data: fashion-mnist:train, 480 of its 60,000 samples; test from fashion-mnist:test \(120 of 10,000\)/,
     );
     assert.doesNotMatch(first, /saved results/);
+    const flat = first.replace(/ {2,}/g, ' ');
+    assert.match(flat, /\| strategy \| α = 1 \|\n/, 'the extra row adds no column');
+    assert.match(flat, /\| feddf: response \+ 0\.5·hint \| [\d.]+% \|\n/);
+    assert.match(
+      flat,
+      /\| feddf: response \+ 0\.5·hint \| [\d.]+% \| [\d.]+% \| /,
+      'and a row of its table',
+    );
+    assert.match(first, /row runs the distillation terms its configs name/);
+    assert.match(first, /The teacher is `mlp:16`\./);
+    assert.match(first, /1 epochs of batch 64, Adam lr 0\.001 on its split; trained in \d+ s/);
+    assert.equal(
+      first.match(/!\[accuracy and loss per round/g)?.length,
+      1,
+      'no plot for the extra row',
+    );
     const logs: string[] = [];
     const second = await generateResults({
       ...options,
@@ -123,7 +156,7 @@ test('generateResults --only fashion-mnist replaces only that section; --reuse t
       logs.some((m) => /reusing the earlier result of this config/.test(m)),
       logs.join('\n'),
     );
-    assert.match(second, /1 of its 1 simulations are the saved results of earlier runs/);
+    assert.match(second, /2 of its 2 simulations are the saved results of earlier runs/);
     assert.equal(
       second.match(/## 3\. Fashion-MNIST/g)?.length,
       1,

@@ -132,6 +132,10 @@ test('the CNN default teacher trains with the given options, logs progress per e
   };
   const teacher = await loadOrTrainDefaultTeacher(options);
   assert.equal(teacher.fromCache, false);
+  assert.ok(
+    teacher.trainSeconds !== null && teacher.trainSeconds > 0,
+    `training time ${teacher.trainSeconds}`,
+  );
   assert.deepEqual([...teacher.inputShape], [28, 28, 1]);
   assert.equal(teacher.backendName, 'tfjs:cpu');
   const epochLines = lines.filter((l) =>
@@ -154,6 +158,7 @@ test('the CNN default teacher trains with the given options, logs progress per e
 
   const again = await loadOrTrainDefaultTeacher({ ...options, log: () => undefined });
   assert.equal(again.fromCache, true);
+  assert.equal(again.trainSeconds, teacher.trainSeconds, 'the cache keeps the training time');
   assert.equal(again.hash, teacher.hash);
   assert.deepEqual(again.predictLogits(held.x, 3), teacher.predictLogits(held.x, 3));
   // Another learning rate is another teacher (a 64-digit slice keeps this retraining short).
