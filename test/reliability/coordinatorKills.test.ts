@@ -72,6 +72,10 @@ async function killAndResume(
         'wasm',
         '--cache-dir',
         join(dataDir, `cache-${i}`),
+        // A kill can land before a client's first join completes, and on a loaded machine the
+        // next life may take longer to listen than join's default 60 s of trying: keep trying.
+        '--connect-timeout',
+        '600',
       ],
       600_000,
     ),
@@ -100,7 +104,11 @@ async function killAndResume(
     }
     const last = runCli(serveArgs, 300_000);
     const { code, output } = await last.exited;
-    assert.equal(code, 0, output);
+    assert.equal(
+      code,
+      0,
+      `${output}\n${clients.map((c, i) => `client ${i} (exit ${c.child.exitCode}):\n${c.output().slice(-3000)}`).join('\n')}`,
+    );
     lives.push(output);
     for (const client of clients) assert.equal((await client.exited).code, 0, client.output());
   } finally {
