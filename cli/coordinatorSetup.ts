@@ -26,6 +26,7 @@ import type { CoordinatorEvent } from '../server/coordinator.js';
 import { defaultTeacherSpec, loadOrTrainDefaultTeacher } from '../server/defaultTeacher.js';
 import type { RunningCoordinator } from '../server/startCoordinator.js';
 import { startCoordinator } from '../server/startCoordinator.js';
+import type { MasterEdgeOptions } from '../server/edges/masterEdges.js';
 import type { OnnxProvider, Teacher, TeacherOutputs } from '../server/teachers/index.js';
 import { checkFeatureLayer, loadTeacherFile } from '../server/teachers/index.js';
 import type { Log } from '../node/logger.js';
@@ -63,6 +64,8 @@ export interface CoordinatorSetup {
   teacherData?: string;
   /** CSV options for those sources. Defaults to label in column 0, no scaling, flat rows. */
   dataFlags?: DataFlags;
+  /** Aggregate over `fedistill edge` processes through Redis (docs/scaling.md). */
+  edges?: MasterEdgeOptions;
   /** Seed of the embedded MNIST split. Defaults to 42. */
   dataSeed?: number;
   /** Number of client shards in the embedded split (for `demo:I/N`). Defaults to 4. */
@@ -293,6 +296,7 @@ export async function prepareCoordinator(setup: CoordinatorSetup): Promise<Prepa
     log,
     ...(setup.onEvent ? { onEvent: setup.onEvent } : {}),
     ...(demoShards ? { demoShards } : {}),
+    ...(setup.edges ? { edges: setup.edges } : {}),
   });
   log(
     `student: ${studentSpec.name ?? 'custom'}, ${running.coordinator.studentParams} parameters; data dir ${join(config.dataDir)}`,

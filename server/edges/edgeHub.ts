@@ -1,0 +1,146 @@
+/**
+ * The master's ClientHub for clients held by edges: each edge connection is a
+ * ClientLink whose events arrive from the Redis up-stream and whose emits,
+ * acks and cut-offs go down to its edge. The coordinator's membership,
+ * intake and round loop treat these links as they treat sockets; only the
+ * update's delta stays at the edge (edgeAggregation.ts).
+ */
+import type { ClientToServerEvents, ServerToClientEvents } from '../../shared/protocol/index.js';
+import type { ClientHub, ClientLink } from '../clientHub.js';
+import type { DownMessage, UpMessage } from './messages.js';
+
+type Handler = (payload: unknown, ack: (response: unknown) => void) => void;
+
+class EdgeLink implements ClientLink {
+  #clientId: string | undefined;
+  lastMessageBytes: number | undefined;
+  closed = false;
+  private readonly handlers = new Map<string, Handler>();
+  private readonly disconnectHandlers: (() => void)[] = [];
+
+  constructor(
+    readonly edge: string,
+    readonly id: string,
+    private readonly hub: EdgeHub,
+  ) {}
+
+  get clientId(): string | undefined {
+    return this.#clientId;
+  }
+
+  set clientId(id: string | undefined) {
+    this.#clientId = id;
+    if (id !== undefined) this.hub.bind(id, this);
+  }
+
+  on<E extends keyof ClientToServerEvents>(event: E, handler: ClientToServerEvents[E]): void {
+    this.handlers.set(event, handler as unknown as Handler);
+  }
+
+  onDisconnect(handler: () => void): void {
+    this.disconnectHandlers.push(handler);
+  }
+
+  emit<E extends keyof ServerToClientEvents>(
+    event: E,
+    ...args: Parameters<ServerToClientEvents[E]>
+  ): void {
+    if (!this.closed) this.hub.send(this.edge, { t: 'emit', link: this.id, event, payload: args });
+  }
+
+  disconnect(): void {
+    if (this.closed) return;
+    this.hub.send(this.edge, { t: 'cut', link: this.id });
+    this.close();
+  }
+
+  dispatch(event: string, payload: unknown, req: number, bytes: number): void {
+    const handler = this.handlers.get(event);
+    if (!handler || this.closed) return;
+    this.lastMessageBytes = bytes;
+    handler(payload, (response) => {
+      if (!this.closed) this.hub.send(this.edge, { t: 'ack', link: this.id, req, response });
+    });
+    this.lastMessageBytes = undefined;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.hub.forget(this);
+    for (const handler of this.disconnectHandlers) handler();
+  }
+}
+
+export class EdgeHub implements ClientHub {
+  private handler: ((link: ClientLink) => void) | undefined;
+  private readonly links = new Map<string, EdgeLink>();
+  private readonly byClient = new Map<string, EdgeLink>();
+
+  /**
+   * @param send puts a message on one edge's down-stream
+   * @param edges the edges alive now (broadcasts go to each)
+   */
+  constructor(
+    readonly send: (edge: string, message: DownMessage) => void,
+    private readonly edges: () => Iterable<string>,
+  ) {}
+
+  onConnection(handler: (link: ClientLink) => void): void {
+    this.handler = handler;
+  }
+
+  broadcast<E extends keyof ServerToClientEvents>(
+    event: E,
+    ...args: Parameters<ServerToClientEvents[E]>
+  ): void {
+    for (const edge of this.edges()) this.send(edge, { t: 'broadcast', event, payload: args });
+  }
+
+  /** The edge whose connection holds `clientId` now, if one does. */
+  edgeOf(clientId: string): string | undefined {
+    return this.byClient.get(clientId)?.edge;
+  }
+
+  /** A verified message from `edge` about its connections. */
+  receive(edge: string, message: UpMessage): void {
+    if (message.t === 'connect') {
+      const key = `${edge}/${message.link}`;
+      if (this.links.has(key)) return;
+      const link = new EdgeLink(edge, message.link, this);
+      this.links.set(key, link);
+      this.handler?.(link);
+    } else if (message.t === 'event') {
+      this.links
+        .get(`${edge}/${message.link}`)
+        ?.dispatch(message.event, message.payload, message.req, message.bytes);
+    } else if (message.t === 'gone') this.links.get(`${edge}/${message.link}`)?.close();
+  }
+
+  /** An edge has gone silent: every connection it held is gone. */
+  dropEdge(edge: string): void {
+    for (const link of [...this.links.values()]) if (link.edge === edge) link.close();
+  }
+
+  bind(clientId: string, link: EdgeLink): void {
+    this.byClient.set(clientId, link);
+  }
+
+  forget(link: EdgeLink): void {
+    this.links.delete(`${link.edge}/${link.id}`);
+    if (link.clientId !== undefined && this.byClient.get(link.clientId) === link)
+      this.byClient.delete(link.clientId);
+  }
+}
+
+/** Several hubs as one: the master's own sockets beside the edges' connections. */
+export function combineHubs(...hubs: ClientHub[]): ClientHub {
+  return {
+    onConnection: (handler) => {
+      for (const hub of hubs) hub.onConnection(handler);
+    },
+    broadcast: (event, ...args) => {
+      for (const hub of hubs) hub.broadcast(event, ...args);
+    },
+  };
+}
