@@ -27,6 +27,7 @@ import { defaultTeacherSpec, loadOrTrainDefaultTeacher } from '../server/default
 import type { RunningCoordinator } from '../server/startCoordinator.js';
 import { startCoordinator } from '../server/startCoordinator.js';
 import type { MasterEdgeOptions } from '../server/edges/masterEdges.js';
+import { edgesConflict } from '../server/edges/edgeAggregation.js';
 import type { OnnxProvider, Teacher, TeacherOutputs } from '../server/teachers/index.js';
 import { checkFeatureLayer, loadTeacherFile } from '../server/teachers/index.js';
 import type { Log } from '../node/logger.js';
@@ -213,6 +214,9 @@ function loadCoordinatorData(setup: CoordinatorSetup, log: Log): CoordinatorData
 export async function prepareCoordinator(setup: CoordinatorSetup): Promise<PreparedCoordinator> {
   const log = setup.log;
   const config = parseCoordinatorConfig(setup.config);
+  // Before the teacher is loaded or trained: a run that cannot go over edges says so at once.
+  const edgeConflict = setup.edges ? edgesConflict(config) : undefined;
+  if (edgeConflict) throw new Error(edgeConflict);
   const backend = await selectNodeBackend({
     ...(setup.backend ? { force: setup.backend } : {}),
     log,

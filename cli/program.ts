@@ -203,7 +203,10 @@ export function buildProgram(): Command {
       '--redis <url>',
       'aggregate over `fedistill edge` processes through this Redis server (fedavg, fedkd; docs/scaling.md)',
     )
-    .option('--edge-secret <secret>', 'with --redis: the secret edges sign with (or FEDISTILL_EDGE_SECRET)')
+    .option(
+      '--edge-secret <secret>',
+      'with --redis: the secret edges sign with (or FEDISTILL_EDGE_SECRET)',
+    )
     .option('--edge-cluster <name>', 'with --redis: names the Redis streams (default "default")')
     .option(
       '--edge-partial-timeout <seconds>',
@@ -319,7 +322,7 @@ export function buildProgram(): Command {
     )
     .requiredOption('--redis <url>', "the master's Redis server")
     .option('--edge-secret <secret>', "the master's --edge-secret (or FEDISTILL_EDGE_SECRET)")
-    .option('--edge-cluster <name>', "the master's --edge-cluster (default \"default\")")
+    .option('--edge-cluster <name>', 'the master\'s --edge-cluster (default "default")')
     .option('--id <name>', 'this edge, unique in the cluster (default host-pid-random)')
     .option('--host <host>', 'address to listen on (default 127.0.0.1)')
     .option('--port <port>', 'port, 0 for any free one (default 8081)', int)

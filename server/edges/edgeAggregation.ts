@@ -18,12 +18,7 @@ import type {
   StrategyRound,
   WeightAveragingRound,
 } from '../strategies/index.js';
-import {
-  ContributionError,
-  belowQuorum,
-  decodeDelta,
-  refuseFields,
-} from '../strategies/index.js';
+import { ContributionError, belowQuorum, decodeDelta, refuseFields } from '../strategies/index.js';
 import type { PartialMessage, RoundOpen } from './messages.js';
 import { PartialSum, partialProblem } from './partialSum.js';
 

@@ -12,7 +12,9 @@ import type { DownMessage, UpMessage } from './messages.js';
 type Handler = (payload: unknown, ack: (response: unknown) => void) => void;
 
 class EdgeLink implements ClientLink {
-  #clientId: string | undefined;
+  // Not a #private field: the dashboard's telemetry wraps links in a Proxy, whose getters run
+  // with the proxy as `this`.
+  private joinedAs: string | undefined;
   lastMessageBytes: number | undefined;
   closed = false;
   private readonly handlers = new Map<string, Handler>();
@@ -25,11 +27,11 @@ class EdgeLink implements ClientLink {
   ) {}
 
   get clientId(): string | undefined {
-    return this.#clientId;
+    return this.joinedAs;
   }
 
   set clientId(id: string | undefined) {
-    this.#clientId = id;
+    this.joinedAs = id;
     if (id !== undefined) this.hub.bind(id, this);
   }
 
@@ -104,17 +106,28 @@ export class EdgeHub implements ClientHub {
 
   /** A verified message from `edge` about its connections. */
   receive(edge: string, message: UpMessage): void {
-    if (message.t === 'connect') {
-      const key = `${edge}/${message.link}`;
-      if (this.links.has(key)) return;
-      const link = new EdgeLink(edge, message.link, this);
+    if (message.t === 'connect') this.linkOf(edge, message.link);
+    else if (message.t === 'event')
+      // A connection the master has not seen opening (it started after the edge's client
+      // connected) is one all the same.
+      this.linkOf(edge, message.link).dispatch(
+        message.event,
+        message.payload,
+        message.req,
+        message.bytes,
+      );
+    else if (message.t === 'gone') this.links.get(`${edge}/${message.link}`)?.close();
+  }
+
+  private linkOf(edge: string, id: string): EdgeLink {
+    const key = `${edge}/${id}`;
+    let link = this.links.get(key);
+    if (!link) {
+      link = new EdgeLink(edge, id, this);
       this.links.set(key, link);
       this.handler?.(link);
-    } else if (message.t === 'event') {
-      this.links
-        .get(`${edge}/${message.link}`)
-        ?.dispatch(message.event, message.payload, message.req, message.bytes);
-    } else if (message.t === 'gone') this.links.get(`${edge}/${message.link}`)?.close();
+    }
+    return link;
   }
 
   /** An edge has gone silent: every connection it held is gone. */

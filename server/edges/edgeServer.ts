@@ -119,12 +119,17 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
   });
   const serveHttp = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://edge');
-    if (url.pathname === '/api/edge') return sendJson(res, 200, { edge: id, clients: sockets.size });
+    // What clients probe before they connect (client/socketTransport.ts), as at the coordinator.
+    if (url.pathname === '/healthz') return sendJson(res, 200, { ok: true, edge: id });
+    if (url.pathname === '/api/edge')
+      return sendJson(res, 200, { edge: id, clients: sockets.size });
     if (!url.pathname.startsWith(ARTIFACT_ROUTE)) return sendJson(res, 404, { error: 'not found' });
     if (authority.required) {
       const auth = req.headers.authorization ?? '';
       if (!authority.authenticate(auth.startsWith('Bearer ') ? auth.slice(7) : ''))
-        return sendJson(res, 401, { error: 'artifact requests need Authorization: Bearer <join token>' });
+        return sendJson(res, 401, {
+          error: 'artifact requests need Authorization: Bearer <join token>',
+        });
     }
     const hash = url.pathname.slice(ARTIFACT_ROUTE.length);
     const bytes = /^[0-9a-f]{64}$/.test(hash) ? await artifact(hash) : undefined;
@@ -169,7 +174,13 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
   });
 
   /** Forwards one client event to the master; `onAck` sees the master's answer. */
-  const forward = (link: string, event: ForwardedEvent, payload: unknown, bytes: number, onAck: Ack) => {
+  const forward = (
+    link: string,
+    event: ForwardedEvent,
+    payload: unknown,
+    bytes: number,
+    onAck: Ack,
+  ) => {
     const req = nextReq++;
     pending.set(req, onAck);
     up({ t: 'event', link, event, payload, req, bytes });
@@ -317,7 +328,14 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
         break;
     }
   };
-  const reader = new SignedReader(readerConnection, keys.down(id), secret, 'down', onDown, onRedisError);
+  const reader = new SignedReader(
+    readerConnection,
+    keys.down(id),
+    secret,
+    'down',
+    onDown,
+    onRedisError,
+  );
 
   io.attach(httpServer);
   try {

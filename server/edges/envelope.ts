@@ -27,7 +27,12 @@ function macOf(secret: string, direction: Direction, edge: string, body: Uint8Ar
     .digest();
 }
 
-export function seal(secret: string, direction: Direction, edge: string, body: Uint8Array): Envelope {
+export function seal(
+  secret: string,
+  direction: Direction,
+  edge: string,
+  body: Uint8Array,
+): Envelope {
   return { edge, body, mac: macOf(secret, direction, edge, body) };
 }
 

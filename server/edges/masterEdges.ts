@@ -104,7 +104,10 @@ export class MasterEdges implements EdgeRoundPort {
       const now = Date.now();
       for (const [edge, seen] of this.lastSeen)
         if (now - seen > timeout) {
-          parts.log(`edges: edge ${edge} silent for ${timeout} ms: its connections are gone`, 'warn');
+          parts.log(
+            `edges: edge ${edge} silent for ${timeout} ms: its connections are gone`,
+            'warn',
+          );
           this.lastSeen.delete(edge);
           this.hub.dropEdge(edge);
           this.noLongerAwaited(edge);
@@ -150,7 +153,12 @@ export class MasterEdges implements EdgeRoundPort {
     if (entry.refused !== undefined) return this.refuse(entry.edge, 0, entry.refused, entry.bytes);
     const parsed = upMessageSchema.safeParse(entry.message);
     if (!parsed.success)
-      return this.refuse(entry.edge, 0, `not an edge message: ${parsed.error.message}`, entry.bytes);
+      return this.refuse(
+        entry.edge,
+        0,
+        `not an edge message: ${parsed.error.message}`,
+        entry.bytes,
+      );
     const { edge } = entry;
     const message = parsed.data;
     const known = this.lastSeen.has(edge);
@@ -167,11 +175,17 @@ export class MasterEdges implements EdgeRoundPort {
       code: `edge:${code}`,
       ...tally,
     }));
-    if (counts.length > 0) this.parts.store.addUnjoinedRefusals(this.parts.runId, counts, Date.now());
+    if (counts.length > 0)
+      this.parts.store.addUnjoinedRefusals(this.parts.runId, counts, Date.now());
     const collecting = this.collecting;
     if (!collecting || collecting.roundId !== partial.roundId) {
       if (partial.clients.length > 0)
-        this.refuse(edge, partial.roundId, `partial for round ${partial.roundId}, which is not closing`, bytes);
+        this.refuse(
+          edge,
+          partial.roundId,
+          `partial for round ${partial.roundId}, which is not closing`,
+          bytes,
+        );
       return;
     }
     if (collecting.got.has(edge))
@@ -216,7 +230,10 @@ export class MasterEdges implements EdgeRoundPort {
     for (const edge of this.lastSeen.keys()) this.send(edge, message);
   }
 
-  async collect(roundId: number, waitFor: readonly string[]): Promise<Map<string, ReceivedPartial>> {
+  async collect(
+    roundId: number,
+    waitFor: readonly string[],
+  ): Promise<Map<string, ReceivedPartial>> {
     this.openMessage = undefined;
     const got = new Map<string, ReceivedPartial>();
     const pending = new Set(waitFor.filter((edge) => this.lastSeen.has(edge)));

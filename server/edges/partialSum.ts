@@ -12,7 +12,7 @@ import type { UpdateBoundConfig } from '../robustness/index.js';
 import type { PartialMessage } from './messages.js';
 
 export class PartialSum {
-  readonly sum: Float64Array;
+  readonly sum: Float64Array<ArrayBuffer>;
   weight = 0;
   readonly clients: string[] = [];
 

@@ -147,13 +147,8 @@ export class SignedReader {
     while (!this.stopped) {
       let result: [Buffer, [Buffer, Buffer[]][]][] | null;
       try {
-        result = (await this.redis.xreadBuffer(
-          'BLOCK',
-          1000,
-          'STREAMS',
-          this.key,
-          this.lastId,
-        )) as [Buffer, [Buffer, Buffer[]][]][] | null;
+        result = (await this.redis.xreadBuffer('BLOCK', 1000, 'STREAMS', this.key, this.lastId)) as
+          [Buffer, [Buffer, Buffer[]][]][] | null;
       } catch (error) {
         if (this.stopped) return;
         this.onError(error as Error);
@@ -178,10 +173,16 @@ export class SignedReader {
     const body = get('b');
     const mac = get('h');
     const bytes = fields.reduce((n, f) => n + f.byteLength, 0);
-    if (!body || !mac) return { edge, message: undefined, refused: 'entry lacks a body or seal', bytes };
+    if (!body || !mac)
+      return { edge, message: undefined, refused: 'entry lacks a body or seal', bytes };
     const bodyBytes = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
     if (!verifySeal(this.secret, this.direction, { edge, body: bodyBytes, mac }))
-      return { edge, message: undefined, refused: 'the seal does not verify under the edge secret', bytes };
+      return {
+        edge,
+        message: undefined,
+        refused: 'the seal does not verify under the edge secret',
+        bytes,
+      };
     try {
       // A copy: msgpackr's typed arrays must not alias a Buffer that Redis may reuse.
       return { edge, message: edgeCodec.decode(new Uint8Array(bodyBytes)), bytes };

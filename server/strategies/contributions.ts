@@ -32,7 +32,10 @@ export function refuseFields(
 export function decodeDelta(
   update: UpdateMessage,
   // Only the length of the global weights: an edge decodes deltas without holding them.
-  round: { readonly global: { readonly length: number }; readonly screenDelta?: RoundContext['screenDelta'] },
+  round: {
+    readonly global: { readonly length: number };
+    readonly screenDelta?: RoundContext['screenDelta'];
+  },
 ): ScreenedDelta {
   if (update.delta === undefined)
     throw new ContributionError('this round needs a weight delta', 'invalid-payload');

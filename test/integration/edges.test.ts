@@ -66,7 +66,7 @@ function join4(urls: readonly string[], tag: string): CliProcess[] {
 
 async function urlOf(edge: CliProcess): Promise<string> {
   for (let i = 0; i < 1200; i++) {
-    const found = /listening on (http:\/\/\S+)/.exec(edge.output());
+    const found = /^edge \S+ listening on (http:\/\/[^\s,]+)$/m.exec(edge.output());
     if (found) return found[1]!;
     if (edge.child.exitCode !== null) throw new Error(`edge exited:\n${edge.output()}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -123,7 +123,11 @@ before(async () => {
   const result = await prepared.running.coordinator.run();
   for (const exit of await Promise.all(clients.map((c) => c.exited)))
     assert.equal(exit.code, 0, `client failed:\n${exit.output}`);
-  edgeRun = { result, weights: getFlatWeights(prepared.running.coordinator.studentModel), prepared };
+  edgeRun = {
+    result,
+    weights: getFlatWeights(prepared.running.coordinator.studentModel),
+    prepared,
+  };
   forger.disconnect();
 
   const plain = await prepareCoordinator({
@@ -137,7 +141,10 @@ before(async () => {
   const plainResult = await plain.running.coordinator.run();
   for (const exit of await Promise.all(plainClients.map((c) => c.exited)))
     assert.equal(exit.code, 0, `client failed:\n${exit.output}`);
-  plainRun = { result: plainResult, weights: getFlatWeights(plain.running.coordinator.studentModel) };
+  plainRun = {
+    result: plainResult,
+    weights: getFlatWeights(plain.running.coordinator.studentModel),
+  };
   await plain.running.close();
   plain.teacher.dispose();
 });
@@ -187,11 +194,32 @@ test('a forged partial and an unclaimed one are refused and recorded', () => {
     .updates(edgeRun.result.runId)
     .filter((u) => u.clientId.startsWith('edge:') && u.status === 'rejected');
   assert.ok(
-    refused.some((u) => u.clientId === 'edge:edge-a' && /seal does not verify/.test(u.reason ?? '')),
+    refused.some(
+      (u) => u.clientId === 'edge:edge-a' && /seal does not verify/.test(u.reason ?? ''),
+    ),
     JSON.stringify(refused),
   );
   assert.ok(
     refused.some((u) => u.clientId === 'edge:edge-forged' && /not closing/.test(u.reason ?? '')),
     JSON.stringify(refused),
   );
+});
+
+test('an edge exits with status 1 and says so when Redis is unreachable at start', async () => {
+  const free = await startRedis();
+  await free.stop();
+  const edge = runCli(['edge', '--redis', free.url, '--port', '0'], 60_000);
+  const { code, output } = await edge.exited;
+  assert.equal(code, 1, output);
+  assert.match(output, new RegExp(`Redis at ${free.url} is unreachable`));
+});
+
+test('a run whose aggregate is not a sum is refused over edges, naming why', async () => {
+  const serve = runCli(
+    ['serve', '--redis', redis.url, '--strategy', 'feddf', '--data-dir', join(dataDir, 'feddf')],
+    60_000,
+  );
+  const { code, output } = await serve.exited;
+  assert.equal(code, 1, output);
+  assert.match(output, /strategy feddf cannot run over edges: .*edges support fedavg, fedkd/);
 });

@@ -59,7 +59,7 @@ test('a partial of granted claims passes; each kind of forgery is refused with i
     [{ sum: new Float64Array(3) }, /sum has 3 values/],
     [{ sum: new Float64Array([Number.NaN, 0]) }, /not finite/],
     [{ sum: new Float64Array([401, 0]) }, /beyond 40 samples × maxCoordinate 10/],
-    [{ sum: new Float64Array([400, 400]), }, /exceeds 40 samples × maxNorm/],
+    [{ sum: new Float64Array([400, 400]) }, /exceeds 40 samples × maxNorm/],
   ];
   const narrow = { ...expected, updateBound: { maxNorm: 10, maxCoordinate: 10 } };
   for (const [change, reason] of cases) {
@@ -77,6 +77,8 @@ test('an edge message verifies only under its secret, direction, sender and body
   assert.ok(!verifySeal('another-secret-16chars', 'up', sealed));
   assert.ok(!verifySeal('a-secret-of-16-chars', 'down', sealed));
   assert.ok(!verifySeal('a-secret-of-16-chars', 'up', { ...sealed, edge: 'edge-b' }));
-  assert.ok(!verifySeal('a-secret-of-16-chars', 'up', { ...sealed, body: new Uint8Array([1, 2, 4]) }));
+  assert.ok(
+    !verifySeal('a-secret-of-16-chars', 'up', { ...sealed, body: new Uint8Array([1, 2, 4]) }),
+  );
   assert.ok(!verifySeal('a-secret-of-16-chars', 'up', { ...sealed, mac: sealed.mac.slice(1) }));
 });
