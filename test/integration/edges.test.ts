@@ -157,7 +157,7 @@ after(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-test('FedAvg over two edges gives the student one coordinator gives with the same clients', () => {
+test('FedAvg over two edges gives the student one coordinator gives with the same clients', (t) => {
   assert.equal(edgeRun.result.status, 'completed');
   assert.deepEqual(
     edgeRun.result.rounds.map((r) => [r.status, r.participants]),
@@ -172,9 +172,15 @@ test('FedAvg over two edges gives the student one coordinator gives with the sam
   for (let i = 0; i < edgeRun.weights.length; i++)
     worst = Math.max(worst, Math.abs(edgeRun.weights[i]! - plainRun.weights[i]!));
   assert.ok(worst < 1e-5, `largest difference ${worst}`);
+  // The student did move, the same way: each round's test accuracy is the same.
+  assert.deepEqual(
+    edgeRun.result.rounds.map((r) => r.studentAccuracy),
+    plainRun.result.rounds.map((r) => r.studentAccuracy),
+  );
+  t.diagnostic(`largest |w_edges - w_plain| over ${edgeRun.weights.length} weights: ${worst}`);
 });
 
-test("the master's inbound bytes per round are one partial per edge, not one delta per client", () => {
+test("the master's inbound bytes per round are one partial per edge, not one delta per client", (t) => {
   const params = edgeRun.weights.length;
   const traffic = edgeRun.prepared.running.edges!.roundTraffic();
   assert.equal(traffic.length, 2);
@@ -185,6 +191,10 @@ test("the master's inbound bytes per round are one partial per edge, not one del
     assert.ok(round.partialBytes < 2 * params * 8 + 4096, `${round.partialBytes} bytes`);
     // Claims, joins and heartbeats carry no parameters.
     assert.ok(round.controlBytes < params, `${round.controlBytes} control bytes`);
+    const plain = plainRun.result.rounds.find((r) => r.round === round.roundId)!;
+    t.diagnostic(
+      `round ${round.roundId}: ${round.partialBytes} partial bytes + ${round.controlBytes} control bytes in at the master (${params} parameters); one coordinator took ${plain.participants} × ${plain.bytesUpPerClient} bytes of updates`,
+    );
   }
 });
 
