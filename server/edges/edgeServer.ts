@@ -30,6 +30,7 @@ import { UpdateBound } from '../robustness/index.js';
 import type { BoundVerdict } from '../robustness/index.js';
 import { ContributionError, decodeDelta, refuseFields } from '../strategies/index.js';
 import { describeIssues, refusal } from '../coordinator/refusals.js';
+import { StrikeCounter } from '../strikes.js';
 import { checkEdgeSecret } from './envelope.js';
 import type { DownMessage, ForwardedEvent, RefusalTally, RoundOpen } from './messages.js';
 import { FORWARDED_EVENTS } from './messages.js';
@@ -51,6 +52,13 @@ export interface EdgeOptions {
   tokens?: readonly string[];
   /** Largest socket.io message accepted, in bytes. Defaults to 64 MiB. */
   maxMessageBytes?: number;
+  /**
+   * Updates this edge refuses itself that a connection may send within `refusalWindowMs` before
+   * it is disconnected (the master's `maxRefusals`). Defaults to 20.
+   */
+  maxRefusals?: number;
+  /** Defaults to 60 s. */
+  refusalWindowMs?: number;
   /** How often the edge tells the master it is alive. Defaults to 1000 ms. */
   heartbeatMs?: number;
   log?: (message: string, level?: 'warn') => void;
@@ -194,11 +202,20 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
   };
 
   /** An update: checked here, its claim checked by the master, folded once granted. */
-  const onUpdate = (socket: Socket, link: string, raw: unknown, bytes: number, ack: Ack) => {
+  const onUpdate = (
+    socket: Socket,
+    link: string,
+    strikes: StrikeCounter,
+    raw: unknown,
+    bytes: number,
+    ack: Ack,
+  ) => {
     const refuse = (code: ErrorCode, message: string) => {
       tally(code, bytes);
       if (round) round.bytesIn += bytes;
       ack(refusal(code, message));
+      // The master counts the refusals it makes against the connection; these are the edge's.
+      if (strikes.strike()) socket.disconnect(true);
     };
     const clientId = socket.data.clientId as string | undefined;
     if (!clientId) return refuse('not-joined', 'send join before update');
@@ -249,13 +266,14 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
       lastFrameBytes = typeof data === 'string' ? data.length : data.byteLength;
     });
     up({ t: 'connect', link });
+    const strikes = new StrikeCounter(options.maxRefusals ?? 20, options.refusalWindowMs ?? 60_000);
     for (const event of FORWARDED_EVENTS)
       socket.on(event, (payload: unknown, ack: unknown) => {
         const bytes = lastFrameBytes;
         const answer: Ack = (response) => {
           if (typeof ack === 'function') (ack as Ack)(response);
         };
-        if (event === 'update') return onUpdate(socket, link, payload, bytes, answer);
+        if (event === 'update') return onUpdate(socket, link, strikes, payload, bytes, answer);
         forward(link, event, payload, bytes, (response) => {
           const joined = response as { ok?: unknown; clientId?: unknown };
           if (event === 'join' && joined.ok === true && typeof joined.clientId === 'string')

@@ -10,6 +10,7 @@ import type { Redis } from 'ioredis';
 import type { ArtifactRef } from '../../shared/protocol/index.js';
 import type { ArtifactStore } from '../artifacts.js';
 import type { RunStore } from '../store.js';
+import { UnjoinedRefusals } from '../refusalTally.js';
 import type { UpdateBoundConfig } from '../robustness/index.js';
 import type { Strategy } from '../strategies/index.js';
 import { EdgeHub } from './edgeHub.js';
@@ -20,6 +21,9 @@ import { upMessageSchema } from './messages.js';
 import type { ReadEntry } from './redisControlPlane.js';
 import { SignedReader, SignedWriter, edgeKeys, openRedis } from './redisControlPlane.js';
 import { checkEdgeSecret } from './envelope.js';
+
+/** Refused edge messages recorded one row each; the rest are counted (refusalTally.ts). */
+const MAX_REFUSAL_ROWS = 1000;
 
 export interface MasterEdgeOptions {
   /** redis:// URL of the control plane. */
@@ -68,6 +72,8 @@ export class MasterEdges implements EdgeRoundPort {
   private collecting: Collecting | undefined;
   private controlBytes = 0;
   private readonly traffic: EdgeRoundTraffic[] = [];
+  private refusals = 0;
+  private readonly floodTally: UnjoinedRefusals;
 
   static async start(options: MasterEdgeOptions, parts: MasterEdgeParts): Promise<MasterEdges> {
     const secret = checkEdgeSecret(options.secret);
@@ -86,6 +92,7 @@ export class MasterEdges implements EdgeRoundPort {
     readerConnection: Redis,
   ) {
     this.keys = edgeKeys(options.cluster ?? 'default');
+    this.floodTally = new UnjoinedRefusals(parts.store, parts.runId);
     this.writer = new SignedWriter(writerConnection, secret, 'down');
     this.hub = new EdgeHub(
       (edge, message) => this.send(edge, message),
@@ -207,6 +214,12 @@ export class MasterEdges implements EdgeRoundPort {
 
   private refuse(edge: string, roundId: number, reason: string, bytes: number): void {
     const name = edge.length > 0 ? edge.slice(0, 100) : 'unnamed';
+    // Whoever can write to Redis can write garbage: past the first rows, a flood is only counted
+    // (one aggregate row per flush, as for unjoined peers), never a row per entry.
+    if (++this.refusals > MAX_REFUSAL_ROWS) {
+      this.floodTally.count('edge-refused', bytes);
+      return;
+    }
     this.parts.log(`edges: refused a message from edge ${name}: ${reason}`, 'warn');
     this.parts.store.recordUpdate({
       runId: this.parts.runId,
@@ -266,6 +279,7 @@ export class MasterEdges implements EdgeRoundPort {
 
   async close(): Promise<void> {
     clearInterval(this.sweep);
+    this.floodTally.flush();
     await this.reader.stop();
     await this.writerConnection.quit().catch(() => this.writerConnection.disconnect());
   }
