@@ -47,7 +47,9 @@ class EdgeLink implements ClientLink {
     event: E,
     ...args: Parameters<ServerToClientEvents[E]>
   ): void {
-    if (!this.closed) this.hub.send(this.edge, { t: 'emit', link: this.id, event, payload: args });
+    if (this.closed) return;
+    if (event === 'round:start') this.hub.sendShared(this.edge, this.id, event, args[0]);
+    else this.hub.send(this.edge, { t: 'emit', link: this.id, event, payload: args });
   }
 
   disconnect(): void {
@@ -78,6 +80,8 @@ export class EdgeHub implements ClientHub {
   private handler: ((link: ClientLink) => void) | undefined;
   private readonly links = new Map<string, EdgeLink>();
   private readonly byClient = new Map<string, EdgeLink>();
+  private readonly lastShared = new Map<string, { payload: unknown; id: number }>();
+  private nextShared = 0;
 
   /**
    * @param send puts a message on one edge's down-stream
@@ -97,6 +101,21 @@ export class EdgeHub implements ClientHub {
     ...args: Parameters<ServerToClientEvents[E]>
   ): void {
     for (const edge of this.edges()) this.send(edge, { t: 'broadcast', event, payload: args });
+  }
+
+  /**
+   * Emits `payload` to one connection, sending the payload itself to its edge only when it is not
+   * the one sent last: the coordinator hands every client of a round the same round:start
+   * object, so each edge receives the round's weights once, not once per client.
+   */
+  sendShared(edge: string, link: string, event: string, payload: unknown): void {
+    let last = this.lastShared.get(edge);
+    if (!last || last.payload !== payload) {
+      last = { payload, id: this.nextShared++ };
+      this.lastShared.set(edge, last);
+      this.send(edge, { t: 'share', id: last.id, payload });
+    }
+    this.send(edge, { t: 'emit-shared', link, event, id: last.id });
   }
 
   /** The edge whose connection holds `clientId` now, if one does. */
@@ -132,6 +151,7 @@ export class EdgeHub implements ClientHub {
 
   /** An edge has gone silent: every connection it held is gone. */
   dropEdge(edge: string): void {
+    this.lastShared.delete(edge);
     for (const link of [...this.links.values()]) if (link.edge === edge) link.close();
   }
 

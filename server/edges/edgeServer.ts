@@ -94,7 +94,7 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
   readerConnection.on('error', onRedisError);
   const writer = new SignedWriter(redis, secret, 'up');
   const up = (message: unknown) => {
-    writer.send(keys.up, id, message).catch((error: Error) => onRedisError(error));
+    writer.send(keys.up, id, message).written.catch((error: Error) => onRedisError(error));
   };
 
   const authority = new JoinAuthority({ tokens: options.tokens ?? [] });
@@ -106,6 +106,7 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
   let round: EdgeRound | undefined;
   let lastClosed = 0;
   let bound: UpdateBound | undefined;
+  const shared = new Map<number, unknown>();
 
   const artifacts = new Map<string, Uint8Array>();
   const artifact = async (hash: string): Promise<Uint8Array | undefined> => {
@@ -332,6 +333,18 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
       case 'emit':
         sockets.get(message.link)?.emit(message.event, ...(message.payload as unknown[]));
         break;
+      case 'share':
+        // Kept until the next one: a round's start is shared by every client of the round.
+        shared.clear();
+        shared.set(message.id, message.payload);
+        break;
+      case 'emit-shared': {
+        const payload = shared.get(message.id);
+        if (payload === undefined)
+          log(`no shared message ${message.id} for ${message.event}`, 'warn');
+        else sockets.get(message.link)?.emit(message.event, payload);
+        break;
+      }
       case 'broadcast':
         io.emit(message.event, ...(message.payload as unknown[]));
         break;

@@ -52,6 +52,8 @@ export interface EdgeRoundTraffic {
   partialBytes: number;
   /** Bytes of every other entry read from the up-stream while the round was open (claims, joins, heartbeats). */
   controlBytes: number;
+  /** Bytes the master wrote to the edges' down-streams while the round was open (round starts, acks). */
+  downBytes: number;
 }
 
 interface Collecting {
@@ -71,6 +73,7 @@ export class MasterEdges implements EdgeRoundPort {
   private openMessage: RoundOpen | undefined;
   private collecting: Collecting | undefined;
   private controlBytes = 0;
+  private downBytes = 0;
   private readonly traffic: EdgeRoundTraffic[] = [];
   private refusals = 0;
   private readonly floodTally: UnjoinedRefusals;
@@ -151,9 +154,9 @@ export class MasterEdges implements EdgeRoundPort {
   }
 
   private send(edge: string, message: DownMessage): void {
-    this.writer
-      .send(this.keys.down(edge), edge, message)
-      .catch((error: Error) => this.parts.log(`edges: to ${edge}: ${error.message}`, 'warn'));
+    const { bytes, written } = this.writer.send(this.keys.down(edge), edge, message);
+    this.downBytes += bytes;
+    written.catch((error: Error) => this.parts.log(`edges: to ${edge}: ${error.message}`, 'warn'));
   }
 
   private onEntry(entry: ReadEntry): void {
@@ -240,6 +243,7 @@ export class MasterEdges implements EdgeRoundPort {
   openRound(message: RoundOpen): void {
     this.openMessage = message;
     this.controlBytes = 0;
+    this.downBytes = 0;
     for (const edge of this.lastSeen.keys()) this.send(edge, message);
   }
 
@@ -270,10 +274,16 @@ export class MasterEdges implements EdgeRoundPort {
   }
 
   reportRound(roundId: number, partials: number, partialBytes: number): void {
-    const traffic = { roundId, partials, partialBytes, controlBytes: this.controlBytes };
+    const traffic = {
+      roundId,
+      partials,
+      partialBytes,
+      controlBytes: this.controlBytes,
+      downBytes: this.downBytes,
+    };
     this.traffic.push(traffic);
     this.parts.log(
-      `edges: round ${roundId}: ${partials} partial(s), ${partialBytes} bytes; ${traffic.controlBytes} bytes of control messages`,
+      `edges: round ${roundId}: ${partials} partial(s), ${partialBytes} bytes; ${traffic.controlBytes} bytes of control messages in, ${traffic.downBytes} bytes out`,
     );
   }
 

@@ -65,6 +65,9 @@ export type DownMessage =
   | { t: 'ack'; link: string; req: number; response: unknown }
   | { t: 'emit'; link: string; event: string; payload: unknown }
   | { t: 'broadcast'; event: string; payload: unknown }
+  /** A payload several of the edge's clients get (a round's start, with the global weights): sent once. */
+  | { t: 'share'; id: number; payload: unknown }
+  | { t: 'emit-shared'; link: string; event: string; id: number }
   | { t: 'cut'; link: string }
   | RoundOpen
   | { t: 'round:close'; roundId: number };

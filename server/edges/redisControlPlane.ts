@@ -91,24 +91,29 @@ export class SignedWriter {
     private readonly direction: Direction,
   ) {}
 
-  /** Appends `message` to `key`, sealed for `edge`; resolves with the entry's size in bytes. */
-  async send(key: string, edge: string, message: unknown): Promise<number> {
+  /**
+   * Appends `message` to `key`, sealed for `edge`: `bytes` is the entry's size, `written`
+   * resolves once Redis has it (entries of one writer arrive in the order sent).
+   */
+  send(key: string, edge: string, message: unknown): { bytes: number; written: Promise<void> } {
     const body = edgeCodec.encode(message);
     const { mac } = seal(this.secret, this.direction, edge, body);
-    await this.redis.xadd(
-      key,
-      'MAXLEN',
-      '~',
-      String(STREAM_LENGTH),
-      '*',
-      'e',
-      edge,
-      'b',
-      Buffer.from(body.buffer, body.byteOffset, body.byteLength),
-      'h',
-      Buffer.from(mac.buffer, mac.byteOffset, mac.byteLength),
-    );
-    return body.byteLength + mac.byteLength + edge.length;
+    const written = this.redis
+      .xadd(
+        key,
+        'MAXLEN',
+        '~',
+        String(STREAM_LENGTH),
+        '*',
+        'e',
+        edge,
+        'b',
+        Buffer.from(body.buffer, body.byteOffset, body.byteLength),
+        'h',
+        Buffer.from(mac.buffer, mac.byteOffset, mac.byteLength),
+      )
+      .then(() => undefined);
+    return { bytes: body.byteLength + mac.byteLength + edge.length, written };
   }
 }
 

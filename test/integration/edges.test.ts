@@ -191,9 +191,12 @@ test("the master's inbound bytes per round are one partial per edge, not one del
     assert.ok(round.partialBytes < 2 * params * 8 + 4096, `${round.partialBytes} bytes`);
     // Claims, joins and heartbeats carry no parameters.
     assert.ok(round.controlBytes < params, `${round.controlBytes} control bytes`);
+    // The round's weights (float32) go to each edge once, not to each of its clients.
+    assert.ok(round.downBytes >= 2 * params * 4, `${round.downBytes} bytes out`);
+    assert.ok(round.downBytes < 3 * params * 4, `${round.downBytes} bytes out`);
     const plain = plainRun.result.rounds.find((r) => r.round === round.roundId)!;
     t.diagnostic(
-      `round ${round.roundId}: ${round.partialBytes} partial bytes + ${round.controlBytes} control bytes in at the master (${params} parameters); one coordinator took ${plain.participants} × ${plain.bytesUpPerClient} bytes of updates`,
+      `round ${round.roundId}: ${round.partialBytes} partial bytes + ${round.controlBytes} control bytes in at the master, ${round.downBytes} out (${params} parameters); one coordinator took ${plain.participants} × ${plain.bytesUpPerClient} bytes of updates`,
     );
   }
 });
