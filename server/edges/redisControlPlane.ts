@@ -163,7 +163,12 @@ export class SignedReader {
       for (const [, entries] of result ?? [])
         for (const [entryId, fields] of entries) {
           this.lastId = entryId.toString();
-          this.onEntry(this.open(fields));
+          try {
+            this.onEntry(this.open(fields));
+          } catch (error) {
+            // One entry's handling going wrong must not end the reading (nor the process).
+            this.onError(error as Error);
+          }
         }
     }
   }
