@@ -28,6 +28,7 @@ import type { RunningCoordinator } from '../server/startCoordinator.js';
 import { startCoordinator } from '../server/startCoordinator.js';
 import type { MasterEdgeOptions } from '../server/edges/masterEdges.js';
 import { edgesConflict } from '../server/edges/edgeAggregation.js';
+import { probeRedis } from '../server/edges/redisControlPlane.js';
 import type { OnnxProvider, Teacher, TeacherOutputs } from '../server/teachers/index.js';
 import { checkFeatureLayer, loadTeacherFile } from '../server/teachers/index.js';
 import type { Log } from '../node/logger.js';
@@ -217,6 +218,7 @@ export async function prepareCoordinator(setup: CoordinatorSetup): Promise<Prepa
   // Before the teacher is loaded or trained: a run that cannot go over edges says so at once.
   const edgeConflict = setup.edges ? edgesConflict(config) : undefined;
   if (edgeConflict) throw new Error(edgeConflict);
+  if (setup.edges) await probeRedis(setup.edges.redis);
   const backend = await selectNodeBackend({
     ...(setup.backend ? { force: setup.backend } : {}),
     log,

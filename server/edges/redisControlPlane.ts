@@ -45,10 +45,10 @@ export function redactRedisUrl(url: string): string {
 }
 
 /**
- * Connects without retrying and fails with an error naming the URL when Redis is not there (a
- * process's start), else returns a long-lived connection that retries forever.
+ * Connects once, without retrying, and fails with an error naming the URL when Redis is not
+ * there: what a master or edge does at start, before any long-lived connection.
  */
-export async function openRedis(url: string, onError: (error: Error) => void): Promise<Redis> {
+export async function probeRedis(url: string): Promise<void> {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -75,6 +75,11 @@ export async function openRedis(url: string, onError: (error: Error) => void): P
   } finally {
     probe.disconnect();
   }
+}
+
+/** Probes Redis (probeRedis), then returns a long-lived connection that retries forever. */
+export async function openRedis(url: string, onError: (error: Error) => void): Promise<Redis> {
+  await probeRedis(url);
   const redis = new Redis(url, {
     maxRetriesPerRequest: null,
     retryStrategy: (attempt) => Math.min(100 * attempt, 1000),

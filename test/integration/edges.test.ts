@@ -218,13 +218,17 @@ test('a forged partial and an unclaimed one are refused and recorded', () => {
   );
 });
 
-test('an edge exits with status 1 and says so when Redis is unreachable at start', async () => {
+test('an edge and a master exit with status 1 and say so when Redis is unreachable at start', async () => {
   const free = await startRedis();
   await free.stop();
-  const edge = runCli(['edge', '--redis', free.url, '--port', '0'], 60_000);
-  const { code, output } = await edge.exited;
-  assert.equal(code, 1, output);
-  assert.match(output, new RegExp(`Redis at ${free.url} is unreachable`));
+  for (const args of [
+    ['edge', '--redis', free.url, '--port', '0'],
+    ['serve', '--redis', free.url, '--data-dir', join(dataDir, 'no-redis')],
+  ]) {
+    const { code, output } = await runCli(args, 60_000).exited;
+    assert.equal(code, 1, output);
+    assert.match(output, new RegExp(`Redis at ${free.url} is unreachable`));
+  }
 });
 
 test('a run whose aggregate is not a sum is refused over edges, naming why', async () => {
