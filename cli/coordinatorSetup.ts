@@ -27,6 +27,9 @@ import type { CoordinatorEvent } from '../server/coordinator.js';
 import { defaultTeacherSpec, loadOrTrainDefaultTeacher } from '../server/defaultTeacher.js';
 import type { RunningCoordinator } from '../server/startCoordinator.js';
 import { startCoordinator } from '../server/startCoordinator.js';
+import type { MasterEdgeOptions } from '../server/edges/masterEdges.js';
+import { edgesConflict } from '../server/edges/edgeAggregation.js';
+import { probeRedis } from '../server/edges/redisControlPlane.js';
 import type { OnnxProvider, Teacher, TeacherOutputs } from '../server/teachers/index.js';
 import { checkFeatureLayer, loadTeacherFile } from '../server/teachers/index.js';
 import type { Log } from '../node/logger.js';
@@ -64,6 +67,8 @@ export interface CoordinatorSetup {
   teacherData?: string;
   /** CSV options for those sources. Defaults to label in column 0, no scaling, flat rows. */
   dataFlags?: DataFlags;
+  /** Aggregate over `fedistill edge` processes through Redis (docs/scaling.md). */
+  edges?: MasterEdgeOptions;
   /** Seed of the embedded MNIST split. Defaults to 42. */
   dataSeed?: number;
   /** Number of client shards in the embedded split (for `demo:I/N`). Defaults to 4. */
@@ -225,6 +230,10 @@ function loadCoordinatorData(setup: CoordinatorSetup, log: Log): CoordinatorData
 export async function prepareCoordinator(setup: CoordinatorSetup): Promise<PreparedCoordinator> {
   const log = setup.log;
   const config = parseCoordinatorConfig(setup.config);
+  // Before the teacher is loaded or trained: a run that cannot go over edges says so at once.
+  const edgeConflict = setup.edges ? edgesConflict(config) : undefined;
+  if (edgeConflict) throw new Error(edgeConflict);
+  if (setup.edges) await probeRedis(setup.edges.redis);
   const backend = await selectNodeBackend({
     ...(setup.backend ? { force: setup.backend } : {}),
     log,
@@ -308,6 +317,7 @@ export async function prepareCoordinator(setup: CoordinatorSetup): Promise<Prepa
     log,
     ...(setup.onEvent ? { onEvent: setup.onEvent } : {}),
     ...(demoShards ? { demoShards } : {}),
+    ...(setup.edges ? { edges: setup.edges } : {}),
   });
   log(
     `student: ${studentSpec.name ?? 'custom'}, ${running.coordinator.studentParams} parameters; data dir ${join(config.dataDir)}`,

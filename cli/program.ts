@@ -16,6 +16,8 @@ import { addPartitionCommand } from './partitionCommand.js';
 import { runSimulate } from './simulateCommand.js';
 import { runWorker } from './workerCommand.js';
 import { readConfigFile, runServe } from './serveCommand.js';
+import { runEdge } from './edgeCommand.js';
+import { checkEdgeSecret } from '../server/edges/envelope.js';
 
 function int(value: string): number {
   const n = Number(value);
@@ -38,6 +40,12 @@ function lingerMs(value: string): number | 'forever' {
       `${value} is neither a whole number of milliseconds ≥ 0 nor "forever"`,
     );
   return n;
+}
+
+/** The edge secret from its flag, else from FEDISTILL_EDGE_SECRET (kept out of `ps` listings). */
+function edgeSecret(flag: unknown): string {
+  const secret = typeof flag === 'string' ? flag : process.env.FEDISTILL_EDGE_SECRET;
+  return checkEdgeSecret(secret);
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -191,6 +199,20 @@ export function buildProgram(): Command {
         strategyNames(),
       ),
     )
+    .option(
+      '--redis <url>',
+      'aggregate over `fedistill edge` processes through this Redis server (fedavg, fedkd; docs/scaling.md)',
+    )
+    .option(
+      '--edge-secret <secret>',
+      'with --redis: the secret edges sign with (or FEDISTILL_EDGE_SECRET)',
+    )
+    .option('--edge-cluster <name>', 'with --redis: names the Redis streams (default "default")')
+    .option(
+      '--edge-partial-timeout <seconds>',
+      "with --redis: wait this long after a round's close for the edges' partial sums (default 15)",
+      num,
+    )
     .action(async (flags: Record<string, unknown>) => {
       const file = typeof flags.config === 'string' ? readConfigFile(flags.config) : {};
       const fileTraining = (file.training ?? {}) as Record<string, unknown>;
@@ -275,9 +297,54 @@ export function buildProgram(): Command {
         ...(pick('testData', flags.testData) as { testData?: string }),
         ...(pick('teacherData', flags.teacherData) as { teacherData?: string }),
         dataFlags: pickDataFlags(flags),
+        ...(typeof flags.redis === 'string'
+          ? {
+              edges: {
+                redis: flags.redis,
+                secret: edgeSecret(flags.edgeSecret),
+                ...pick('cluster', flags.edgeCluster),
+                ...pick(
+                  'partialTimeoutMs',
+                  flags.edgePartialTimeout !== undefined
+                    ? Math.round((flags.edgePartialTimeout as number) * 1000)
+                    : undefined,
+                ),
+              },
+            }
+          : {}),
       });
     });
   addDataFlags(program.commands.at(-1)!);
+
+  withLogOptions(program.command('edge'))
+    .description(
+      'run an edge aggregator for `fedistill serve --redis`: clients join here, their updates reach the master as one partial sum per round',
+    )
+    .requiredOption('--redis <url>', "the master's Redis server")
+    .option('--edge-secret <secret>', "the master's --edge-secret (or FEDISTILL_EDGE_SECRET)")
+    .option('--edge-cluster <name>', 'the master\'s --edge-cluster (default "default")')
+    .option('--id <name>', 'this edge, unique in the cluster (default host-pid-random)')
+    .option('--host <host>', 'address to listen on (default 127.0.0.1)')
+    .option('--port <port>', 'port, 0 for any free one (default 8081)', int)
+    .option('--token <token>', 'join token clients must present (repeatable)', collect)
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 stopped, 1 an error (Redis unreachable at start, a bad secret or flag).',
+    )
+    .action(async (flags: Record<string, unknown>) => {
+      const pick = (key: string, value: unknown) => (value !== undefined ? { [key]: value } : {});
+      const output = openOutput(flags as OutputFlags);
+      process.exitCode = await runEdge({
+        redis: flags.redis as string,
+        secret: edgeSecret(flags.edgeSecret),
+        ...pick('cluster', flags.edgeCluster),
+        ...pick('id', flags.id),
+        ...pick('host', flags.host),
+        port: (flags.port as number | undefined) ?? 8081,
+        ...pick('tokens', flags.token),
+        log: output.log('edge'),
+      });
+    });
 
   withLogOptions(program.command('join'))
     .description('run a Node edge client that trains the student on local private data')

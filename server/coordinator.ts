@@ -76,6 +76,8 @@ export interface CoordinatorParts {
   /** Continue a run that was interrupted: its completed rounds and the student they produced. */
   resume?: ResumePoint;
   onEvent?: (event: CoordinatorEvent) => void;
+  /** Wraps the run's strategy last (edges aggregate it from partial sums: server/edges/). */
+  wrapStrategy?: (strategy: Strategy) => Strategy;
 }
 
 export class Coordinator {
@@ -112,7 +114,9 @@ export class Coordinator {
       const conflict = secureAggregationConflict(config.strategy, config.aggregator.kind);
       if (conflict) throw new Error(conflict);
     }
-    this.strategy = this.createStrategy();
+    this.strategy = parts.wrapStrategy
+      ? parts.wrapStrategy(this.createStrategy())
+      : this.createStrategy();
     this.updateBound = new UpdateBound(config.updateBound);
     this.accuracyGuard = new AccuracyGuard(
       config.modelGuard,

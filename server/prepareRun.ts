@@ -21,6 +21,7 @@ import { parseCoordinatorConfig } from './config.js';
 import type { CoordinatorEvent, ResumePoint } from './coordinator.js';
 import { Coordinator } from './coordinator.js';
 import type { ClientHub } from './clientHub.js';
+import type { Strategy } from './strategies/index.js';
 import { RunStore } from './store.js';
 import { DirectoryCheckpoints, roundFolder } from './checkpoints.js';
 import { ArtifactStore } from './artifacts.js';
@@ -225,6 +226,7 @@ export function createCoordinator(
   run: PreparedRun,
   hub: ClientHub,
   onEvent?: (event: CoordinatorEvent) => void,
+  wrapStrategy?: (strategy: Strategy) => Strategy,
 ): Coordinator {
   return new Coordinator({
     runId: run.runId,
@@ -243,5 +245,6 @@ export function createCoordinator(
     proxy: run.proxy,
     ...(run.resume ? { resume: run.resume } : {}),
     ...(onEvent ? { onEvent } : {}),
+    ...(wrapStrategy ? { wrapStrategy } : {}),
   });
 }

@@ -16,6 +16,7 @@ import type { ModelSpec } from '../shared/models/index.js';
 import { createSocketParser } from '../shared/codec/index.js';
 import { handshakeAuthSchema, PROTOCOL_VERSION } from '../shared/protocol/index.js';
 import type { CoordinatorConfigInput } from './config.js';
+import { parseCoordinatorConfig } from './config.js';
 import type { CoordinatorEvent } from './coordinator.js';
 import type { CoordinatorServer } from './socketHub.js';
 import { SocketHub } from './socketHub.js';
@@ -41,6 +42,11 @@ import type { RunSummary } from './summary.js';
 import { CoordinatorMetrics } from './metrics/coordinatorMetrics.js';
 import type { MetricsServer } from './metrics/metricsServer.js';
 import { startMetricsServer } from './metrics/metricsServer.js';
+import type { ClientHub } from './clientHub.js';
+import type { MasterEdgeOptions } from './edges/masterEdges.js';
+import { MasterEdges } from './edges/masterEdges.js';
+import { combineHubs } from './edges/edgeHub.js';
+import { edgesConflict } from './edges/edgeAggregation.js';
 
 export type { CoordinatorData };
 
@@ -54,6 +60,8 @@ export interface StartCoordinatorOptions {
   onEvent?: (event: CoordinatorEvent) => void;
   /** Client shards a browser page may fetch at `/api/demo-shard` (demo runs on the embedded split only). */
   demoShards?: LabeledData[];
+  /** Aggregate over `fedistill edge` processes reached through Redis (docs/scaling.md). */
+  edges?: MasterEdgeOptions;
 }
 
 export interface RunningCoordinator {
@@ -80,6 +88,8 @@ export interface RunningCoordinator {
   readonly metrics: CoordinatorMetrics;
   /** Where /metrics is scraped: the metrics address when `metricsPort` is set, else `${url}/metrics` (admin token). */
   readonly metricsUrl: string;
+  /** The edges' control plane, when the run aggregates over edges. */
+  readonly edges?: MasterEdges;
   close(): Promise<void>;
 }
 
@@ -89,8 +99,27 @@ export async function startCoordinator(
   const log = options.log ?? (() => undefined);
   const { teacher, studentSpec, data } = options;
   const numClasses = studentSpec.numClasses;
+  if (options.edges) {
+    const conflict = edgesConflict(parseCoordinatorConfig(options.config));
+    if (conflict) throw new Error(conflict);
+  }
   const run = await prepareRun(options);
   const { config, store, artifacts, runId, checkpoints, teacherAccuracy } = run;
+  let edges: MasterEdges | undefined;
+  if (options.edges) {
+    try {
+      edges = await MasterEdges.start(options.edges, { runId, store, log });
+      await edges.publishArtifacts(
+        [run.proxyInputs, run.softLabels, ...(run.teacherFeatures ? [run.teacherFeatures] : [])],
+        artifacts,
+      );
+    } catch (error) {
+      await edges?.close();
+      store.close();
+      throw error;
+    }
+    log(`edges: control plane on Redis, cluster ${options.edges.cluster ?? 'default'}`);
+  }
   const testLogits = run.teacherTestLogits;
   const authority = new JoinAuthority({
     tokens: config.tokens,
@@ -156,7 +185,14 @@ export async function startCoordinator(
         log(`cut-off: refusing ${source} for ${Math.ceil(cooldown / 1000)} s`, 'warn');
     },
   });
-  const coordinator = createCoordinator(run, telemetry.observe(socketHub), options.onEvent);
+  const observed = telemetry.observe(socketHub);
+  const hub: ClientHub = edges ? combineHubs(observed, telemetry.observe(edges.hub)) : observed;
+  const coordinator = createCoordinator(
+    run,
+    hub,
+    options.onEvent,
+    edges ? (strategy) => edges.wrap(strategy, config.updateBound) : undefined,
+  );
   const metrics = new CoordinatorMetrics({
     runId,
     roundsPlanned: config.rounds,
@@ -288,6 +324,7 @@ export async function startCoordinator(
     endLinger: () => endLinger?.(),
     metrics,
     metricsUrl,
+    ...(edges ? { edges } : {}),
     async close() {
       endLinger?.();
       coordinator.stop();
@@ -298,6 +335,7 @@ export async function startCoordinator(
       io.disconnectSockets(true);
       // io.close() also closes the HTTP server it is attached to.
       await new Promise<void>((resolve) => io.close(() => resolve()));
+      await edges?.close();
       coordinator.dispose();
       store.close();
     },

@@ -29,7 +29,14 @@ export function refuseFields(
  * `rejected-weights`), then passes it through the coordinator's screen (the update bound): what
  * comes back is what the strategy folds in.
  */
-export function decodeDelta(update: UpdateMessage, round: RoundContext): ScreenedDelta {
+export function decodeDelta(
+  update: UpdateMessage,
+  // Only the length of the global weights: an edge decodes deltas without holding them.
+  round: {
+    readonly global: { readonly length: number };
+    readonly screenDelta?: RoundContext['screenDelta'];
+  },
+): ScreenedDelta {
   if (update.delta === undefined)
     throw new ContributionError('this round needs a weight delta', 'invalid-payload');
   let delta: Float32Array;

@@ -21,10 +21,13 @@ const compose = parse(readFileSync('docker-compose.yml', 'utf8')) as {
   services: Record<string, ComposeService>;
 };
 
-test('compose names a coordinator and a scalable client built from the Dockerfile, and a Redis simulation profile', () => {
+test('compose names a coordinator and a scalable client built from the Dockerfile, and Redis simulation and edge profiles', () => {
   assert.deepEqual(Object.keys(compose.services).sort(), [
     'client',
     'coordinator',
+    'edge',
+    'edge-client',
+    'master',
     'redis',
     'simulate',
     'worker',
@@ -33,8 +36,11 @@ test('compose names a coordinator and a scalable client built from the Dockerfil
   for (const [name, service] of Object.entries(compose.services))
     if (name !== 'redis') assert.equal(service.build, '.', name);
   assert.match(compose.services.redis!.image ?? '', /^redis:/);
-  for (const name of ['redis', 'worker', 'simulate'])
+  assert.deepEqual(compose.services.redis!.profiles, ['simulate', 'edges']);
+  for (const name of ['worker', 'simulate'])
     assert.deepEqual(compose.services[name]!.profiles, ['simulate'], name);
+  for (const name of ['master', 'edge', 'edge-client'])
+    assert.deepEqual(compose.services[name]!.profiles, ['edges'], name);
   assert.ok(existsSync('Dockerfile'));
   assert.match(readFileSync('Dockerfile', 'utf8'), /ENTRYPOINT \["node", "bin\/fedistill.js"\]/);
   assert.ok(existsSync('bin/fedistill.js'));
@@ -48,6 +54,9 @@ test('every command and flag in compose exists in the CLI', () => {
     client: 'join',
     worker: 'worker',
     simulate: 'simulate',
+    master: 'serve',
+    edge: 'edge',
+    'edge-client': 'join',
   } as const;
   for (const [name, subcommand] of Object.entries(expected)) {
     const args = compose.services[name]!.command!;
@@ -66,8 +75,15 @@ test('every command and flag in compose exists in the CLI', () => {
     'http://coordinator:8080',
     'clients reach the coordinator service by name on its port',
   );
-  for (const name of ['worker', 'simulate']) {
+  for (const name of ['worker', 'simulate', 'master', 'edge']) {
     const args = compose.services[name]!.command!;
     assert.equal(args[args.indexOf('--redis') + 1], 'redis://redis:6379', `${name} reaches Redis`);
   }
+  const edgeClientArgs = compose.services['edge-client']!.command!;
+  const edgeArgs = compose.services.edge!.command!;
+  assert.equal(
+    edgeClientArgs[edgeClientArgs.indexOf('--server') + 1],
+    `http://edge:${edgeArgs[edgeArgs.indexOf('--port') + 1]}`,
+    'edge clients reach the edge service on its port',
+  );
 });

@@ -1,0 +1,405 @@
+/**
+ * An edge aggregator (`fedistill edge`): terminates client sockets
+ * (socket.io, websocket only, so any TCP load balancer may spread clients over
+ * edges without sticky sessions), serves the run's content-addressed
+ * artifacts from Redis, and relays joins, abstentions and acks to the master
+ * over the Redis control plane. An update is checked here exactly as the
+ * coordinator checks one (the same schema, decodeDelta and update bound);
+ * the master then checks the rest (round, deadline, sampling, duplicates,
+ * model version) on the update without its delta — a claim — and only once
+ * it grants the claim is the delta folded into this edge's partial sum, which
+ * goes to the master once, when the round closes.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
+import { Server } from 'socket.io';
+import type { Socket } from 'socket.io';
+import { createSocketParser } from '../../shared/codec/index.js';
+import type { ErrorCode, UpdateMessage } from '../../shared/protocol/index.js';
+import {
+  PROTOCOL_VERSION,
+  handshakeAuthSchema,
+  updateSchema,
+} from '../../shared/protocol/index.js';
+import { ARTIFACT_ROUTE } from '../artifacts.js';
+import { JoinAuthority } from '../auth.js';
+import { UpdateBound } from '../robustness/index.js';
+import type { BoundVerdict } from '../robustness/index.js';
+import { ContributionError, decodeDelta, refuseFields } from '../strategies/index.js';
+import { describeIssues, refusal } from '../coordinator/refusals.js';
+import { StrikeCounter } from '../strikes.js';
+import { checkEdgeSecret } from './envelope.js';
+import type { DownMessage, ForwardedEvent, RefusalTally, RoundOpen } from './messages.js';
+import { FORWARDED_EVENTS } from './messages.js';
+import { PartialSum } from './partialSum.js';
+import type { ReadEntry } from './redisControlPlane.js';
+import { SignedReader, SignedWriter, edgeKeys, openRedis } from './redisControlPlane.js';
+
+export interface EdgeOptions {
+  redis: string;
+  /** The master's edge secret (at least 16 characters). */
+  secret: string;
+  /** The master's `--edge-cluster`. Defaults to `default`. */
+  cluster?: string;
+  /** This edge's name, unique among the cluster's edges. Defaults to host-pid-random. */
+  id?: string;
+  host?: string;
+  port?: number;
+  /** Join tokens clients must present (as the master's `--token`); none: anyone may join. */
+  tokens?: readonly string[];
+  /** Largest socket.io message accepted, in bytes. Defaults to 64 MiB. */
+  maxMessageBytes?: number;
+  /**
+   * Updates this edge refuses itself that a connection may send within `refusalWindowMs` before
+   * it is disconnected (the master's `maxRefusals`). Defaults to 20.
+   */
+  maxRefusals?: number;
+  /** Defaults to 60 s. */
+  refusalWindowMs?: number;
+  /** How often the edge tells the master it is alive. Defaults to 1000 ms. */
+  heartbeatMs?: number;
+  log?: (message: string, level?: 'warn') => void;
+}
+
+export interface RunningEdge {
+  readonly id: string;
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+interface EdgeRound {
+  roundId: number;
+  numParams: number;
+  partial: PartialSum;
+  refusals: RefusalTally;
+  bytesIn: number;
+}
+
+type Ack = (response: unknown) => void;
+
+export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
+  const log = options.log ?? (() => undefined);
+  const secret = checkEdgeSecret(options.secret);
+  const id = options.id ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  if (!/^[A-Za-z0-9._-]{1,100}$/.test(id))
+    throw new Error(`--id '${id}': letters, digits, '.', '_' and '-' only, at most 100`);
+  const keys = edgeKeys(options.cluster ?? 'default');
+  const onRedisError = (error: Error) => log(`Redis: ${error.message}`, 'warn');
+  const redis = await openRedis(options.redis, onRedisError);
+  const readerConnection = redis.duplicate();
+  readerConnection.on('error', onRedisError);
+  const writer = new SignedWriter(redis, secret, 'up');
+  const up = (message: unknown) => {
+    writer.send(keys.up, id, message).written.catch((error: Error) => onRedisError(error));
+  };
+
+  const authority = new JoinAuthority({ tokens: options.tokens ?? [] });
+  const maxBytes = options.maxMessageBytes ?? 64 * 1024 * 1024;
+  const sockets = new Map<string, Socket>();
+  const pending = new Map<number, Ack>();
+  let nextReq = 0;
+  let nextLink = 0;
+  let round: EdgeRound | undefined;
+  let lastClosed = 0;
+  let bound: UpdateBound | undefined;
+  const shared = new Map<number, unknown>();
+
+  const artifacts = new Map<string, Uint8Array>();
+  const artifact = async (hash: string): Promise<Uint8Array | undefined> => {
+    const held = artifacts.get(hash);
+    if (held) return held;
+    const stored = await redis.getBuffer(keys.artifact(hash));
+    if (!stored) return undefined;
+    // Content-addressed: what Redis holds must hash to its name, or it is not served.
+    if (createHash('sha256').update(stored).digest('hex') !== hash) return undefined;
+    const bytes = new Uint8Array(stored);
+    artifacts.set(hash, bytes);
+    return bytes;
+  };
+  const httpServer = createServer((req, res) => {
+    void serveHttp(req, res).catch((error: Error) => {
+      if (!res.headersSent) sendJson(res, 500, { error: error.message });
+      else res.destroy();
+    });
+  });
+  const serveHttp = async (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://edge');
+    // What clients probe before they connect (client/socketTransport.ts), as at the coordinator.
+    if (url.pathname === '/healthz') return sendJson(res, 200, { ok: true, edge: id });
+    if (url.pathname === '/api/edge')
+      return sendJson(res, 200, { edge: id, clients: sockets.size });
+    if (!url.pathname.startsWith(ARTIFACT_ROUTE)) return sendJson(res, 404, { error: 'not found' });
+    if (authority.required) {
+      const auth = req.headers.authorization ?? '';
+      if (!authority.authenticate(auth.startsWith('Bearer ') ? auth.slice(7) : ''))
+        return sendJson(res, 401, {
+          error: 'artifact requests need Authorization: Bearer <join token>',
+        });
+    }
+    const hash = url.pathname.slice(ARTIFACT_ROUTE.length);
+    const bytes = /^[0-9a-f]{64}$/.test(hash) ? await artifact(hash) : undefined;
+    if (!bytes) return sendJson(res, 404, { error: `no artifact ${hash}` });
+    const etag = `"${hash}"`;
+    const headers = {
+      etag,
+      'cache-control': 'public, max-age=31536000, immutable',
+      'content-type': 'application/vnd.msgpack',
+    };
+    if (req.headers['if-none-match'] === etag) {
+      res.writeHead(304, headers);
+      res.end();
+      return;
+    }
+    res.writeHead(200, { ...headers, 'content-length': bytes.byteLength });
+    res.end(bytes);
+  };
+
+  const io = new Server({
+    parser: createSocketParser({ maxBytes }),
+    maxHttpBufferSize: maxBytes,
+    transports: ['websocket'],
+  });
+  io.use((socket, next) => {
+    const auth = handshakeAuthSchema.safeParse(socket.handshake.auth);
+    const fail = (code: string, message: string) => {
+      const error = new Error(message) as Error & { data?: unknown };
+      error.data = { code };
+      next(error);
+    };
+    if (!auth.success)
+      return fail('invalid-payload', 'handshake auth must carry { protocolVersion, token? }');
+    if (auth.data.protocolVersion !== PROTOCOL_VERSION)
+      return fail(
+        'protocol-version',
+        `protocol version ${auth.data.protocolVersion} is not supported; this edge speaks version ${PROTOCOL_VERSION}`,
+      );
+    if (!authority.authenticate(auth.data.token))
+      return fail('unauthorized', 'join token missing or not accepted');
+    next();
+  });
+
+  /** Forwards one client event to the master; `onAck` sees the master's answer. */
+  const forward = (
+    link: string,
+    event: ForwardedEvent,
+    payload: unknown,
+    bytes: number,
+    onAck: Ack,
+  ) => {
+    const req = nextReq++;
+    pending.set(req, onAck);
+    up({ t: 'event', link, event, payload, req, bytes });
+  };
+
+  const tally = (code: ErrorCode, bytes: number) => {
+    if (!round) return;
+    const entry = (round.refusals[code] ??= { count: 0, bytes: 0 });
+    entry.count += 1;
+    entry.bytes += bytes;
+  };
+
+  /** An update: checked here, its claim checked by the master, folded once granted. */
+  const onUpdate = (
+    socket: Socket,
+    link: string,
+    strikes: StrikeCounter,
+    raw: unknown,
+    bytes: number,
+    ack: Ack,
+  ) => {
+    const refuse = (code: ErrorCode, message: string) => {
+      tally(code, bytes);
+      if (round) round.bytesIn += bytes;
+      ack(refusal(code, message));
+      // The master counts the refusals it makes against the connection; these are the edge's.
+      if (strikes.strike()) socket.disconnect(true);
+    };
+    const clientId = socket.data.clientId as string | undefined;
+    if (!clientId) return refuse('not-joined', 'send join before update');
+    const parsed = updateSchema.safeParse(raw);
+    if (!parsed.success) return refuse('invalid-payload', describeIssues(parsed.error));
+    const update: UpdateMessage = parsed.data;
+    const open = round;
+    if (!open || open.roundId !== update.roundId)
+      return refuse(
+        update.roundId <= lastClosed ? 'too-late' : 'wrong-round',
+        `round ${update.roundId} is not open (open: ${open?.roundId ?? 'none'})`,
+      );
+    let verdict: BoundVerdict | undefined;
+    let delta: Float32Array;
+    try {
+      refuseFields(update, ['predictions', 'masked'], 'this round averages weight deltas');
+      delta = decodeDelta(update, {
+        global: { length: open.numParams },
+        // The coordinator's screen (Coordinator.screenDelta), with this edge's bound.
+        screenDelta: (d) => {
+          verdict = bound!.check(d);
+          if (verdict.action === 'refuse' || !verdict.delta)
+            throw new ContributionError(`update bound: ${verdict.reason}`, 'rejected-weights');
+          return { delta: verdict.delta, ...(verdict.reason ? { note: verdict.reason } : {}) };
+        },
+      }).delta;
+    } catch (error) {
+      const code = error instanceof ContributionError ? error.code : 'rejected-weights';
+      return refuse(code, (error as Error).message);
+    }
+    const { delta: _kept, ...claim } = update;
+    forward(link, 'update', claim, bytes, (response) => {
+      open.bytesIn += bytes;
+      const ok = (response as { ok?: unknown }).ok === true;
+      if (ok && round === open) {
+        open.partial.add(clientId, delta, update.numSamples);
+        if (verdict) bound!.accepted(verdict);
+      } else if (ok) log(`round ${open.roundId}: a claim was granted after its close`, 'warn');
+      ack(response);
+    });
+  };
+
+  io.on('connection', (socket) => {
+    const link = `l${nextLink++}`;
+    sockets.set(link, socket);
+    let lastFrameBytes = 0;
+    socket.conn.on('data', (data: string | Uint8Array | ArrayBuffer) => {
+      lastFrameBytes = typeof data === 'string' ? data.length : data.byteLength;
+    });
+    up({ t: 'connect', link });
+    const strikes = new StrikeCounter(options.maxRefusals ?? 20, options.refusalWindowMs ?? 60_000);
+    for (const event of FORWARDED_EVENTS)
+      socket.on(event, (payload: unknown, ack: unknown) => {
+        const bytes = lastFrameBytes;
+        const answer: Ack = (response) => {
+          if (typeof ack === 'function') (ack as Ack)(response);
+        };
+        if (event === 'update') return onUpdate(socket, link, strikes, payload, bytes, answer);
+        forward(link, event, payload, bytes, (response) => {
+          const joined = response as { ok?: unknown; clientId?: unknown };
+          if (event === 'join' && joined.ok === true && typeof joined.clientId === 'string')
+            socket.data.clientId = joined.clientId;
+          answer(response);
+        });
+      });
+    socket.on('disconnect', () => {
+      sockets.delete(link);
+      up({ t: 'gone', link });
+    });
+  });
+
+  const closeRound = (roundId: number) => {
+    const open = round;
+    if (!open || open.roundId !== roundId) return;
+    round = undefined;
+    lastClosed = roundId;
+    bound?.closeRound(true);
+    const { partial } = open;
+    up({
+      t: 'partial',
+      roundId,
+      ...(partial.clients.length > 0 ? { sum: partial.sum } : {}),
+      weight: partial.weight,
+      clients: partial.clients,
+      refusals: open.refusals,
+      bytesIn: open.bytesIn,
+    });
+    log(`round ${roundId}: partial of ${partial.clients.length} client(s) sent`);
+  };
+  const openRound = (message: RoundOpen) => {
+    bound ??= new UpdateBound(message.updateBound);
+    bound.openRound();
+    round = {
+      roundId: message.roundId,
+      numParams: message.numParams,
+      partial: new PartialSum(message.numParams),
+      refusals: {},
+      bytesIn: 0,
+    };
+  };
+  const onDown = (entry: ReadEntry) => {
+    if (entry.refused !== undefined || entry.edge !== id) {
+      log(`refused a control message: ${entry.refused ?? `addressed to ${entry.edge}`}`, 'warn');
+      return;
+    }
+    const message = entry.message as DownMessage;
+    switch (message.t) {
+      case 'ack': {
+        const onAck = pending.get(message.req);
+        pending.delete(message.req);
+        onAck?.(message.response);
+        break;
+      }
+      case 'emit':
+        sockets.get(message.link)?.emit(message.event, ...(message.payload as unknown[]));
+        break;
+      case 'share':
+        // Kept until the next one: a round's start is shared by every client of the round.
+        shared.clear();
+        shared.set(message.id, message.payload);
+        break;
+      case 'emit-shared': {
+        const payload = shared.get(message.id);
+        if (payload === undefined)
+          log(`no shared message ${message.id} for ${message.event}`, 'warn');
+        else sockets.get(message.link)?.emit(message.event, payload);
+        break;
+      }
+      case 'broadcast':
+        io.emit(message.event, ...(message.payload as unknown[]));
+        break;
+      case 'cut':
+        sockets.get(message.link)?.disconnect(true);
+        break;
+      case 'round:open':
+        openRound(message);
+        break;
+      case 'round:close':
+        closeRound(message.roundId);
+        break;
+    }
+  };
+  const reader = new SignedReader(
+    readerConnection,
+    keys.down(id),
+    secret,
+    'down',
+    onDown,
+    onRedisError,
+  );
+
+  io.attach(httpServer);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once('error', reject);
+      httpServer.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+    });
+  } catch (error) {
+    await reader.stop();
+    redis.disconnect();
+    throw error;
+  }
+  const port = (httpServer.address() as AddressInfo).port;
+  const host = options.host ?? '127.0.0.1';
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  up({ t: 'hello' });
+  const heartbeat = setInterval(() => up({ t: 'hello' }), options.heartbeatMs ?? 1000);
+  log(`edge ${id} listening on ${url}, cluster ${options.cluster ?? 'default'}`);
+  return {
+    id,
+    url,
+    port,
+    async close() {
+      clearInterval(heartbeat);
+      io.disconnectSockets(true);
+      await new Promise<void>((resolve) => io.close(() => resolve()));
+      await reader.stop();
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}

@@ -1,0 +1,296 @@
+/**
+ * The master's end of the edges: reads the Redis up-stream (every entry's seal
+ * checked), keeps which edges are alive (heartbeats), hands their connections'
+ * messages to the EdgeHub, publishes the run's artifacts for edges to serve,
+ * and collects each round's partial sums for the EdgeAggregatedStrategy. A
+ * forged or garbled message is never acted on: it is recorded as a refusal of
+ * `edge:<id>` in the run's SQLite store.
+ */
+import type { Redis } from 'ioredis';
+import type { ArtifactRef } from '../../shared/protocol/index.js';
+import type { ArtifactStore } from '../artifacts.js';
+import type { RunStore } from '../store.js';
+import { UnjoinedRefusals } from '../refusalTally.js';
+import type { UpdateBoundConfig } from '../robustness/index.js';
+import type { Strategy } from '../strategies/index.js';
+import { EdgeHub } from './edgeHub.js';
+import type { EdgeRoundPort, ReceivedPartial } from './edgeAggregation.js';
+import { EdgeAggregatedStrategy } from './edgeAggregation.js';
+import type { DownMessage, PartialMessage, RoundOpen } from './messages.js';
+import { upMessageSchema } from './messages.js';
+import type { ReadEntry } from './redisControlPlane.js';
+import { SignedReader, SignedWriter, edgeKeys, openRedis } from './redisControlPlane.js';
+import { checkEdgeSecret } from './envelope.js';
+
+/** Refused edge messages recorded one row each; the rest are counted (refusalTally.ts). */
+const MAX_REFUSAL_ROWS = 1000;
+
+export interface MasterEdgeOptions {
+  /** redis:// URL of the control plane. */
+  redis: string;
+  /** Shared by the master and its edges; at least 16 characters. */
+  secret: string;
+  /** Names the streams, so several runs may share a Redis server. Defaults to `default`. */
+  cluster?: string;
+  /** How long after a round closes to wait for the partials of edges that hold its clients. Defaults to 15000. */
+  partialTimeoutMs?: number;
+  /** An edge silent this long is gone, with every connection it held. Defaults to 6000. */
+  heartbeatTimeoutMs?: number;
+}
+
+export interface MasterEdgeParts {
+  runId: string;
+  store: RunStore;
+  log: (message: string, level?: 'warn') => void;
+}
+
+/** What one round's partials cost the master. */
+export interface EdgeRoundTraffic {
+  roundId: number;
+  partials: number;
+  /** Bytes of the partials' stream entries. */
+  partialBytes: number;
+  /** Bytes of every other entry read from the up-stream while the round was open (claims, joins, heartbeats). */
+  controlBytes: number;
+  /** Bytes the master wrote to the edges' down-streams while the round was open (round starts, acks). */
+  downBytes: number;
+}
+
+interface Collecting {
+  roundId: number;
+  waitFor: Set<string>;
+  got: Map<string, ReceivedPartial>;
+  resolve: () => void;
+}
+
+export class MasterEdges implements EdgeRoundPort {
+  readonly hub: EdgeHub;
+  private readonly keys;
+  private readonly writer: SignedWriter;
+  private readonly reader: SignedReader;
+  private readonly lastSeen = new Map<string, number>();
+  private readonly sweep: NodeJS.Timeout;
+  private openMessage: RoundOpen | undefined;
+  private collecting: Collecting | undefined;
+  private controlBytes = 0;
+  private downBytes = 0;
+  private readonly traffic: EdgeRoundTraffic[] = [];
+  private refusals = 0;
+  private readonly floodTally: UnjoinedRefusals;
+
+  static async start(options: MasterEdgeOptions, parts: MasterEdgeParts): Promise<MasterEdges> {
+    const secret = checkEdgeSecret(options.secret);
+    const onError = (error: Error) => parts.log(`edges: Redis: ${error.message}`, 'warn');
+    const writer = await openRedis(options.redis, onError);
+    const reader = writer.duplicate();
+    reader.on('error', onError);
+    return new MasterEdges(options, parts, secret, writer, reader);
+  }
+
+  private constructor(
+    private readonly options: MasterEdgeOptions,
+    private readonly parts: MasterEdgeParts,
+    secret: string,
+    private readonly writerConnection: Redis,
+    readerConnection: Redis,
+  ) {
+    this.keys = edgeKeys(options.cluster ?? 'default');
+    this.floodTally = new UnjoinedRefusals(parts.store, parts.runId);
+    this.writer = new SignedWriter(writerConnection, secret, 'down');
+    this.hub = new EdgeHub(
+      (edge, message) => this.send(edge, message),
+      () => this.lastSeen.keys(),
+    );
+    this.reader = new SignedReader(
+      readerConnection,
+      this.keys.up,
+      secret,
+      'up',
+      (entry) => this.onEntry(entry),
+      (error) => parts.log(`edges: reading ${this.keys.up}: ${error.message}`, 'warn'),
+    );
+    const timeout = options.heartbeatTimeoutMs ?? 6000;
+    this.sweep = setInterval(() => {
+      const now = Date.now();
+      for (const [edge, seen] of this.lastSeen)
+        if (now - seen > timeout) {
+          parts.log(
+            `edges: edge ${edge} silent for ${timeout} ms: its connections are gone`,
+            'warn',
+          );
+          this.lastSeen.delete(edge);
+          this.hub.dropEdge(edge);
+          this.noLongerAwaited(edge);
+        }
+    }, 1000);
+    this.sweep.unref();
+  }
+
+  /** The run's strategy, aggregated over edges. */
+  wrap(strategy: Strategy, updateBound: UpdateBoundConfig): Strategy {
+    return new EdgeAggregatedStrategy(strategy, this, updateBound);
+  }
+
+  /** Puts the run's artifacts in Redis, where edges fetch them to serve their clients. */
+  async publishArtifacts(refs: readonly ArtifactRef[], artifacts: ArtifactStore): Promise<void> {
+    for (const ref of refs) {
+      const bytes = artifacts.get(ref.hash);
+      if (!bytes) throw new Error(`artifact ${ref.hash} is not in the artifact store`);
+      await this.writerConnection.set(
+        this.keys.artifact(ref.hash),
+        Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+      );
+    }
+  }
+
+  /** Edges heard from recently. */
+  get liveEdges(): string[] {
+    return [...this.lastSeen.keys()];
+  }
+
+  /** What each aggregated round's partials cost, in order. */
+  roundTraffic(): EdgeRoundTraffic[] {
+    return [...this.traffic];
+  }
+
+  private send(edge: string, message: DownMessage): void {
+    const { bytes, written } = this.writer.send(this.keys.down(edge), edge, message);
+    this.downBytes += bytes;
+    written.catch((error: Error) => this.parts.log(`edges: to ${edge}: ${error.message}`, 'warn'));
+  }
+
+  private onEntry(entry: ReadEntry): void {
+    if (entry.refused !== undefined) return this.refuse(entry.edge, 0, entry.refused, entry.bytes);
+    const parsed = upMessageSchema.safeParse(entry.message);
+    if (!parsed.success)
+      return this.refuse(
+        entry.edge,
+        0,
+        `not an edge message: ${parsed.error.message}`,
+        entry.bytes,
+      );
+    const { edge } = entry;
+    const message = parsed.data;
+    const known = this.lastSeen.has(edge);
+    this.lastSeen.set(edge, Date.now());
+    // An edge that appears while a round is open learns of it, so it can fold that round's updates.
+    if (!known && this.openMessage) this.send(edge, this.openMessage);
+    if (message.t === 'partial') return this.onPartial(edge, message, entry.bytes);
+    this.controlBytes += entry.bytes;
+    if (message.t !== 'hello') this.hub.receive(edge, message);
+  }
+
+  private onPartial(edge: string, partial: PartialMessage, bytes: number): void {
+    const counts = Object.entries(partial.refusals).map(([code, tally]) => ({
+      code: `edge:${code}`,
+      ...tally,
+    }));
+    if (counts.length > 0)
+      this.parts.store.addUnjoinedRefusals(this.parts.runId, counts, Date.now());
+    const collecting = this.collecting;
+    if (!collecting || collecting.roundId !== partial.roundId) {
+      if (partial.clients.length > 0)
+        this.refuse(
+          edge,
+          partial.roundId,
+          `partial for round ${partial.roundId}, which is not closing`,
+          bytes,
+        );
+      return;
+    }
+    if (collecting.got.has(edge))
+      return this.refuse(edge, partial.roundId, 'a second partial for this round', bytes);
+    collecting.got.set(edge, { partial, bytes });
+    this.noLongerAwaited(edge);
+  }
+
+  private noLongerAwaited(edge: string): void {
+    const collecting = this.collecting;
+    if (!collecting) return;
+    collecting.waitFor.delete(edge);
+    if (collecting.waitFor.size === 0) collecting.resolve();
+  }
+
+  refusePartial(edge: string, roundId: number, reason: string, bytes: number): void {
+    this.refuse(edge, roundId, reason, bytes);
+  }
+
+  private refuse(edge: string, roundId: number, reason: string, bytes: number): void {
+    const name = edge.length > 0 ? edge.slice(0, 100) : 'unnamed';
+    // Whoever can write to Redis can write garbage: past the first rows, a flood is only counted
+    // (one aggregate row per flush, as for unjoined peers), never a row per entry.
+    if (++this.refusals > MAX_REFUSAL_ROWS) {
+      this.floodTally.count('edge-refused', bytes);
+      return;
+    }
+    this.parts.log(`edges: refused a message from edge ${name}: ${reason}`, 'warn');
+    this.parts.store.recordUpdate({
+      runId: this.parts.runId,
+      round: roundId,
+      clientId: `edge:${name}`,
+      status: 'rejected',
+      reason: `edge-partial: ${reason}`.slice(0, 1000),
+      numSamples: null,
+      bytes,
+      receivedAt: Date.now(),
+    });
+  }
+
+  edgeOf(clientId: string): string | undefined {
+    return this.hub.edgeOf(clientId);
+  }
+
+  openRound(message: RoundOpen): void {
+    this.openMessage = message;
+    this.controlBytes = 0;
+    this.downBytes = 0;
+    for (const edge of this.lastSeen.keys()) this.send(edge, message);
+  }
+
+  async collect(
+    roundId: number,
+    waitFor: readonly string[],
+  ): Promise<Map<string, ReceivedPartial>> {
+    this.openMessage = undefined;
+    const got = new Map<string, ReceivedPartial>();
+    const pending = new Set(waitFor.filter((edge) => this.lastSeen.has(edge)));
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.collecting = { roundId, waitFor: pending, got, resolve };
+      for (const edge of this.lastSeen.keys()) this.send(edge, { t: 'round:close', roundId });
+      if (pending.size === 0) resolve();
+      timer = setTimeout(() => {
+        if (pending.size > 0)
+          this.parts.log(
+            `edges: round ${roundId}: no partial from ${[...pending].join(', ')} within ${this.options.partialTimeoutMs ?? 15000} ms; their clients are not counted`,
+            'warn',
+          );
+        resolve();
+      }, this.options.partialTimeoutMs ?? 15000);
+    });
+    clearTimeout(timer);
+    this.collecting = undefined;
+    return got;
+  }
+
+  reportRound(roundId: number, partials: number, partialBytes: number): void {
+    const traffic = {
+      roundId,
+      partials,
+      partialBytes,
+      controlBytes: this.controlBytes,
+      downBytes: this.downBytes,
+    };
+    this.traffic.push(traffic);
+    this.parts.log(
+      `edges: round ${roundId}: ${partials} partial(s), ${partialBytes} bytes; ${traffic.controlBytes} bytes of control messages in, ${traffic.downBytes} bytes out`,
+    );
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweep);
+    this.floodTally.flush();
+    await this.reader.stop();
+    await this.writerConnection.quit().catch(() => this.writerConnection.disconnect());
+  }
+}

@@ -1,0 +1,214 @@
+/**
+ * The control plane between edges and the master: Redis streams (ioredis),
+ * one up-stream every edge writes to and the master reads, and one
+ * down-stream per edge that only the master writes to — so everything the
+ * master tells one edge (acks, events, a round's close) arrives in the order
+ * it was sent. Every entry is a signed envelope (envelope.ts) with a
+ * MessagePack body; partial sums travel the same way, as binary, never
+ * through a socket.io adapter.
+ */
+import { Redis } from 'ioredis';
+import { createCodec } from '../../shared/codec/index.js';
+import type { Direction } from './envelope.js';
+import { seal, verifySeal } from './envelope.js';
+
+/** Entries kept per stream (approximately): enough for any backlog, bounded for a long run. */
+const STREAM_LENGTH = 10_000;
+
+/** Peers here are the project's own processes, but partial sums are parameter-sized. */
+export const edgeCodec = createCodec({
+  maxBytes: 512 * 1024 * 1024,
+  maxArrayLength: 1 << 24,
+  maxKeys: 1 << 16,
+});
+
+/** The Redis keys of one edge cluster (`--edge-cluster`, so several runs may share a server). */
+export function edgeKeys(cluster: string) {
+  const base = `fedistill:edges:${cluster}`;
+  return {
+    up: `${base}:up`,
+    down: (edge: string) => `${base}:down:${edge}`,
+    artifact: (hash: string) => `${base}:artifact:${hash}`,
+  };
+}
+export type EdgeKeys = ReturnType<typeof edgeKeys>;
+
+/** The URL with any password masked, for messages. */
+export function redactRedisUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString().replace(/\/$/, '');
+  } catch {
+    return url;
+  }
+}
+
+/**
+ * Connects once, without retrying, and fails with an error naming the URL when Redis is not
+ * there: what a master or edge does at start, before any long-lived connection.
+ */
+export async function probeRedis(url: string): Promise<void> {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new Error(`--redis: '${url}' is not a URL (expected redis://HOST:PORT)`);
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:')
+    throw new Error(`--redis: '${redactRedisUrl(url)}' is not a redis:// or rediss:// URL`);
+  const probe = new Redis(url, {
+    lazyConnect: true,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    connectTimeout: 5000,
+  });
+  probe.on('error', () => undefined);
+  try {
+    await probe.connect();
+    await probe.ping();
+  } catch (error) {
+    throw new Error(`Redis at ${redactRedisUrl(url)} is unreachable: ${(error as Error).message}`, {
+      cause: error,
+    });
+  } finally {
+    probe.disconnect();
+  }
+}
+
+/** Probes Redis (probeRedis), then returns a long-lived connection that retries forever. */
+export async function openRedis(url: string, onError: (error: Error) => void): Promise<Redis> {
+  await probeRedis(url);
+  const redis = new Redis(url, {
+    maxRetriesPerRequest: null,
+    retryStrategy: (attempt) => Math.min(100 * attempt, 1000),
+  });
+  redis.on('error', onError);
+  return redis;
+}
+
+/** Writes signed entries to streams. */
+export class SignedWriter {
+  constructor(
+    private readonly redis: Redis,
+    private readonly secret: string,
+    private readonly direction: Direction,
+  ) {}
+
+  /**
+   * Appends `message` to `key`, sealed for `edge`: `bytes` is the entry's size, `written`
+   * resolves once Redis has it (entries of one writer arrive in the order sent).
+   */
+  send(key: string, edge: string, message: unknown): { bytes: number; written: Promise<void> } {
+    const body = edgeCodec.encode(message);
+    const { mac } = seal(this.secret, this.direction, edge, body);
+    const written = this.redis
+      .xadd(
+        key,
+        'MAXLEN',
+        '~',
+        String(STREAM_LENGTH),
+        '*',
+        'e',
+        edge,
+        'b',
+        Buffer.from(body.buffer, body.byteOffset, body.byteLength),
+        'h',
+        Buffer.from(mac.buffer, mac.byteOffset, mac.byteLength),
+      )
+      .then(() => undefined);
+    return { bytes: body.byteLength + mac.byteLength + edge.length, written };
+  }
+}
+
+export interface ReadEntry {
+  /** The edge the envelope names (not yet trusted when `refused` is set). */
+  edge: string;
+  /** The decoded body; undefined when refused. */
+  message: unknown;
+  /** Why the entry cannot be trusted (bad seal, not MessagePack); undefined when it can. */
+  refused?: string;
+  /** Size of the entry's fields in bytes. */
+  bytes: number;
+}
+
+/**
+ * Reads one stream from the moment it is made on (XREAD BLOCK on a connection of its own),
+ * checking each entry's seal before decoding its body, and hands entries over in order.
+ */
+export class SignedReader {
+  private stopped = false;
+  private lastId = `${Date.now()}-0`;
+  private readonly done: Promise<void>;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly key: string,
+    private readonly secret: string,
+    private readonly direction: Direction,
+    private readonly onEntry: (entry: ReadEntry) => void,
+    private readonly onError: (error: Error) => void,
+  ) {
+    this.done = this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      let result: [Buffer, [Buffer, Buffer[]][]][] | null;
+      try {
+        result = (await this.redis.xreadBuffer('BLOCK', 1000, 'STREAMS', this.key, this.lastId)) as
+          [Buffer, [Buffer, Buffer[]][]][] | null;
+      } catch (error) {
+        if (this.stopped) return;
+        this.onError(error as Error);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        continue;
+      }
+      for (const [, entries] of result ?? [])
+        for (const [entryId, fields] of entries) {
+          this.lastId = entryId.toString();
+          try {
+            this.onEntry(this.open(fields));
+          } catch (error) {
+            // One entry's handling going wrong must not end the reading (nor the process).
+            this.onError(error as Error);
+          }
+        }
+    }
+  }
+
+  private open(fields: Buffer[]): ReadEntry {
+    const get = (name: string) => {
+      for (let i = 0; i + 1 < fields.length; i += 2)
+        if (fields[i]!.toString() === name) return fields[i + 1]!;
+      return undefined;
+    };
+    const edge = get('e')?.toString() ?? '';
+    const body = get('b');
+    const mac = get('h');
+    const bytes = fields.reduce((n, f) => n + f.byteLength, 0);
+    if (!body || !mac)
+      return { edge, message: undefined, refused: 'entry lacks a body or seal', bytes };
+    const bodyBytes = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+    if (!verifySeal(this.secret, this.direction, { edge, body: bodyBytes, mac }))
+      return {
+        edge,
+        message: undefined,
+        refused: 'the seal does not verify under the edge secret',
+        bytes,
+      };
+    try {
+      // A copy: msgpackr's typed arrays must not alias a Buffer that Redis may reuse.
+      return { edge, message: edgeCodec.decode(new Uint8Array(bodyBytes)), bytes };
+    } catch (error) {
+      return { edge, message: undefined, refused: (error as Error).message, bytes };
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.redis.disconnect();
+    await this.done;
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * The master's round over edges: claims from edge-held clients (updates
+ * without their delta), a direct client's delta, and the edges' partial sums
+ * fold to the sample-weighted mean a single coordinator computes; a partial
+ * that names a client the edge was not granted is refused through the port,
+ * never folded in; strategies whose aggregate is not a sum are refused.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ContributionError, getStrategy } from '../../../../server/strategies/index.js';
+import type { UpdateMessage } from '../../../../shared/index.js';
+import { EdgeAggregatedStrategy, edgesConflict } from '../../../../server/edges/edgeAggregation.js';
+import type { EdgeRoundPort, ReceivedPartial } from '../../../../server/edges/edgeAggregation.js';
+import type { PartialMessage, RoundOpen } from '../../../../server/edges/messages.js';
+import { DEFAULT_UPDATE_BOUND } from '../../../../server/robustness/index.js';
+import {
+  deltaUpdate,
+  metrics,
+  quorumOf,
+  roundContext,
+  strategyContext,
+} from '../strategies/context.js';
+
+function claim(numSamples: number): UpdateMessage {
+  return { roundId: 1, modelVersion: 0, numSamples, metrics };
+}
+
+function partial(clients: string[], sum: number[], weight: number): ReceivedPartial {
+  const message: PartialMessage = {
+    t: 'partial',
+    roundId: 1,
+    sum: Float64Array.from(sum),
+    weight,
+    clients,
+    refusals: {},
+    bytesIn: 0,
+  };
+  return { partial: message, bytes: 100 };
+}
+
+function fakePort(edgeOf: Record<string, string>, partials: Map<string, ReceivedPartial>) {
+  const opened: RoundOpen[] = [];
+  const refused: string[] = [];
+  const port: EdgeRoundPort = {
+    edgeOf: (clientId) => edgeOf[clientId],
+    openRound: (message) => void opened.push(message),
+    collect: () => Promise.resolve(partials),
+    refusePartial: (edge, _round, reason) => void refused.push(`${edge}: ${reason}`),
+    reportRound: () => undefined,
+  };
+  return { port, opened, refused };
+}
+
+test('claims, a direct delta and partial sums fold to the sample-weighted mean; an unclaimed partial is refused', async () => {
+  const partials = new Map([
+    // Edge e1 was granted a (3 samples, delta [1, 2]) and b (1 sample, delta [3, 6]).
+    ['e1', partial(['a', 'b'], [3 * 1 + 1 * 3, 3 * 2 + 1 * 6], 4)],
+    // Edge e2 was granted nothing: its partial is forged.
+    ['e2', partial(['z'], [1000, 1000], 1)],
+  ]);
+  const { port, opened, refused } = fakePort({ a: 'e1', b: 'e1' }, partials);
+  const strategy = new EdgeAggregatedStrategy(
+    getStrategy('fedavg').create(strategyContext()),
+    port,
+    DEFAULT_UPDATE_BOUND,
+  );
+  const round = strategy.beginRound(roundContext(1, Float32Array.from([10, 20])));
+  assert.deepEqual(opened, [
+    { t: 'round:open', roundId: 1, numParams: 2, updateBound: DEFAULT_UPDATE_BOUND },
+  ]);
+  round.accept('a', claim(3));
+  round.accept('b', claim(1));
+  // An edge keeps the delta: one that comes with it through an edge is refused.
+  assert.throws(() => round.accept('b', deltaUpdate([0, 0], 1)), ContributionError);
+  // A client of the master's own sends its delta: folded here (4 samples, delta [0, 1]).
+  round.accept('c', deltaUpdate([0, 1], 4));
+  const result = await round.aggregate(quorumOf(3));
+  assert.equal(result.failure, undefined);
+  assert.equal(result.participants, 3);
+  // (3·[1, 2] + 1·[3, 6] + 4·[0, 1]) / 8 = [0.75, 2], added to [10, 20].
+  assert.deepEqual([...result.weights!], [10.75, 22]);
+  assert.equal(refused.length, 1);
+  assert.match(refused[0]!, /^e2: client z has no accepted update through this edge/);
+});
+
+test('below quorum after the partials: nothing is applied', async () => {
+  const { port } = fakePort({ a: 'e1' }, new Map([['e1', partial(['a'], [1, 1], 1)]]));
+  const strategy = new EdgeAggregatedStrategy(
+    getStrategy('fedkd').create(strategyContext()),
+    port,
+    DEFAULT_UPDATE_BOUND,
+  );
+  const round = strategy.beginRound(roundContext(1, Float32Array.from([0, 0])));
+  round.accept('a', claim(1));
+  const result = await round.aggregate(quorumOf(2));
+  assert.match(result.failure!, /quorum/);
+  assert.equal(result.weights, undefined);
+});
+
+test('strategies whose aggregate is not a sum are refused over edges, naming why', () => {
+  const base = { strategy: 'fedavg', aggregator: { kind: 'fedavg' } } as Parameters<
+    typeof edgesConflict
+  >[0];
+  assert.equal(edgesConflict(base), undefined);
+  assert.equal(edgesConflict({ ...base, strategy: 'fedkd' }), undefined);
+  for (const strategy of ['feddf', 'fedmd', 'dsfl', 'local'])
+    assert.match(
+      edgesConflict({ ...base, strategy }) ?? '',
+      new RegExp(`strategy ${strategy} cannot run over edges`),
+    );
+  assert.match(
+    edgesConflict({ ...base, aggregator: { kind: 'median' } as never }) ?? '',
+    /aggregator median .* needs every delta at once/,
+  );
+  assert.match(
+    edgesConflict({ ...base, secureAggregation: {} as never }) ?? '',
+    /secure aggregation/,
+  );
+  assert.match(edgesConflict({ ...base, privacy: {} as never }) ?? '', /differential privacy/);
+});
