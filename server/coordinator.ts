@@ -22,7 +22,13 @@ import {
   setFlatWeights,
 } from '../shared/models/index.js';
 import { createCodec } from '../shared/codec/index.js';
-import type { ArtifactRef, JoinResponse, RoundStart } from '../shared/protocol/index.js';
+import type {
+  ArtifactRef,
+  ErrorCode,
+  JoinResponse,
+  RoundStart,
+  UpdateMessage,
+} from '../shared/protocol/index.js';
 import { PROTOCOL_VERSION, joinRequestSchema } from '../shared/protocol/index.js';
 import type { CoordinatorConfig } from './config.js';
 import { recordableConfig, secureAggregationConflict } from './config.js';
@@ -32,7 +38,7 @@ import { quorumSize, sampleClients } from './sampling.js';
 import { UnjoinedRefusals } from './refusalTally.js';
 import type { CheckpointWriter } from './checkpoints.js';
 import type { TeacherFeaturesRef } from './teacherFeatures.js';
-import type { RoundAggregate, ScreenedDelta, Strategy } from './strategies/index.js';
+import type { Arrival, RoundAggregate, ScreenedDelta, Strategy } from './strategies/index.js';
 import {
   ContributionError,
   DifferentiallyPrivateStrategy,
@@ -43,6 +49,7 @@ import type { CoordinatorEvent, ResumePoint, RunResult } from './coordinator/eve
 import { Membership, MembershipRefusal } from './coordinator/membership.js';
 import { UpdateIntake } from './coordinator/intake.js';
 import { OpenRound } from './coordinator/openRound.js';
+import { Dispatches } from './coordinator/dispatches.js';
 import { RoundOutcomes } from './coordinator/roundOutcome.js';
 import type { StudentEvaluation } from './coordinator/roundOutcome.js';
 import { serveConnection } from './coordinator/connection.js';
@@ -103,6 +110,8 @@ export class Coordinator {
   private readonly accuracyGuard: AccuracyGuard;
   /** The verdict of the delta being accepted right now (set by screenDelta, read by settleScreen). */
   private screened: BoundVerdict | undefined;
+  /** Asynchronous strategies (fedbuff): the model each client was last sent (coordinator/dispatches.ts). */
+  private readonly dispatches: Dispatches | undefined;
 
   constructor(private readonly parts: CoordinatorParts) {
     const { config, store } = parts;
@@ -113,6 +122,7 @@ export class Coordinator {
       if (conflict) throw new Error(conflict);
     }
     this.strategy = this.createStrategy();
+    this.dispatches = this.strategy.capabilities.asynchronous ? new Dispatches() : undefined;
     this.updateBound = new UpdateBound(config.updateBound);
     this.accuracyGuard = new AccuracyGuard(
       config.modelGuard,
@@ -162,6 +172,12 @@ export class Coordinator {
           accused,
           config.secureAggregation?.excludeAfterComplaints ?? 2,
         ),
+      ...(this.dispatches
+        ? {
+            arrival: (clientId, update) => this.arrival(clientId, update),
+            answered: (clientId) => this.dispatchNext(clientId),
+          }
+        : {}),
     });
     this.outcomes = new RoundOutcomes({
       runId: parts.runId,
@@ -288,6 +304,11 @@ export class Coordinator {
     }
     const { clientId } = admission;
     const round = this.openRound;
+    const start = this.dispatches
+      ? this.dispatchOnJoin(clientId)
+      : round?.awaits(clientId)
+        ? round.startFor(clientId)
+        : undefined;
     if (round?.sampled.has(clientId) && round.strategy.resend) {
       // After the join's ack: the step message it may have missed while away (even after its
       // masked input: the unmask step needs it too).
@@ -308,7 +329,7 @@ export class Coordinator {
       proxyInputs: this.parts.proxyInputs,
       softLabels: this.parts.softLabels,
       ...(this.parts.teacherFeatures ? { teacherFeatures: this.parts.teacherFeatures } : {}),
-      ...(round?.awaits(clientId) ? { round: round.startFor(clientId) } : {}),
+      ...(start ? { round: start } : {}),
     };
   }
 
@@ -320,6 +341,11 @@ export class Coordinator {
 
   /** Lets `round` settle if nobody it waits for can still answer in time. */
   private recheck(round: OpenRound): void {
+    // An asynchronous round waits for nobody in particular: it closes when its buffer is full.
+    if (this.dispatches) {
+      if (round.strategy.complete?.()) round.settle();
+      return;
+    }
     round.checkSettled(
       (id) => this.membership.has(id),
       (id) => this.membership.isExcluded(id),
@@ -338,12 +364,15 @@ export class Coordinator {
     );
     if (this.stopped) return undefined;
     const roundId = this.nextRoundId++;
-    const sampled = sampleClients(
-      connected,
-      config.fraction,
-      config.minClients,
-      createRng(deriveSeed(config.seed, 'sampling', roundId)),
-    );
+    // Asynchronous rounds: everyone connected may contribute (those still training keep at it).
+    const sampled = this.dispatches
+      ? [...connected]
+      : sampleClients(
+          connected,
+          config.fraction,
+          config.minClients,
+          createRng(deriveSeed(config.seed, 'sampling', roundId)),
+        );
     const startedAt = Date.now();
     const deadline = startedAt + config.roundTimeoutMs;
     this.updateBound.openRound();
@@ -382,6 +411,10 @@ export class Coordinator {
     this.openRound = round;
     this.state = 'training';
     for (const id of sampled) {
+      if (this.dispatches) {
+        this.dispatch(round, id);
+        continue;
+      }
       this.membership.get(id)?.link.emit('round:start', round.startFor(id));
       this.parts.store.addClientTraffic(this.runId, id, round.bytesDown, 0, false);
     }
@@ -394,7 +427,11 @@ export class Coordinator {
     ]);
     clearTimeout(timer);
     round.close();
-    const needed = quorumSize(round.sampled.size, config.quorum);
+    // An asynchronous round's quorum is of its buffer (K), however many are connected.
+    const needed = quorumSize(
+      this.dispatches ? config.fedbuff.bufferSize : round.sampled.size,
+      config.quorum,
+    );
     // The round stays open while it aggregates: a multi-step round (secure aggregation's unmask
     // step) still takes its survivors' messages. Nothing thrown on the way ends the run.
     let aggregate: RoundAggregate;
@@ -442,6 +479,69 @@ export class Coordinator {
     });
     this.emit({ type: 'round:closed', record });
     return record;
+  }
+
+  /**
+   * Asynchronous rounds: the open round an update goes into and its staleness, from what its
+   * client was sent. One that answers its dispatch while the buffer is being aggregated is
+   * refused; its client is sent the new model when the next round opens.
+   */
+  private arrival(
+    clientId: string,
+    update: UpdateMessage,
+  ): { round: OpenRound; arrival: Arrival } | { code: ErrorCode; message: string } {
+    const dispatches = this.dispatches!;
+    const check = dispatches.check(clientId, update, this.modelVersion);
+    if ('code' in check) return check;
+    const round = this.openRound;
+    if (!round || round.strategy.complete?.()) {
+      dispatches.end(clientId);
+      return {
+        code: 'too-late',
+        message: `the buffer of round ${round?.id ?? this.nextRoundId - 1} is being aggregated; the new model follows`,
+      };
+    }
+    return { round, arrival: { staleness: check.staleness } };
+  }
+
+  /** Asynchronous rounds: `clientId`'s update was answered; it gets the current model next. */
+  private dispatchNext(clientId: string): void {
+    this.dispatches!.end(clientId);
+    const round = this.openRound;
+    // After the update's ack has gone out: a round:start before it would supersede the delivery.
+    if (round) setImmediate(() => this.dispatch(round, clientId));
+  }
+
+  /**
+   * Asynchronous rounds: sends `clientId` the open round's model when it holds none it can still
+   * answer and the round's buffer is not full.
+   */
+  private dispatch(round: OpenRound, clientId: string): void {
+    const link = this.membership.get(clientId)?.link;
+    if (!link || !this.dispatches!.idle(clientId)) return;
+    const start = this.recordDispatch(round, clientId);
+    if (start) link.emit('round:start', start);
+  }
+
+  /**
+   * Asynchronous rounds: the round:start a joining client gets in its join answer — the one it
+   * may still answer (a rejoin), else the open round's model.
+   */
+  private dispatchOnJoin(clientId: string): RoundStart | undefined {
+    const outstanding = this.dispatches!.outstanding(clientId);
+    const round = this.openRound;
+    return outstanding ?? (round ? this.recordDispatch(round, clientId) : undefined);
+  }
+
+  /** The open round's model for `clientId`, with a deadline of its own, recorded as sent. */
+  private recordDispatch(round: OpenRound, clientId: string): RoundStart | undefined {
+    if (this.openRound !== round || round.strategy.complete?.()) return undefined;
+    const start = this.dispatches!.record(clientId, {
+      ...round.startFor(clientId),
+      deadline: Date.now() + this.parts.config.roundTimeoutMs,
+    });
+    this.parts.store.addClientTraffic(this.runId, clientId, round.bytesDown, 0, false);
+    return start;
   }
 
   /**

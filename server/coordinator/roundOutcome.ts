@@ -86,6 +86,9 @@ export class RoundOutcomes {
         : (previous?.privacyEpsilon ?? null),
       // Why it failed: below quorum, nothing to unmask, or its result refused by the model guard.
       note: aggregate.failure ?? null,
+      ...(aggregate.staleness
+        ? { meanStaleness: aggregate.staleness.mean, maxStaleness: aggregate.staleness.max }
+        : {}),
     };
     this.parts.store.recordRound(record);
     return record;
