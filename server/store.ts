@@ -201,8 +201,11 @@ export class RunStore {
           db.exec('ALTER TABLE rounds ADD COLUMN note TEXT');
       },
       (db) => {
-        db.exec('ALTER TABLE rounds ADD COLUMN mean_staleness REAL');
-        db.exec('ALTER TABLE rounds ADD COLUMN max_staleness INTEGER');
+        const columns = db.prepare('PRAGMA table_info(rounds)').all() as { name: string }[];
+        if (!columns.some((c) => c.name === 'mean_staleness'))
+          db.exec('ALTER TABLE rounds ADD COLUMN mean_staleness REAL');
+        if (!columns.some((c) => c.name === 'max_staleness'))
+          db.exec('ALTER TABLE rounds ADD COLUMN max_staleness INTEGER');
       },
     ];
     const applied = this.db.pragma('user_version', { simple: true }) as number;

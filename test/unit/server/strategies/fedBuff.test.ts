@@ -112,3 +112,32 @@ test('fedbuff cannot run with a robust aggregator, differential privacy or secur
     /secure aggregation needs a strategy/,
   );
 });
+
+test('fedbuff folds in what the update bound lets through: a refused delta changes nothing, a clipped one is noted', async () => {
+  const strategy = getStrategy('fedbuff').create(
+    strategyContext({ strategy: 'fedbuff', fedbuff: { bufferSize: 2 } }),
+  );
+  const round = strategy.beginRound({
+    ...roundContext(1, Float32Array.from([0, 0])),
+    // A stand-in for the coordinator's bound: refuse |Δ₀| > 50, halve |Δ₀| > 5 (noted).
+    screenDelta: (delta) => {
+      if (Math.abs(delta[0]!) > 50)
+        throw new ContributionError('update bound: too far', 'rejected-weights');
+      if (Math.abs(delta[0]!) > 5)
+        return { delta: delta.map((x) => x / 2), note: 'clipped: halved' };
+      return { delta };
+    },
+  });
+  assert.throws(
+    () => round.accept('x', deltaUpdate([100, 0], 1), { staleness: 0 }),
+    /update bound/,
+  );
+  assert.deepEqual(round.accept('a', deltaUpdate([8, 0], 1), { staleness: 1 }), {
+    note: 'staleness 1, weight 0.707107; clipped: halved',
+  });
+  round.accept('b', deltaUpdate([2, 2], 1), { staleness: 0 });
+  // (1/√2·[4, 0] + 1·[2, 2]) / 2
+  const weights = (await round.aggregate(quorumOf(2))).weights!;
+  close(weights[0]!, Math.fround((4 / Math.SQRT2 + 2) / 2));
+  close(weights[1]!, 1);
+});
