@@ -541,6 +541,7 @@ export class Coordinator {
       deadline: Date.now() + this.parts.config.roundTimeoutMs,
     });
     this.parts.store.addClientTraffic(this.runId, clientId, round.bytesDown, 0, false);
+    round.modelsSent = (round.modelsSent ?? 0) + 1;
     return start;
   }
 

@@ -229,8 +229,12 @@ async function runFederated(
     },
   });
   const onMessage = ctx.onMessage;
+  // Asynchronous rounds take updates as they come: holding them for a round's other clients
+  // (the hub's ordering, which makes synchronous runs repeat bit for bit) would wait for the slow.
+  const asynchronous = findStrategy(strategy)?.capabilities.asynchronous === true;
   const hub = new SimHub({
     artifact: (hash) => run.artifacts.get(hash),
+    orderUpdates: !asynchronous,
     ...(onMessage ? { tap: (message: TappedMessage) => onMessage(strategy, seed, message) } : {}),
   });
   const rounds: SimRoundMetrics[] = [];
@@ -257,7 +261,6 @@ async function runFederated(
   const slowCount = Math.ceil(config.slowClients.fraction * config.clients);
   // Asynchronous rounds refuse (and record) updates that come too stale or while a buffer is
   // being applied; the client is sent the current model and goes on.
-  const asynchronous = findStrategy(strategy)?.capabilities.asynchronous === true;
   let ready = 0;
   let allReady: () => void = () => undefined;
   const readyPromise = new Promise<void>((resolve) => (allReady = resolve));

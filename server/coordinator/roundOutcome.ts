@@ -68,7 +68,8 @@ export class RoundOutcomes {
       startedAt: round.startedAt,
       endedAt,
       modelVersion,
-      sampled: round.sampled.size,
+      // An asynchronous round sends a model per update answered, not one per sampled client.
+      sampled: round.modelsSent ?? round.sampled.size,
       participants,
       rejected: round.rejected,
       studentAccuracy:
