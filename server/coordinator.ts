@@ -28,6 +28,7 @@ import type {
   JoinResponse,
   RoundStart,
   UpdateMessage,
+  UpdateResponse,
 } from '../shared/protocol/index.js';
 import { PROTOCOL_VERSION, joinRequestSchema } from '../shared/protocol/index.js';
 import type { CoordinatorConfig } from './config.js';
@@ -112,6 +113,9 @@ export class Coordinator {
   private screened: BoundVerdict | undefined;
   /** Asynchronous strategies (fedbuff): the model each client was last sent (coordinator/dispatches.ts). */
   private readonly dispatches: Dispatches | undefined;
+  /** Asynchronous strategies: lets in the updates waiting for the next buffer (or the run's end). */
+  private openBufferNow: () => void = () => undefined;
+  private bufferOpens = new Promise<void>((resolve) => (this.openBufferNow = resolve));
 
   constructor(private readonly parts: CoordinatorParts) {
     const { config, store } = parts;
@@ -192,7 +196,8 @@ export class Coordinator {
         link,
         {
           join: (l, payload) => this.handleJoin(l, payload),
-          update: (l, payload) => this.intake.update(l, payload),
+          update: (l, payload) =>
+            this.dispatches ? this.bufferedUpdate(l, payload) : this.intake.update(l, payload),
           secagg: (l, payload) => this.intake.secAgg(l, payload),
           abstain: (l, payload) => this.intake.abstain(l, payload),
           disconnect: (l) => this.handleDisconnect(l),
@@ -419,6 +424,7 @@ export class Coordinator {
       this.parts.store.addClientTraffic(this.runId, id, round.bytesDown, 0, false);
     }
     this.emit({ type: 'round:started', roundId, sampled, deadline });
+    if (this.dispatches) this.openBuffer();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       round.settled,
@@ -483,8 +489,8 @@ export class Coordinator {
 
   /**
    * Asynchronous rounds: the open round an update goes into and its staleness, from what its
-   * client was sent. One that answers its dispatch while the buffer is being aggregated is
-   * refused; its client is sent the new model when the next round opens.
+   * client was sent. Updates that come while a buffer is being aggregated wait for the next one
+   * (`bufferedUpdate`); only once the run has ended is there no round to go into.
    */
   private arrival(
     clientId: string,
@@ -498,10 +504,36 @@ export class Coordinator {
       dispatches.end(clientId);
       return {
         code: 'too-late',
-        message: `the buffer of round ${round?.id ?? this.nextRoundId - 1} is being aggregated; the new model follows`,
+        message: this.finished
+          ? `run ${this.runId} has ended`
+          : `the buffer of round ${round?.id ?? this.nextRoundId - 1} is being aggregated`,
       };
     }
     return { round, arrival: { staleness: check.staleness } };
+  }
+
+  /**
+   * Asynchronous rounds: an update that comes while the buffer is full and being aggregated
+   * (evaluated, checkpointed) waits for the next buffer and goes into it, its staleness counted
+   * then, instead of being refused and its training wasted. Its size is taken on arrival.
+   */
+  private bufferedUpdate(
+    link: ClientLink,
+    raw: unknown,
+    bytes?: number,
+  ): UpdateResponse | Promise<UpdateResponse> {
+    const round = this.openRound;
+    if (this.finished || (round && !round.strategy.complete?.()))
+      return this.intake.update(link, raw, bytes);
+    const size = bytes ?? link.lastMessageBytes ?? this.codec.encode(raw).byteLength;
+    return this.bufferOpens.then(() => this.bufferedUpdate(link, raw, size));
+  }
+
+  /** Lets the updates waiting for a buffer in (round:start has gone out to the idle clients). */
+  private openBuffer(): void {
+    const open = this.openBufferNow;
+    this.bufferOpens = new Promise<void>((resolve) => (this.openBufferNow = resolve));
+    open();
   }
 
   /** Asynchronous rounds: `clientId`'s update was answered; it gets the current model next. */
@@ -598,6 +630,8 @@ export class Coordinator {
     const status =
       !this.stopped && aggregatedRounds >= this.parts.config.rounds ? 'completed' : 'stopped';
     this.state = status;
+    // Updates waiting for a buffer are answered now: the run has ended.
+    if (this.dispatches) this.openBuffer();
     this.unjoinedRefusals.flush();
     this.parts.store.finishRun(this.runId, status, { roundsAggregated: aggregatedRounds });
     this.emit({ type: 'run:ended', status, roundsAggregated: aggregatedRounds });

@@ -111,9 +111,9 @@ export class UpdateIntake {
     };
   }
 
-  update(link: ClientLink, raw: unknown): UpdateResponse {
+  /** @param bytes the message's size, when it was measured on arrival (a deferred update). */
+  update(link: ClientLink, raw: unknown, bytes = this.bytesOf(link, raw)): UpdateResponse {
     const clientId = link.clientId;
-    const bytes = this.bytesOf(link, raw);
     const claimed = claimedRoundOf(raw);
     if (!clientId)
       return this.reject(claimed, UNJOINED, 'not-joined', 'send join before update', bytes);

@@ -6,10 +6,13 @@
  * every aggregate equals the hand-computed w + η/n·Σ s(τᵢ)·Δᵢ over the deltas
  * the clients actually sent.
  *
- * Order is made certain with a gate, not with timing: while a slow client's
- * update is on its way, the fast clients hold theirs, so the slow update lands
- * in the round the test names (K = 3, and at most two fast updates can already
- * be on the wire).
+ * Order is made certain with a gate, not with timing: from the close of the
+ * round before a slow client's until that client's update is answered, the
+ * other clients hold theirs. Each client has at most one update outstanding,
+ * and the one whose update closed the round has none, so at most three (two
+ * fast, and the first slow client's next one) are already on the wire or
+ * waiting for the buffer: with K = 4 the slow update lands in the round the
+ * test names. The fast clients fill rounds 1 and 2 alone, some of them twice.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -24,7 +27,7 @@ import type { UpdateMessage, UpdateResponse } from '../../shared/protocol/index.
 import { nodeClient, startSmallCoordinator } from '../support/smallCoordinator.js';
 import { smallTraining } from '../support/smallRun.js';
 
-const K = 3;
+const K = 4;
 const ETA = 0.8;
 const MAX_STALENESS = 2;
 const ROUNDS = 5;
