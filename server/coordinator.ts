@@ -22,14 +22,7 @@ import {
   setFlatWeights,
 } from '../shared/models/index.js';
 import { createCodec } from '../shared/codec/index.js';
-import type {
-  ArtifactRef,
-  ErrorCode,
-  JoinResponse,
-  RoundStart,
-  UpdateMessage,
-  UpdateResponse,
-} from '../shared/protocol/index.js';
+import type { ArtifactRef, JoinResponse, RoundStart } from '../shared/protocol/index.js';
 import { PROTOCOL_VERSION, joinRequestSchema } from '../shared/protocol/index.js';
 import type { CoordinatorConfig } from './config.js';
 import { recordableConfig, secureAggregationConflict } from './config.js';
@@ -39,7 +32,7 @@ import { quorumSize, sampleClients } from './sampling.js';
 import { UnjoinedRefusals } from './refusalTally.js';
 import type { CheckpointWriter } from './checkpoints.js';
 import type { TeacherFeaturesRef } from './teacherFeatures.js';
-import type { Arrival, RoundAggregate, ScreenedDelta, Strategy } from './strategies/index.js';
+import type { RoundAggregate, ScreenedDelta, Strategy } from './strategies/index.js';
 import {
   ContributionError,
   DifferentiallyPrivateStrategy,
@@ -50,7 +43,7 @@ import type { CoordinatorEvent, ResumePoint, RunResult } from './coordinator/eve
 import { Membership, MembershipRefusal } from './coordinator/membership.js';
 import { UpdateIntake } from './coordinator/intake.js';
 import { OpenRound } from './coordinator/openRound.js';
-import { Dispatches } from './coordinator/dispatches.js';
+import { AsynchronousRounds } from './coordinator/asynchronousRounds.js';
 import { RoundOutcomes } from './coordinator/roundOutcome.js';
 import type { StudentEvaluation } from './coordinator/roundOutcome.js';
 import { serveConnection } from './coordinator/connection.js';
@@ -111,11 +104,8 @@ export class Coordinator {
   private readonly accuracyGuard: AccuracyGuard;
   /** The verdict of the delta being accepted right now (set by screenDelta, read by settleScreen). */
   private screened: BoundVerdict | undefined;
-  /** Asynchronous strategies (fedbuff): the model each client was last sent (coordinator/dispatches.ts). */
-  private readonly dispatches: Dispatches | undefined;
-  /** Asynchronous strategies: lets in the updates waiting for the next buffer (or the run's end). */
-  private openBufferNow: () => void = () => undefined;
-  private bufferOpens = new Promise<void>((resolve) => (this.openBufferNow = resolve));
+  /** Strategies with asynchronous rounds (fedbuff): coordinator/asynchronousRounds.ts. */
+  private readonly asynchronous: AsynchronousRounds | undefined;
 
   constructor(private readonly parts: CoordinatorParts) {
     const { config, store } = parts;
@@ -126,7 +116,19 @@ export class Coordinator {
       if (conflict) throw new Error(conflict);
     }
     this.strategy = this.createStrategy();
-    this.dispatches = this.strategy.capabilities.asynchronous ? new Dispatches() : undefined;
+    this.asynchronous = this.strategy.capabilities.asynchronous
+      ? new AsynchronousRounds({
+          runId: parts.runId,
+          store,
+          codec: this.codec,
+          answerWithinMs: config.roundTimeoutMs,
+          linkOf: (clientId) => this.membership.get(clientId)?.link,
+          openRound: () => this.openRound,
+          modelVersion: () => this.modelVersion,
+          finished: () => this.finished,
+          intake: (link, raw, bytes) => this.intake.update(link, raw, bytes),
+        })
+      : undefined;
     this.updateBound = new UpdateBound(config.updateBound);
     this.accuracyGuard = new AccuracyGuard(
       config.modelGuard,
@@ -176,10 +178,10 @@ export class Coordinator {
           accused,
           config.secureAggregation?.excludeAfterComplaints ?? 2,
         ),
-      ...(this.dispatches
+      ...(this.asynchronous
         ? {
-            arrival: (clientId, update) => this.arrival(clientId, update),
-            answered: (clientId) => this.dispatchNext(clientId),
+            arrival: this.asynchronous.arrival.bind(this.asynchronous),
+            answered: this.asynchronous.answered.bind(this.asynchronous),
           }
         : {}),
     });
@@ -197,7 +199,7 @@ export class Coordinator {
         {
           join: (l, payload) => this.handleJoin(l, payload),
           update: (l, payload) =>
-            this.dispatches ? this.bufferedUpdate(l, payload) : this.intake.update(l, payload),
+            this.asynchronous?.update(l, payload) ?? this.intake.update(l, payload),
           secagg: (l, payload) => this.intake.secAgg(l, payload),
           abstain: (l, payload) => this.intake.abstain(l, payload),
           disconnect: (l) => this.handleDisconnect(l),
@@ -309,8 +311,8 @@ export class Coordinator {
     }
     const { clientId } = admission;
     const round = this.openRound;
-    const start = this.dispatches
-      ? this.dispatchOnJoin(clientId)
+    const start = this.asynchronous
+      ? this.asynchronous.startOnJoin(clientId)
       : round?.awaits(clientId)
         ? round.startFor(clientId)
         : undefined;
@@ -346,11 +348,7 @@ export class Coordinator {
 
   /** Lets `round` settle if nobody it waits for can still answer in time. */
   private recheck(round: OpenRound): void {
-    // An asynchronous round waits for nobody in particular: it closes when its buffer is full.
-    if (this.dispatches) {
-      if (round.strategy.complete?.()) round.settle();
-      return;
-    }
+    if (this.asynchronous) return this.asynchronous.settle(round);
     round.checkSettled(
       (id) => this.membership.has(id),
       (id) => this.membership.isExcluded(id),
@@ -370,7 +368,7 @@ export class Coordinator {
     if (this.stopped) return undefined;
     const roundId = this.nextRoundId++;
     // Asynchronous rounds: everyone connected may contribute (those still training keep at it).
-    const sampled = this.dispatches
+    const sampled = this.asynchronous
       ? [...connected]
       : sampleClients(
           connected,
@@ -415,16 +413,12 @@ export class Coordinator {
     );
     this.openRound = round;
     this.state = 'training';
-    for (const id of sampled) {
-      if (this.dispatches) {
-        this.dispatch(round, id);
-        continue;
-      }
+    for (const id of this.asynchronous ? [] : sampled) {
       this.membership.get(id)?.link.emit('round:start', round.startFor(id));
       this.parts.store.addClientTraffic(this.runId, id, round.bytesDown, 0, false);
     }
+    this.asynchronous?.opened(round, sampled);
     this.emit({ type: 'round:started', roundId, sampled, deadline });
-    if (this.dispatches) this.openBuffer();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       round.settled,
@@ -435,7 +429,7 @@ export class Coordinator {
     round.close();
     // An asynchronous round's quorum is of its buffer (K), however many are connected.
     const needed = quorumSize(
-      this.dispatches ? config.fedbuff.bufferSize : round.sampled.size,
+      this.asynchronous ? config.fedbuff.bufferSize : round.sampled.size,
       config.quorum,
     );
     // The round stays open while it aggregates: a multi-step round (secure aggregation's unmask
@@ -485,96 +479,6 @@ export class Coordinator {
     });
     this.emit({ type: 'round:closed', record });
     return record;
-  }
-
-  /**
-   * Asynchronous rounds: the open round an update goes into and its staleness, from what its
-   * client was sent. Updates that come while a buffer is being aggregated wait for the next one
-   * (`bufferedUpdate`); only once the run has ended is there no round to go into.
-   */
-  private arrival(
-    clientId: string,
-    update: UpdateMessage,
-  ): { round: OpenRound; arrival: Arrival } | { code: ErrorCode; message: string } {
-    const dispatches = this.dispatches!;
-    const check = dispatches.check(clientId, update, this.modelVersion);
-    if ('code' in check) return check;
-    const round = this.openRound;
-    if (!round || round.strategy.complete?.()) {
-      dispatches.end(clientId);
-      return {
-        code: 'too-late',
-        message: this.finished
-          ? `run ${this.runId} has ended`
-          : `the buffer of round ${round?.id ?? this.nextRoundId - 1} is being aggregated`,
-      };
-    }
-    return { round, arrival: { staleness: check.staleness } };
-  }
-
-  /**
-   * Asynchronous rounds: an update that comes while the buffer is full and being aggregated
-   * (evaluated, checkpointed) waits for the next buffer and goes into it, its staleness counted
-   * then, instead of being refused and its training wasted. Its size is taken on arrival.
-   */
-  private bufferedUpdate(
-    link: ClientLink,
-    raw: unknown,
-    bytes?: number,
-  ): UpdateResponse | Promise<UpdateResponse> {
-    const round = this.openRound;
-    if (this.finished || (round && !round.strategy.complete?.()))
-      return this.intake.update(link, raw, bytes);
-    const size = bytes ?? link.lastMessageBytes ?? this.codec.encode(raw).byteLength;
-    return this.bufferOpens.then(() => this.bufferedUpdate(link, raw, size));
-  }
-
-  /** Lets the updates waiting for a buffer in (round:start has gone out to the idle clients). */
-  private openBuffer(): void {
-    const open = this.openBufferNow;
-    this.bufferOpens = new Promise<void>((resolve) => (this.openBufferNow = resolve));
-    open();
-  }
-
-  /** Asynchronous rounds: `clientId`'s update was answered; it gets the current model next. */
-  private dispatchNext(clientId: string): void {
-    this.dispatches!.end(clientId);
-    const round = this.openRound;
-    // After the update's ack has gone out: a round:start before it would supersede the delivery.
-    if (round) setImmediate(() => this.dispatch(round, clientId));
-  }
-
-  /**
-   * Asynchronous rounds: sends `clientId` the open round's model when it holds none it can still
-   * answer and the round's buffer is not full.
-   */
-  private dispatch(round: OpenRound, clientId: string): void {
-    const link = this.membership.get(clientId)?.link;
-    if (!link || !this.dispatches!.idle(clientId)) return;
-    const start = this.recordDispatch(round, clientId);
-    if (start) link.emit('round:start', start);
-  }
-
-  /**
-   * Asynchronous rounds: the round:start a joining client gets in its join answer — the one it
-   * may still answer (a rejoin), else the open round's model.
-   */
-  private dispatchOnJoin(clientId: string): RoundStart | undefined {
-    const outstanding = this.dispatches!.outstanding(clientId);
-    const round = this.openRound;
-    return outstanding ?? (round ? this.recordDispatch(round, clientId) : undefined);
-  }
-
-  /** The open round's model for `clientId`, with a deadline of its own, recorded as sent. */
-  private recordDispatch(round: OpenRound, clientId: string): RoundStart | undefined {
-    if (this.openRound !== round || round.strategy.complete?.()) return undefined;
-    const start = this.dispatches!.record(clientId, {
-      ...round.startFor(clientId),
-      deadline: Date.now() + this.parts.config.roundTimeoutMs,
-    });
-    this.parts.store.addClientTraffic(this.runId, clientId, round.bytesDown, 0, false);
-    round.modelsSent = (round.modelsSent ?? 0) + 1;
-    return start;
   }
 
   /**
@@ -630,8 +534,7 @@ export class Coordinator {
     const status =
       !this.stopped && aggregatedRounds >= this.parts.config.rounds ? 'completed' : 'stopped';
     this.state = status;
-    // Updates waiting for a buffer are answered now: the run has ended.
-    if (this.dispatches) this.openBuffer();
+    this.asynchronous?.ended();
     this.unjoinedRefusals.flush();
     this.parts.store.finishRun(this.runId, status, { roundsAggregated: aggregatedRounds });
     this.emit({ type: 'run:ended', status, roundsAggregated: aggregatedRounds });
