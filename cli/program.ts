@@ -18,6 +18,7 @@ import { runWorker } from './workerCommand.js';
 import { readConfigFile, runServe } from './serveCommand.js';
 import { runEdge } from './edgeCommand.js';
 import { checkEdgeSecret } from '../server/edges/envelope.js';
+import { fedBuffFromFlags, parseStalenessFlag } from './fedBuffFlags.js';
 
 function int(value: string): number {
   const n = Number(value);
@@ -213,6 +214,14 @@ export function buildProgram(): Command {
       "with --redis: wait this long after a round's close for the edges' partial sums (default 15)",
       num,
     )
+    .option('--buffer-size <K>', 'fedbuff: updates per aggregation', int)
+    .option('--max-staleness <n>', 'fedbuff: refuse updates trained more versions ago', int)
+    .option(
+      '--staleness <s>',
+      'fedbuff: staleness weighting, polynomial[:a] (1/(1+τ)^a), hinge[:a,b] or constant',
+      parseStalenessFlag,
+    )
+    .option('--server-lr <rate>', 'fedbuff: server learning rate η_g', num)
     .action(async (flags: Record<string, unknown>) => {
       const file = typeof flags.config === 'string' ? readConfigFile(flags.config) : {};
       const fileTraining = (file.training ?? {}) as Record<string, unknown>;
@@ -236,6 +245,7 @@ export function buildProgram(): Command {
           : {}),
       };
       const pick = (key: string, value: unknown) => (value !== undefined ? { [key]: value } : {});
+      const fedbuff = fedBuffFromFlags(file.fedbuff, flags);
       const config: Record<string, unknown> = {
         ...file,
         ...pick('host', flags.host),
@@ -272,6 +282,7 @@ export function buildProgram(): Command {
           ? { secureAggregation: file.secureAggregation ?? {} }
           : {}),
         training,
+        ...(fedbuff ? { fedbuff } : {}),
         ...(Object.keys(teacherFeatures).length > 0 ? { teacherFeatures } : {}),
       };
       const output = openOutput(flags as OutputFlags);

@@ -8,6 +8,7 @@ import type { RoundConfig } from '../shared/protocol/index.js';
 import { roundConfigSchema } from '../shared/protocol/index.js';
 import { aggregatorSpecSchema, serverOptimizerSchema } from '../shared/aggregation/index.js';
 import { findStrategy, strategyNames } from './strategies/registry.js';
+import { DEFAULT_FEDBUFF, fedBuffSchema } from './strategies/staleness.js';
 import { distillationTerm } from '../shared/losses/index.js';
 import {
   DEFAULT_MODEL_GUARD,
@@ -85,6 +86,29 @@ export function secureAggregationConflict(
   }
   if (aggregator !== 'fedavg')
     return `secure aggregation sums updates blindly, so the ${aggregator} aggregator cannot see them; use fedavg`;
+  return undefined;
+}
+
+/**
+ * What an asynchronous strategy (fedbuff) cannot run with, or undefined: a robust aggregator
+ * needs a round's updates together, privacy accounting counts one update per client and round,
+ * and secure aggregation masks a blind sum.
+ */
+export function asynchronousConflict(config: {
+  strategy: string;
+  aggregator: { kind: string };
+  privacy?: unknown;
+}): { path: string; message: string } | undefined {
+  if (config.aggregator.kind !== 'fedavg')
+    return {
+      path: 'aggregator',
+      message: `strategy ${config.strategy} weights each update by its staleness as it arrives; the ${config.aggregator.kind} aggregator cannot apply (use fedavg)`,
+    };
+  if (config.privacy !== undefined)
+    return {
+      path: 'privacy',
+      message: `strategy ${config.strategy} takes several updates per client per round; differential privacy's accounting does not cover it`,
+    };
   return undefined;
 }
 
@@ -239,6 +263,11 @@ export const coordinatorConfigSchema = z
         teacherWeight: z.number().min(0).max(1).default(0.5),
       })
       .default({ epochs: 1, learningRate: 0.001, teacherWeight: 0.5 }),
+    /**
+     * fedbuff: asynchronous buffered aggregation — buffer size K, the staleness weighting s(τ),
+     * the largest staleness accepted, the server learning rate (docs/strategies.md).
+     */
+    fedbuff: fedBuffSchema.default(DEFAULT_FEDBUFF),
     /** The teacher's features on the proxy set, for the feature and relation distillation terms. */
     teacherFeatures: z
       .strictObject({
@@ -282,6 +311,11 @@ export const coordinatorConfigSchema = z
               .join(', ')}, or the self term)`,
           });
       });
+    if (strategy?.capabilities.asynchronous) {
+      const conflict = asynchronousConflict(config);
+      if (conflict)
+        context.addIssue({ code: 'custom', path: [conflict.path], message: conflict.message });
+    }
     if (!config.secureAggregation) return;
     const conflict = secureAggregationConflict(config.strategy, config.aggregator.kind);
     if (conflict)

@@ -43,6 +43,7 @@ import type { CoordinatorEvent, ResumePoint, RunResult } from './coordinator/eve
 import { Membership, MembershipRefusal } from './coordinator/membership.js';
 import { UpdateIntake } from './coordinator/intake.js';
 import { OpenRound } from './coordinator/openRound.js';
+import { AsynchronousRounds } from './coordinator/asynchronousRounds.js';
 import { RoundOutcomes } from './coordinator/roundOutcome.js';
 import type { StudentEvaluation } from './coordinator/roundOutcome.js';
 import { serveConnection } from './coordinator/connection.js';
@@ -105,6 +106,8 @@ export class Coordinator {
   private readonly accuracyGuard: AccuracyGuard;
   /** The verdict of the delta being accepted right now (set by screenDelta, read by settleScreen). */
   private screened: BoundVerdict | undefined;
+  /** Strategies with asynchronous rounds (fedbuff): coordinator/asynchronousRounds.ts. */
+  private readonly asynchronous: AsynchronousRounds | undefined;
 
   constructor(private readonly parts: CoordinatorParts) {
     const { config, store } = parts;
@@ -117,6 +120,19 @@ export class Coordinator {
     this.strategy = parts.wrapStrategy
       ? parts.wrapStrategy(this.createStrategy())
       : this.createStrategy();
+    this.asynchronous = this.strategy.capabilities.asynchronous
+      ? new AsynchronousRounds({
+          runId: parts.runId,
+          store,
+          codec: this.codec,
+          answerWithinMs: config.roundTimeoutMs,
+          linkOf: (clientId) => this.membership.get(clientId)?.link,
+          openRound: () => this.openRound,
+          modelVersion: () => this.modelVersion,
+          finished: () => this.finished,
+          intake: (link, raw, bytes) => this.intake.update(link, raw, bytes),
+        })
+      : undefined;
     this.updateBound = new UpdateBound(config.updateBound);
     this.accuracyGuard = new AccuracyGuard(
       config.modelGuard,
@@ -166,6 +182,12 @@ export class Coordinator {
           accused,
           config.secureAggregation?.excludeAfterComplaints ?? 2,
         ),
+      ...(this.asynchronous
+        ? {
+            arrival: this.asynchronous.arrival.bind(this.asynchronous),
+            answered: this.asynchronous.answered.bind(this.asynchronous),
+          }
+        : {}),
     });
     this.outcomes = new RoundOutcomes({
       runId: parts.runId,
@@ -180,7 +202,8 @@ export class Coordinator {
         link,
         {
           join: (l, payload) => this.handleJoin(l, payload),
-          update: (l, payload) => this.intake.update(l, payload),
+          update: (l, payload) =>
+            this.asynchronous?.update(l, payload) ?? this.intake.update(l, payload),
           secagg: (l, payload) => this.intake.secAgg(l, payload),
           abstain: (l, payload) => this.intake.abstain(l, payload),
           disconnect: (l) => this.handleDisconnect(l),
@@ -292,6 +315,11 @@ export class Coordinator {
     }
     const { clientId } = admission;
     const round = this.openRound;
+    const start = this.asynchronous
+      ? this.asynchronous.startOnJoin(clientId)
+      : round?.awaits(clientId)
+        ? round.startFor(clientId)
+        : undefined;
     if (round?.sampled.has(clientId) && round.strategy.resend) {
       // After the join's ack: the step message it may have missed while away (even after its
       // masked input: the unmask step needs it too).
@@ -312,7 +340,7 @@ export class Coordinator {
       proxyInputs: this.parts.proxyInputs,
       softLabels: this.parts.softLabels,
       ...(this.parts.teacherFeatures ? { teacherFeatures: this.parts.teacherFeatures } : {}),
-      ...(round?.awaits(clientId) ? { round: round.startFor(clientId) } : {}),
+      ...(start ? { round: start } : {}),
     };
   }
 
@@ -324,6 +352,7 @@ export class Coordinator {
 
   /** Lets `round` settle if nobody it waits for can still answer in time. */
   private recheck(round: OpenRound): void {
+    if (this.asynchronous) return this.asynchronous.settle(round);
     round.checkSettled(
       (id) => this.membership.has(id),
       (id) => this.membership.isExcluded(id),
@@ -342,12 +371,15 @@ export class Coordinator {
     );
     if (this.stopped) return undefined;
     const roundId = this.nextRoundId++;
-    const sampled = sampleClients(
-      connected,
-      config.fraction,
-      config.minClients,
-      createRng(deriveSeed(config.seed, 'sampling', roundId)),
-    );
+    // Asynchronous rounds: everyone connected may contribute (those still training keep at it).
+    const sampled = this.asynchronous
+      ? [...connected]
+      : sampleClients(
+          connected,
+          config.fraction,
+          config.minClients,
+          createRng(deriveSeed(config.seed, 'sampling', roundId)),
+        );
     const startedAt = Date.now();
     const deadline = startedAt + config.roundTimeoutMs;
     this.updateBound.openRound();
@@ -385,8 +417,12 @@ export class Coordinator {
     );
     this.openRound = round;
     this.state = 'training';
-    for (const id of sampled) this.membership.get(id)?.link.emit('round:start', round.startFor(id));
-    this.parts.store.addDownloadTraffic(this.runId, sampled, round.bytesDown);
+    if (!this.asynchronous) {
+      for (const id of sampled)
+        this.membership.get(id)?.link.emit('round:start', round.startFor(id));
+      this.parts.store.addDownloadTraffic(this.runId, sampled, round.bytesDown);
+    }
+    this.asynchronous?.opened(round, sampled);
     this.emit({ type: 'round:started', roundId, sampled, deadline });
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -396,7 +432,11 @@ export class Coordinator {
     ]);
     clearTimeout(timer);
     round.close();
-    const needed = quorumSize(round.sampled.size, config.quorum);
+    // An asynchronous round's quorum is of its buffer (K), however many are connected.
+    const needed = quorumSize(
+      this.asynchronous ? config.fedbuff.bufferSize : round.sampled.size,
+      config.quorum,
+    );
     // The round stays open while it aggregates: a multi-step round (secure aggregation's unmask
     // step) still takes its survivors' messages. Nothing thrown on the way ends the run.
     let aggregate: RoundAggregate;
@@ -499,6 +539,7 @@ export class Coordinator {
     const status =
       !this.stopped && aggregatedRounds >= this.parts.config.rounds ? 'completed' : 'stopped';
     this.state = status;
+    this.asynchronous?.ended();
     this.unjoinedRefusals.flush();
     this.parts.store.finishRun(this.runId, status, { roundsAggregated: aggregatedRounds });
     this.emit({ type: 'run:ended', status, roundsAggregated: aggregatedRounds });

@@ -30,6 +30,9 @@ export interface RoundRecord {
   privacyEpsilon: number | null;
   /** Why a round that had its quorum still failed (its result refused by the model guard). */
   note?: string | null;
+  /** Asynchronous rounds (fedbuff): mean and largest staleness τ of the aggregated updates. */
+  meanStaleness?: number | null;
+  maxStaleness?: number | null;
 }
 
 export interface RunRecord {
@@ -162,6 +165,8 @@ export function roundFromRow(row: Row): RoundRecord {
     meanClientLoss: row.mean_client_loss as number | null,
     privacyEpsilon: row.privacy_epsilon as number | null,
     ...(typeof row.note === 'string' ? { note: row.note } : {}),
+    ...(typeof row.mean_staleness === 'number' ? { meanStaleness: row.mean_staleness } : {}),
+    ...(typeof row.max_staleness === 'number' ? { maxStaleness: row.max_staleness } : {}),
   };
 }
 
@@ -194,6 +199,13 @@ export class RunStore {
         const columns = db.prepare('PRAGMA table_info(rounds)').all() as { name: string }[];
         if (!columns.some((c) => c.name === 'note'))
           db.exec('ALTER TABLE rounds ADD COLUMN note TEXT');
+      },
+      (db) => {
+        const columns = db.prepare('PRAGMA table_info(rounds)').all() as { name: string }[];
+        if (!columns.some((c) => c.name === 'mean_staleness'))
+          db.exec('ALTER TABLE rounds ADD COLUMN mean_staleness REAL');
+        if (!columns.some((c) => c.name === 'max_staleness'))
+          db.exec('ALTER TABLE rounds ADD COLUMN max_staleness INTEGER');
       },
     ];
     const applied = this.db.pragma('user_version', { simple: true }) as number;
@@ -251,12 +263,19 @@ export class RunStore {
       .prepare(
         `INSERT OR REPLACE INTO rounds (run_id, round, status, started_at, ended_at, model_version, sampled,
           participants, rejected, student_accuracy, student_loss, teacher_accuracy, agreement,
-          bytes_down_per_client, bytes_up_per_client, duration_ms, mean_client_loss, privacy_epsilon, note)
+          bytes_down_per_client, bytes_up_per_client, duration_ms, mean_client_loss, privacy_epsilon, note,
+          mean_staleness, max_staleness)
          VALUES (@runId, @round, @status, @startedAt, @endedAt, @modelVersion, @sampled, @participants,
           @rejected, @studentAccuracy, @studentLoss, @teacherAccuracy, @agreement, @bytesDownPerClient,
-          @bytesUpPerClient, @durationMs, @meanClientLoss, @privacyEpsilon, @note)`,
+          @bytesUpPerClient, @durationMs, @meanClientLoss, @privacyEpsilon, @note, @meanStaleness,
+          @maxStaleness)`,
       )
-      .run({ ...record, note: record.note ?? null });
+      .run({
+        ...record,
+        note: record.note ?? null,
+        meanStaleness: record.meanStaleness ?? null,
+        maxStaleness: record.maxStaleness ?? null,
+      });
   }
 
   rounds(runId: string): RoundRecord[] {

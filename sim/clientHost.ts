@@ -59,7 +59,7 @@ export class ClientHost {
         continue;
       }
       const client = new FedClient({
-        transport: new PortTransport(spec.port),
+        transport: new PortTransport(spec.port, { updateDelayMs: spec.updateDelayMs ?? 0 }),
         data,
         ...(this.validation ? { validation: this.validation } : {}),
         ...(spec.studentSpec ? { studentSpec: spec.studentSpec } : {}),

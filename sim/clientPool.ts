@@ -24,6 +24,8 @@ export interface SessionClient {
   name: string;
   studentSpec?: ModelSpec;
   seed: number;
+  /** Each update reaches the coordinator this much later (`slowClients`). */
+  updateDelayMs?: number;
 }
 
 export interface SessionListener {
@@ -194,6 +196,7 @@ export class ClientPool implements SimClientPool {
           name: client.name,
           seed: client.seed,
           port: channel.port2,
+          ...(client.updateDelayMs ? { updateDelayMs: client.updateDelayMs } : {}),
           ...(client.studentSpec ? { studentSpec: client.studentSpec } : {}),
         },
       ]);

@@ -12,6 +12,7 @@ import { SPEC_SHORTHAND, modelSpecSchema, specFromShorthand } from '../shared/mo
 import { aggregatorSpecSchema, serverOptimizerSchema } from '../shared/aggregation/index.js';
 import {
   coordinatorConfigSchema,
+  asynchronousConflict,
   secureAggregationConflict,
   secureAggregationSchema,
 } from '../server/config.js';
@@ -238,6 +239,21 @@ export const simConfigSchema = z
     aggregator: aggregatorSpecSchema.default({ kind: 'fedavg' }),
     /** Secure aggregation, as in the coordinator config (fedkd and fedavg only). Defaults to off. */
     secureAggregation: secureAggregationSchema.optional(),
+    /** fedbuff settings (buffer size, staleness weighting, max staleness, η_g), as in the coordinator config. */
+    fedbuff: coordinatorConfigSchema.shape.fedbuff,
+    /**
+     * The latency model: the first ⌈fraction·clients⌉ clients (by index) are slow, each of their
+     * updates reaching the coordinator `updateDelayMs` after it is trained. Synchronous
+     * strategies wait for them every round; fedbuff aggregates without them. Defaults to none.
+     */
+    slowClients: z
+      .strictObject({
+        /** Share of clients that are slow. Defaults to 0. */
+        fraction: z.number().min(0).max(1).default(0),
+        /** How late each of their updates arrives, in ms. Defaults to 0. */
+        updateDelayMs: z.number().int().min(0).max(3_600_000).default(0),
+      })
+      .default({ fraction: 0, updateDelayMs: 0 }),
     /** fedmd / dsfl settings, as in the coordinator config. */
     logitExchange: coordinatorConfigSchema.shape.logitExchange,
     /** feddf settings, as in the coordinator config. */
@@ -261,6 +277,12 @@ export const simConfigSchema = z
         if (conflict)
           ctx.addIssue({ code: 'custom', path: ['secureAggregation'], message: conflict });
       }
+    }
+    for (const strategy of config.strategy) {
+      if (strategy === 'central' || !findStrategy(strategy)?.capabilities.asynchronous) continue;
+      const conflict = asynchronousConflict({ strategy, aggregator: config.aggregator });
+      if (conflict)
+        ctx.addIssue({ code: 'custom', path: [conflict.path], message: conflict.message });
     }
     if (config.clientStudents && !config.strategy.every(allowsClientStudents)) {
       const able = strategyNames().filter(allowsClientStudents);

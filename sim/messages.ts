@@ -39,6 +39,8 @@ export interface VirtualClientStart {
   studentSpec?: ModelSpec;
   /** FedClient's seed (initial weights, batch order), so every strategy repeats exactly. */
   seed: number;
+  /** The latency model: each update reaches the coordinator this much later (a slow client). */
+  updateDelayMs?: number;
 }
 
 /** Main thread → worker. */

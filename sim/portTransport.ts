@@ -31,8 +31,14 @@ export class PortTransport implements FedTransport {
   private nextId = 1;
   private readonly acks = new Map<number, Pending>();
   private readonly artifacts = new Map<number, Pending>();
+  /** Updates held back by the latency model, cut short when the transport shuts. */
+  private readonly delayed = new Map<ReturnType<typeof setTimeout>, Pending>();
 
-  constructor(private readonly port: MessagePort) {}
+  /** @param options.updateDelayMs each update is sent this much later: the latency model's slow client. */
+  constructor(
+    private readonly port: MessagePort,
+    private readonly options: { updateDelayMs?: number } = {},
+  ) {}
 
   get connected(): boolean {
     return this.open;
@@ -97,7 +103,16 @@ export class PortTransport implements FedTransport {
     return this.emitWithAck('join', request);
   }
 
-  sendUpdate(update: UpdateMessage): Promise<UpdateResponse> {
+  async sendUpdate(update: UpdateMessage): Promise<UpdateResponse> {
+    const delay = this.options.updateDelayMs ?? 0;
+    if (delay > 0)
+      await new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          this.delayed.delete(timer);
+          resolve(undefined);
+        }, delay);
+        this.delayed.set(timer, { resolve, reject });
+      });
     return this.emitWithAck('update', update);
   }
 
@@ -120,6 +135,11 @@ export class PortTransport implements FedTransport {
     const error = new Error(`disconnected: ${reason}`);
     for (const pending of [...this.acks.values(), ...this.artifacts.values()])
       pending.reject(error);
+    for (const [timer, pending] of this.delayed) {
+      clearTimeout(timer);
+      pending.reject(error);
+    }
+    this.delayed.clear();
     this.acks.clear();
     this.artifacts.clear();
     this.port.close();

@@ -45,7 +45,9 @@ export class QueuedClient {
   private readonly codec = createCodec();
 
   constructor(private readonly options: QueuedClientOptions) {
-    this.transport = new PortTransport(options.port);
+    this.transport = new PortTransport(options.port, {
+      updateDelayMs: options.client.updateDelayMs ?? 0,
+    });
   }
 
   private emit(event: FedClientEvent): void {

@@ -24,6 +24,9 @@ export interface SimRoundMetrics {
   bytesUpPerClient: number;
   meanClientLoss: number | null;
   durationMs: number;
+  /** fedbuff: mean and largest staleness of the round's aggregated updates. */
+  meanStaleness?: number;
+  maxStaleness?: number;
 }
 
 export interface SimRunResult {

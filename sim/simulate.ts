@@ -138,6 +138,11 @@ function timestamp(): string {
     .replace(/\.\d+Z$/, 'Z');
 }
 
+/** Refusals an asynchronous run makes by design: too stale, or while a buffer is applied. */
+function expectedRefusal(code: string): boolean {
+  return code === 'stale-model' || code === 'too-late';
+}
+
 function metricsOf(strategy: SimStrategy, seed: number, record: RoundRecord): SimRoundMetrics {
   return {
     strategy,
@@ -154,6 +159,8 @@ function metricsOf(strategy: SimStrategy, seed: number, record: RoundRecord): Si
     bytesUpPerClient: record.bytesUpPerClient,
     meanClientLoss: record.meanClientLoss,
     durationMs: record.durationMs,
+    ...(typeof record.meanStaleness === 'number' ? { meanStaleness: record.meanStaleness } : {}),
+    ...(typeof record.maxStaleness === 'number' ? { maxStaleness: record.maxStaleness } : {}),
   };
 }
 
@@ -195,6 +202,7 @@ export function coordinatorConfigFor(
     serverOptimizer: config.serverOptimizer,
     logitExchange: config.logitExchange,
     ensembleDistillation: config.ensembleDistillation,
+    fedbuff: config.fedbuff,
     softLabelPrecision: config.softLabelPrecision,
   };
 }
@@ -232,8 +240,12 @@ async function runFederated(
     },
   });
   const onMessage = ctx.onMessage;
+  // Asynchronous rounds take updates as they come: holding them for a round's other clients
+  // (the hub's ordering, which makes synchronous runs repeat bit for bit) would wait for the slow.
+  const asynchronous = findStrategy(strategy)?.capabilities.asynchronous === true;
   const hub = new SimHub({
     artifact: (hash) => run.artifacts.get(hash),
+    orderUpdates: !asynchronous,
     ...(onMessage ? { tap: (message: TappedMessage) => onMessage(strategy, seed, message) } : {}),
   });
   const rounds: SimRoundMetrics[] = [];
@@ -257,6 +269,9 @@ async function runFederated(
     failed(message);
     coordinator.stop();
   };
+  const slowCount = Math.ceil(config.slowClients.fraction * config.clients);
+  // Asynchronous rounds refuse (and record) updates that come too stale or while a buffer is
+  // being applied; the client is sent the current model and goes on.
   let ready = 0;
   let allReady: () => void = () => undefined;
   const readyPromise = new Promise<void>((resolve) => (allReady = resolve));
@@ -268,12 +283,13 @@ async function runFederated(
       name: `sim-${index}`,
       seed: deriveSeed(seed, 'clients', index),
       ...(ctx.clientSpecs ? { studentSpec: ctx.clientSpecs[index % ctx.clientSpecs.length]! } : {}),
+      ...(index < slowCount ? { updateDelayMs: config.slowClients.updateDelayMs } : {}),
     })),
     {
       onClientEvent: (index, event) => {
         if (event.type === 'artifacts' && ++ready === config.clients) allReady();
         else if (event.type === 'error') fail(`client ${index}: ${event.message}`);
-        else if (event.type === 'update:rejected')
+        else if (event.type === 'update:rejected' && !(asynchronous && expectedRefusal(event.code)))
           fail(
             `client ${index}: update of round ${event.roundId} refused (${event.code}: ${event.message})`,
           );

@@ -12,7 +12,8 @@ import { refusal } from './refusals.js';
 
 export interface ConnectionHandlers {
   join(link: ClientLink, payload: unknown): { ok: boolean };
-  update(link: ClientLink, payload: unknown): { ok: boolean };
+  /** May answer later (an asynchronous round's update waits for the next buffer to open). */
+  update(link: ClientLink, payload: unknown): { ok: boolean } | Promise<{ ok: boolean }>;
   secagg(link: ClientLink, payload: unknown): { ok: boolean };
   abstain(link: ClientLink, payload: unknown): { ok: boolean };
   disconnect(link: ClientLink): void;
@@ -42,15 +43,20 @@ export function serveConnection(
     }
   };
   const serve =
-    (handle: (link: ClientLink, payload: unknown) => { ok: boolean }) =>
+    (handle: (link: ClientLink, payload: unknown) => { ok: boolean } | Promise<{ ok: boolean }>) =>
     (payload: unknown, ack: unknown) => {
-      let response: { ok: boolean };
+      let response: { ok: boolean } | Promise<{ ok: boolean }>;
       try {
         response = handle(link, payload);
       } catch (error) {
         response = refusal('internal', (error as Error).message);
       }
-      answer(ack, response);
+      if (response instanceof Promise)
+        response.then(
+          (later) => answer(ack, later),
+          (error: unknown) => answer(ack, refusal('internal', (error as Error).message)),
+        );
+      else answer(ack, response);
     };
   link.on('join', serve(handlers.join));
   link.on('update', serve(handlers.update));

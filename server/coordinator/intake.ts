@@ -7,11 +7,17 @@
  * counted, refusalTally.ts).
  */
 import type { Codec } from '../../shared/codec/index.js';
-import type { AbstainResponse, ErrorCode, UpdateResponse } from '../../shared/protocol/index.js';
+import type {
+  AbstainResponse,
+  ErrorCode,
+  UpdateMessage,
+  UpdateResponse,
+} from '../../shared/protocol/index.js';
 import { abstainSchema, secAggUpSchema, updateSchema } from '../../shared/protocol/index.js';
 import type { ClientLink } from '../clientHub.js';
 import type { UnjoinedRefusals } from '../refusalTally.js';
 import type { RunStore } from '../store.js';
+import type { Arrival } from '../strategies/index.js';
 import { ContributionError } from '../strategies/index.js';
 import type { CoordinatorEvent } from './events.js';
 import { UNJOINED } from './membership.js';
@@ -36,7 +42,20 @@ export interface IntakeParts {
   withdraw(link: ClientLink): string | undefined;
   /** A sampled client says others' key shares do not open for it. */
   complaint(roundId: number, accuser: string, accused: readonly string[]): void;
+  /**
+   * Asynchronous rounds (fedbuff; coordinator/dispatches.ts): checks an update against what its
+   * client was sent, in place of the open round's checks below, and names the round it goes
+   * into with its staleness — or the refusal.
+   */
+  arrival?(
+    clientId: string,
+    update: UpdateMessage,
+  ): { round: OpenRound; arrival: Arrival } | { code: ErrorCode; message: string };
+  /** Asynchronous rounds: the update `arrival` let through has been answered (either way). */
+  answered?(clientId: string): void;
 }
+
+type Admission = { round: OpenRound; arrival?: Arrival } | { code: ErrorCode; message: string };
 
 /** The round id a payload claims, for recording a refusal of a payload that fails its schema. */
 function claimedRoundOf(raw: unknown): number {
@@ -92,9 +111,9 @@ export class UpdateIntake {
     };
   }
 
-  update(link: ClientLink, raw: unknown): UpdateResponse {
+  /** @param bytes the message's size, when it was measured on arrival (a deferred update). */
+  update(link: ClientLink, raw: unknown, bytes = this.bytesOf(link, raw)): UpdateResponse {
     const clientId = link.clientId;
-    const bytes = this.bytesOf(link, raw);
     const claimed = claimedRoundOf(raw);
     if (!clientId)
       return this.reject(claimed, UNJOINED, 'not-joined', 'send join before update', bytes);
@@ -104,28 +123,21 @@ export class UpdateIntake {
     const update = parsed.data;
     const reject = (code: ErrorCode, message: string) =>
       this.reject(update.roundId, clientId, code, message, bytes);
-    const closed = this.closedRound(update.roundId);
-    if (closed) return reject(closed.code, closed.message);
-    const round = this.parts.openRound()!;
-    if (Date.now() > round.deadline)
-      return reject('too-late', `deadline of round ${round.id} has passed`);
-    if (!round.sampled.has(clientId))
-      return reject('not-sampled', `client was not sampled in round ${round.id}`);
-    if (round.answered.has(clientId))
-      return reject('duplicate', `client already sent an update in round ${round.id}`);
-    if (update.modelVersion !== round.message.modelVersion)
-      return reject(
-        'stale-model',
-        `update is against model version ${update.modelVersion}, round ${round.id} uses ${round.message.modelVersion}`,
-      );
+    const admission = this.parts.arrival
+      ? this.parts.arrival(clientId, update)
+      : this.admit(clientId, update);
+    if ('code' in admission) return reject(admission.code, admission.message);
+    const { round, arrival } = admission;
     let note: string | undefined;
     try {
-      note = round.strategy.accept(clientId, update)?.note;
+      note = round.strategy.accept(clientId, update, arrival)?.note;
       this.parts.settleScreen(true);
     } catch (error) {
       this.parts.settleScreen(false);
       const code = error instanceof ContributionError ? error.code : 'rejected-weights';
-      return reject(code, (error as Error).message);
+      const refused = reject(code, (error as Error).message);
+      this.parts.answered?.(clientId);
+      return refused;
     }
     round.answered.add(clientId);
     round.bytesUp += bytes;
@@ -150,8 +162,28 @@ export class UpdateIntake {
       numSamples: update.numSamples,
       bytes,
     });
+    this.parts.answered?.(clientId);
     this.parts.recheck(round);
     return { ok: true, roundId: round.id };
+  }
+
+  /** The open round's checks of an update: open, in time, sampled, first, against its model. */
+  private admit(clientId: string, update: UpdateMessage): Admission {
+    const closed = this.closedRound(update.roundId);
+    if (closed) return closed;
+    const round = this.parts.openRound()!;
+    if (Date.now() > round.deadline)
+      return { code: 'too-late', message: `deadline of round ${round.id} has passed` };
+    if (!round.sampled.has(clientId))
+      return { code: 'not-sampled', message: `client was not sampled in round ${round.id}` };
+    if (round.answered.has(clientId))
+      return { code: 'duplicate', message: `client already sent an update in round ${round.id}` };
+    if (update.modelVersion !== round.message.modelVersion)
+      return {
+        code: 'stale-model',
+        message: `update is against model version ${update.modelVersion}, round ${round.id} uses ${round.message.modelVersion}`,
+      };
+    return { round };
   }
 
   /**

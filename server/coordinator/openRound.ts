@@ -18,6 +18,8 @@ export class OpenRound {
   readonly clientLosses: number[] = [];
   bytesUp = 0;
   rejected = 0;
+  /** Asynchronous rounds: models sent while the round was open (its record's `sampled`). */
+  modelsSent: number | undefined;
   private resolveSettled: () => void = () => undefined;
   /** Resolves once the round need wait for nobody (see `checkSettled`) or `settle()` is called. */
   readonly settled = new Promise<void>((resolve) => (this.resolveSettled = resolve));

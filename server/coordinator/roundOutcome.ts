@@ -68,7 +68,8 @@ export class RoundOutcomes {
       startedAt: round.startedAt,
       endedAt,
       modelVersion,
-      sampled: round.sampled.size,
+      // An asynchronous round sends a model per update answered, not one per sampled client.
+      sampled: round.modelsSent ?? round.sampled.size,
       participants,
       rejected: round.rejected,
       studentAccuracy:
@@ -86,6 +87,9 @@ export class RoundOutcomes {
         : (previous?.privacyEpsilon ?? null),
       // Why it failed: below quorum, nothing to unmask, or its result refused by the model guard.
       note: aggregate.failure ?? null,
+      ...(aggregate.staleness
+        ? { meanStaleness: aggregate.staleness.mean, maxStaleness: aggregate.staleness.max }
+        : {}),
     };
     this.parts.store.recordRound(record);
     return record;

@@ -30,6 +30,8 @@ export function edgesConflict(
   config: Pick<CoordinatorConfig, 'strategy' | 'aggregator' | 'secureAggregation' | 'privacy'>,
 ): string | undefined {
   const why = 'edges fold partial sums, so the round aggregate must be a sum (docs/scaling.md)';
+  if (config.strategy === 'fedbuff')
+    return 'strategy fedbuff cannot run over edges yet: its buffer admits and weights each update at the master as it arrives, with no round for an edge to close (docs/scaling.md)';
   if (!EDGE_STRATEGIES.includes(config.strategy))
     return `strategy ${config.strategy} cannot run over edges: ${why}; edges support ${EDGE_STRATEGIES.join(', ')}`;
   if (config.aggregator.kind !== 'fedavg')

@@ -37,6 +37,7 @@ export class CoordinatorMetrics {
   private readonly teacherAccuracy: Gauge;
   private readonly agreement: Gauge;
   private readonly modelVersion: Gauge;
+  private readonly staleness: Gauge<'stat'>;
 
   constructor(options: CoordinatorMetricsOptions) {
     const registers = [this.registry];
@@ -116,6 +117,12 @@ export class CoordinatorMetrics {
       help: "The global student's version: rounds aggregated into it.",
       registers,
     });
+    this.staleness = new Gauge({
+      name: 'fedistill_round_staleness',
+      help: 'Asynchronous rounds (fedbuff): mean and largest staleness of the updates in the last aggregation, in model versions.',
+      labelNames: ['stat'],
+      registers,
+    });
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -159,6 +166,9 @@ export class CoordinatorMetrics {
         if (r.studentAccuracy !== null) this.studentAccuracy.set(r.studentAccuracy);
         if (r.teacherAccuracy !== null) this.teacherAccuracy.set(r.teacherAccuracy);
         if (r.agreement !== null) this.agreement.set(r.agreement);
+        if (typeof r.meanStaleness === 'number')
+          this.staleness.set({ stat: 'mean' }, r.meanStaleness);
+        if (typeof r.maxStaleness === 'number') this.staleness.set({ stat: 'max' }, r.maxStaleness);
         return;
       }
       default:

@@ -1,6 +1,7 @@
 // Public API of server/strategies: the Strategy interface, the registry and the wrappers.
 export type {
   AcceptNote,
+  Arrival,
   AggregateOptions,
   ScreenedDelta,
   RoundAggregate,
@@ -25,4 +26,12 @@ export { SecurelyAggregatedStrategy } from './secureAggregation.js';
 export type { SecureAggregationHooks, SecureOutcome } from './secureAggregation.js';
 export { sharpen } from './dsFl.js';
 export { blend } from './blend.js';
+export {
+  DEFAULT_FEDBUFF,
+  describeWeighting,
+  fedBuffSchema,
+  stalenessWeight,
+  stalenessWeightingSchema,
+} from './staleness.js';
+export type { FedBuffSettings, StalenessWeighting } from './staleness.js';
 export { decodeDelta, meanOf, refuseFields, trainingConfigFor } from './contributions.js';

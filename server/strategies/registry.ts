@@ -6,6 +6,7 @@
  */
 import { dsFlStrategy } from './dsFl.js';
 import { fedAvgStrategy } from './fedAvg.js';
+import { fedBuffStrategy } from './fedBuff.js';
 import { fedDfStrategy } from './fedDf.js';
 import { fedKdStrategy } from './fedKd.js';
 import { fedMdStrategy } from './fedMd.js';
@@ -15,6 +16,7 @@ import type { StrategyDefinition } from './strategy.js';
 const BUILT_IN: readonly StrategyDefinition[] = [
   fedKdStrategy,
   fedAvgStrategy,
+  fedBuffStrategy,
   fedDfStrategy,
   fedMdStrategy,
   dsFlStrategy,

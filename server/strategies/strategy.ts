@@ -20,6 +20,7 @@ import type {
   RoundConfig,
 } from '../../shared/protocol/index.js';
 import type { AggregatorSpec, ServerOptimizerSpec } from '../../shared/aggregation/index.js';
+import type { FedBuffSettings } from './staleness.js';
 
 /** What a strategy moves and needs; the config schema, the CLI and the coordinator read it. */
 export interface StrategyCapabilities {
@@ -36,6 +37,13 @@ export interface StrategyCapabilities {
   readonly secureAggregation: boolean;
   /** The coordinator itself works on the proxy set (needs its inputs and soft labels in memory). */
   readonly needsProxyAtCoordinator: boolean;
+  /**
+   * Rounds are asynchronous (fedbuff): every connected client trains whenever it can, on the
+   * model it was last sent, and a round is one aggregation of the updates that arrived while it
+   * was open, each with its staleness (`Arrival`). The coordinator sends a client the current
+   * model as soon as its update is answered, and closes the round when `complete()` says so.
+   */
+  readonly asynchronous?: boolean;
 }
 
 /**
@@ -57,6 +65,7 @@ export interface StrategySettings {
     readonly learningRate: number;
     readonly teacherWeight: number;
   };
+  readonly fedbuff: FedBuffSettings;
 }
 
 /** The run-wide parts a strategy is made from. */
@@ -95,6 +104,15 @@ export interface ScreenedDelta {
   readonly note?: string;
 }
 
+/** An asynchronous round's update as the coordinator received it. */
+export interface Arrival {
+  /**
+   * τ: global versions published since the one the coordinator sent this client (its own
+   * record of the dispatch, not the client's word).
+   */
+  readonly staleness: number;
+}
+
 /** What an accepted contribution leaves on the record. */
 export interface AcceptNote {
   /** Why what was folded in differs from what was sent (e.g. clipped by the update bound). */
@@ -116,6 +134,8 @@ export interface RoundAggregate {
   readonly clientAccuracy?: number | null;
   /** (ε at the configured δ) spent so far, where differential privacy is on. */
   readonly privacyEpsilon?: number | null;
+  /** Asynchronous rounds: the staleness of the aggregated updates. */
+  readonly staleness?: { readonly mean: number; readonly max: number };
 }
 
 /** The coordinator's answer to a side-channel message (secure aggregation's steps). */
@@ -147,7 +167,9 @@ export interface StrategyRound {
    * Checks one update and folds it in; throws ContributionError (or any error) and leaves the
    * round exactly as it was when the update cannot be applied.
    */
-  accept(clientId: string, update: UpdateMessage): AcceptNote | void;
+  accept(clientId: string, update: UpdateMessage, arrival?: Arrival): AcceptNote | void;
+  /** Asynchronous rounds: whether the round has what it aggregates (fedbuff: K updates). */
+  complete?(): boolean;
   /** The clients whose contribution can still come (default: every sampled client). */
   awaited?(): Iterable<string>;
   /** A message of the round's side channel: secure aggregation's steps (the `secagg` event). */
@@ -195,6 +217,7 @@ export function wrapRound<R extends StrategyRound>(
     ...(inner.receive ? { receive: inner.receive.bind(inner) } : {}),
     ...(inner.resend ? { resend: inner.resend.bind(inner) } : {}),
     ...(inner.rollback ? { rollback: inner.rollback.bind(inner) } : {}),
+    ...(inner.complete ? { complete: inner.complete.bind(inner) } : {}),
     accept: inner.accept.bind(inner),
     aggregate: inner.aggregate.bind(inner),
     ...overrides,

@@ -56,6 +56,13 @@ export class MemoryLink implements ClientLink {
     return response;
   }
 
+  /** Sends `event` with `payload`; resolves with the ack whenever it comes (it may come later). */
+  sendLater(event: keyof ClientToServerEvents, payload: unknown): Promise<unknown> {
+    const handler = this.handlers.get(event);
+    if (!handler) throw new Error(`no handler for ${event}`);
+    return new Promise((resolve) => handler(payload, resolve));
+  }
+
   /** Resolves with the first received `event` matching `where` (waiting for it if need be). */
   async next<T>(
     event: keyof ServerToClientEvents,

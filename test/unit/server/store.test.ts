@@ -33,6 +33,9 @@ test('runs, rounds, clients and updates survive closing and reopening the SQLite
       privacyEpsilon: 1.25,
     };
     store.recordRound(round);
+    // An asynchronous round (fedbuff) also records the staleness of what it aggregated.
+    const buffered: RoundRecord = { ...round, round: 2, meanStaleness: 1.5, maxStaleness: 3 };
+    store.recordRound(buffered);
     store.upsertClient({
       id: 'c1',
       runId: 'run-1',
@@ -69,7 +72,7 @@ test('runs, rounds, clients and updates survive closing and reopening the SQLite
     store.close();
 
     const reopened = new RunStore(path);
-    assert.deepEqual(reopened.rounds('run-1'), [round]);
+    assert.deepEqual(reopened.rounds('run-1'), [round, buffered]);
     const [client] = reopened.clients('run-1');
     assert.equal(client!.bytesDown, 400);
     assert.equal(client!.bytesUp, 410);

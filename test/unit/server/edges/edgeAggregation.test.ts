@@ -103,7 +103,7 @@ test('strategies whose aggregate is not a sum are refused over edges, naming why
   >[0];
   assert.equal(edgesConflict(base), undefined);
   assert.equal(edgesConflict({ ...base, strategy: 'fedkd' }), undefined);
-  for (const strategy of ['feddf', 'fedmd', 'dsfl', 'local'])
+  for (const strategy of ['feddf', 'fedmd', 'dsfl', 'local', 'fedbuff'])
     assert.match(
       edgesConflict({ ...base, strategy }) ?? '',
       new RegExp(`strategy ${strategy} cannot run over edges`),
