@@ -345,7 +345,11 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       `client pool ${split.clientPool.count}, test ${split.test.count}`,
   );
   const progress = options.progress;
-  const { teacher, spec: teacherSpec } = await simTeacher(config, split, log, progress);
+  const {
+    teacher,
+    spec: teacherSpec,
+    training: teacherTraining,
+  } = await simTeacher(config, split, log, progress);
   const threads =
     config.workers === 'auto'
       ? defaultThreads(config.clients)
@@ -507,8 +511,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
         description: teacher.description,
         parameters: teacher.numParams,
         accuracy: teacherAccuracy,
-        fromCache: teacher.fromCache,
-        trainSeconds: teacher.trainSeconds,
+        ...teacherTraining,
       },
       data: {
         teacher: split.teacherTrain.count,
@@ -565,7 +568,12 @@ async function simTeacher(
   split: SimSplit,
   log: Log,
   progress: Progress | undefined,
-): Promise<{ teacher: Teacher; spec?: ModelSpec }> {
+): Promise<{
+  teacher: Teacher;
+  spec?: ModelSpec;
+  /** For a default teacher: whether it came from the cache, and its training time. */
+  training?: { fromCache: boolean; trainSeconds: number | null };
+}> {
   const { file, outputs, provider, inputLayout } = config.teacher;
   if (file !== undefined) {
     log(`teacher: loading ${file} (the teacher split of ${split.teacherTrain.count} goes unused)`);
@@ -598,7 +606,11 @@ async function simTeacher(
       teacherBar?.update(done, `loss ${loss.toFixed(3)}`);
     },
   }).finally(() => teacherBar?.finish());
-  return { teacher, spec };
+  return {
+    teacher,
+    spec,
+    training: { fromCache: teacher.fromCache, trainSeconds: teacher.trainSeconds },
+  };
 }
 
 export function describePartition(config: SimConfig): string {
