@@ -131,6 +131,7 @@ export class Coordinator {
           modelVersion: () => this.modelVersion,
           finished: () => this.finished,
           intake: (link, raw, bytes) => this.intake.update(link, raw, bytes),
+          fault: (where, error) => this.fault(where, error),
         })
       : undefined;
     this.updateBound = new UpdateBound(config.updateBound);
@@ -269,6 +270,18 @@ export class Coordinator {
   private emit(event: CoordinatorEvent): void {
     this.parts.onEvent?.(event);
     for (const listener of this.listeners) listener(event);
+  }
+
+  /** A step outside any handler's guard threw: a `coordinator:fault` event, itself guarded. */
+  private fault(where: string, error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    try {
+      this.emit({ type: 'coordinator:fault', where, message });
+    } catch (again) {
+      console.error(
+        `fedistill coordinator: ${where} failed (${message}), and telling it failed too (${(again as Error).message})`,
+      );
+    }
   }
 
   /** A snapshot for the status API and dashboards. */

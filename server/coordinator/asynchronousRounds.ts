@@ -36,6 +36,8 @@ export interface AsynchronousParts {
   finished(): boolean;
   /** The intake's handling of an update (checked and recorded there). */
   intake(link: ClientLink, raw: unknown, bytes?: number): UpdateResponse;
+  /** A dispatch threw (SQLite, a broken link): told and counted; the run goes on. */
+  fault(where: string, error: unknown): void;
 }
 
 export class AsynchronousRounds {
@@ -117,12 +119,20 @@ export class AsynchronousRounds {
     return outstanding ?? (round ? this.record(round, clientId) : undefined);
   }
 
-  /** Sends `clientId` the open round's model when it holds none it can still answer. */
+  /**
+   * Sends `clientId` the open round's model when it holds none it can still answer. It runs
+   * outside any handler's guard (from setImmediate, or the run loop's round opening): what it
+   * throws is a fault for that client alone; the client gets a model again on its next turn.
+   */
   private dispatch(round: OpenRound, clientId: string): void {
-    const link = this.parts.linkOf(clientId);
-    if (!link || !this.dispatches.idle(clientId)) return;
-    const start = this.record(round, clientId);
-    if (start) link.emit('round:start', start);
+    try {
+      const link = this.parts.linkOf(clientId);
+      if (!link || !this.dispatches.idle(clientId)) return;
+      const start = this.record(round, clientId);
+      if (start) link.emit('round:start', start);
+    } catch (error) {
+      this.parts.fault('dispatch', error);
+    }
   }
 
   /** The open round's model for `clientId`, with a deadline of its own, recorded as sent. */

@@ -13,10 +13,12 @@ import { after, before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { DirectoryCheckpoints } from '../../../server/checkpoints.js';
 import { parseCoordinatorConfig } from '../../../server/config.js';
+import type { CoordinatorEvent } from '../../../server/coordinator.js';
 import { Coordinator } from '../../../server/coordinator.js';
 import { RunStore } from '../../../server/store.js';
 import type { JoinAccepted, RoundStart } from '../../../shared/index.js';
 import { decodeWeights, encodeWeights, getFlatWeights, mlpSpec } from '../../../shared/index.js';
+import type { MemoryLink } from '../../support/memoryHub.js';
 import { MemoryHub } from '../../support/memoryHub.js';
 
 const dirs: string[] = [];
@@ -36,6 +38,46 @@ function update(round: RoundStart, value: number) {
     delta: encodeWeights(new Float32Array(n).fill(value), 'float32'),
     metrics,
   };
+}
+
+/** A fedbuff coordinator over a memory hub, with its store and the global model after each round. */
+function fedbuffRun(fedbuff: { bufferSize: number; maxStaleness: number }, rounds: number) {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-buffered-'));
+  dirs.push(dir);
+  const store = new RunStore(join(dir, 'fedistill.sqlite'));
+  const hub = new MemoryHub();
+  const coordinator = new Coordinator({
+    runId: 'run-1',
+    config: parseCoordinatorConfig({
+      port: 0,
+      dataDir: dir,
+      strategy: 'fedbuff',
+      fedbuff,
+      rounds,
+      minClients: 2,
+      roundTimeoutMs: 60_000,
+    }),
+    hub,
+    store,
+    checkpoints: new DirectoryCheckpoints(join(dir, 'runs', 'run-1')),
+    studentSpec: mlpSpec(3, [2], 2),
+    test: { x: Float32Array.from([0, 0, 0, 1, 1, 1]), y: Int32Array.from([0, 1]), count: 2 },
+    teacherTestPredictions: Int32Array.from([0, 1]),
+    teacherTestAccuracy: 1,
+    teacherHash: 'teacher',
+    proxyInputs: { url: '/artifacts/proxy', hash: 'proxyhash', bytes: 10 },
+    softLabels: { url: '/artifacts/labels', hash: 'labelshash', bytes: 10, temperature: 4 },
+  });
+  const events: CoordinatorEvent[] = [];
+  coordinator.subscribe((event) => events.push(event));
+  const join2 = () =>
+    [3, 1].map((numSamples) => {
+      const link = hub.connect();
+      const joined = link.send('join', { platform: 'sim', backend: 'cpu', numSamples });
+      assert.equal((joined as JoinAccepted).ok, true);
+      return link;
+    }) as [MemoryLink, MemoryLink];
+  return { store, hub, coordinator, events, join2 };
 }
 
 test('fedbuff over the memory hub: updates during an aggregation wait for the next buffer, weighted there', async () => {
@@ -132,6 +174,36 @@ test('fedbuff over the memory hub: updates during an aggregation wait for the ne
     [3, 'accepted', 'staleness 1, weight 0.707107'],
     [3, 'rejected', 'too-late'],
   ]);
+  coordinator.dispose();
+  store.close();
+});
+
+test('a dispatch that throws (the link breaks on round:start) is a fault event; the run goes on', async () => {
+  const { coordinator, events, join2, store } = fedbuffRun({ bufferSize: 2, maxStaleness: 1 }, 1);
+  const running = coordinator.run();
+  const [a, b] = join2();
+  const startA = await a.next<RoundStart>('round:start');
+  const startB = await b.next<RoundStart>('round:start');
+  // a's next model goes out from setImmediate, outside every handler's guard.
+  const emit = a.emit.bind(a);
+  a.emit = ((event: Parameters<MemoryLink['emit']>[0], ...args: [never]) => {
+    if (event === 'round:start') throw new Error('round:start: socket already destroyed');
+    emit(event, ...args);
+  }) as MemoryLink['emit'];
+  assert.deepEqual(a.send('update', update(startA, 0.01)), { ok: true, roundId: 1 });
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  assert.deepEqual(
+    events.filter((e) => e.type === 'coordinator:fault'),
+    [
+      {
+        type: 'coordinator:fault',
+        where: 'dispatch',
+        message: 'round:start: socket already destroyed',
+      },
+    ],
+  );
+  assert.deepEqual(b.send('update', update(startB, 0.02)), { ok: true, roundId: 1 });
+  assert.equal((await running).status, 'completed');
   coordinator.dispose();
   store.close();
 });
