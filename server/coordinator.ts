@@ -131,6 +131,8 @@ export class Coordinator {
           modelVersion: () => this.modelVersion,
           finished: () => this.finished,
           intake: (link, raw, bytes) => this.intake.update(link, raw, bytes),
+          refuse: (link, raw, code, message, bytes) =>
+            this.intake.refuseUpdate(link, raw, code, message, bytes),
           fault: (where, error) => this.fault(where, error),
         })
       : undefined;

@@ -207,3 +207,32 @@ test('a dispatch that throws (the link breaks on round:start) is a fault event; 
   coordinator.dispose();
   store.close();
 });
+
+test('one update per client waits for the next buffer; another meanwhile is refused duplicate at once', async () => {
+  const { coordinator, join2, store } = fedbuffRun({ bufferSize: 1, maxStaleness: 1 }, 2);
+  const running = coordinator.run();
+  const [a, b] = join2();
+  const startA = await a.next<RoundStart>('round:start');
+  const startB = await b.next<RoundStart>('round:start');
+  assert.deepEqual(a.send('update', update(startA, 0.01)), { ok: true, roundId: 1 });
+  // Round 1's buffer is full and aggregating: b's first update waits, its second does not.
+  const waiting = b.sendLater('update', update(startB, 0.02));
+  const again = b.send('update', update(startB, 0.04)) as {
+    ok: false;
+    error: { code: string; message: string };
+  };
+  assert.equal(again.error.code, 'duplicate');
+  assert.match(again.error.message, /already waiting for the next buffer/);
+  assert.deepEqual(await waiting, { ok: true, roundId: 2 });
+  assert.equal((await running).status, 'completed');
+  assert.deepEqual(
+    store.updates('run-1').map((u) => [u.round, u.status, u.reason?.split(':')[0]]),
+    [
+      [1, 'accepted', 'staleness 0, weight 1.00000'],
+      [1, 'rejected', 'duplicate'],
+      [2, 'accepted', 'staleness 1, weight 0.707107'],
+    ],
+  );
+  coordinator.dispose();
+  store.close();
+});
