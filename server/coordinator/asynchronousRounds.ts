@@ -124,7 +124,18 @@ export class AsynchronousRounds {
     update: UpdateMessage,
   ): { round: OpenRound; arrival: Arrival } | { code: ErrorCode; message: string } {
     const check = this.dispatches.check(clientId, update, this.parts.modelVersion());
-    if ('code' in check) return check;
+    if ('code' in check) {
+      // A late answer to a model it was sent (its deadline passed, or it was sent a newer one
+      // meanwhile) is honest: if it holds no model it can still answer, it is sent the current
+      // one so it goes on. A claim to a model never sent to it gets nothing new.
+      if (
+        check.code !== 'not-sampled' &&
+        this.dispatches.wasSent(clientId, update.roundId, update.modelVersion) &&
+        this.dispatches.idle(clientId)
+      )
+        this.answered(clientId);
+      return check;
+    }
     const round = this.parts.openRound();
     if (!round || round.strategy.complete?.()) {
       this.dispatches.end(clientId);

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, mock, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { DirectoryCheckpoints } from '../../../server/checkpoints.js';
 import { parseCoordinatorConfig } from '../../../server/config.js';
@@ -231,6 +231,59 @@ test('one update per client waits for the next buffer; another meanwhile is refu
       [1, 'accepted', 'staleness 0, weight 1.00000'],
       [1, 'rejected', 'duplicate'],
       [2, 'accepted', 'staleness 1, weight 0.707107'],
+    ],
+  );
+  coordinator.dispose();
+  store.close();
+});
+
+test('a late answer to a model it was sent gets the client the current model; a forged claim gets it nothing', async () => {
+  const { coordinator, join2, store } = fedbuffRun({ bufferSize: 2, maxStaleness: 1 }, 1);
+  const running = coordinator.run();
+  const [a, b] = join2();
+  const startA = await a.next<RoundStart>('round:start');
+  const startB = await b.next<RoundStart>('round:start');
+  const starts = (link: MemoryLink) => link.received.filter((r) => r.event === 'round:start');
+  // Both deadlines pass (the clock jumps; the round's own 60 s timer is real and keeps it open).
+  mock.timers.enable({ apis: ['Date'], now: Date.now() });
+  try {
+    mock.timers.tick(61_000);
+    const late = a.send('update', update(startA, 0.01)) as { error: { code: string } };
+    assert.equal(late.error.code, 'too-late');
+    const forged = b.send('update', { ...update(startB, 0.02), modelVersion: 7 }) as {
+      error: { code: string };
+    };
+    assert.equal(forged.error.code, 'stale-model');
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    assert.equal(starts(a).length, 2, 'a is sent the current model after its late answer');
+    assert.equal(starts(b).length, 1, 'b is sent nothing after claiming a model it was never sent');
+    const againA = starts(a)[1]!.payload as RoundStart;
+    assert.deepEqual([againA.roundId, againA.modelVersion], [1, 0]);
+    assert.ok(againA.deadline > Date.now());
+    assert.deepEqual(a.send('update', update(againA, 0.01)), { ok: true, roundId: 1 });
+    // b's honest late answer (what it was sent, past its deadline) gets it a model too.
+    assert.equal(
+      (b.send('update', update(startB, 0.02)) as { error: { code: string } }).error.code,
+      'too-late',
+    );
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    assert.equal(starts(b).length, 2);
+    assert.deepEqual(b.send('update', update(starts(b)[1]!.payload as RoundStart, 0.02)), {
+      ok: true,
+      roundId: 1,
+    });
+  } finally {
+    mock.timers.reset();
+  }
+  assert.equal((await running).status, 'completed');
+  assert.deepEqual(
+    store.updates('run-1').map((u) => [u.status, u.reason?.split(':')[0]]),
+    [
+      ['rejected', 'too-late'],
+      ['rejected', 'stale-model'],
+      ['accepted', 'staleness 0, weight 1.00000'],
+      ['rejected', 'too-late'],
+      ['accepted', 'staleness 0, weight 1.00000'],
     ],
   );
   coordinator.dispose();
