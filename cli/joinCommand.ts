@@ -161,6 +161,11 @@ export function loadTrainAndValidation(options: Omit<JoinOptions, 'server' | 'lo
   description: string;
 } {
   const { data: all, loaded } = loadClientSource(options.data, options);
+  // An image folder's labels are its class folders' indices: shown, since a folder lacking a
+  // class shifts every later one unless the run's names are given (--classes).
+  const labelsLine = loaded?.classNames
+    ? `; labels by class folder${options.dataFlags?.classes ? ' (--classes)' : " (this folder's own sorted names; give the run's with --classes)"}: ${describeLabels(loaded.classNames)}`
+    : '';
   if (options.validationData !== undefined && options.validationFraction !== undefined) {
     throw new Error('--validation-data and --validation-fraction are alternatives: give one');
   }
@@ -178,11 +183,11 @@ export function loadTrainAndValidation(options: Omit<JoinOptions, 'server' | 'lo
     return {
       train: all,
       validation: requireLabels(validation, '--validation-data'),
-      description: `validation ${validation.count} from ${validation.origin}`,
+      description: `validation ${validation.count} from ${validation.origin}${labelsLine}`,
     };
   }
   const fraction = options.validationFraction;
-  if (fraction === undefined) return { train: all, description: 'no validation data' };
+  if (fraction === undefined) return { train: all, description: `no validation data${labelsLine}` };
   if (!(fraction > 0 && fraction < 1)) {
     throw new Error(`--validation-fraction must be between 0 and 1 (exclusive), got ${fraction}`);
   }
@@ -201,8 +206,14 @@ export function loadTrainAndValidation(options: Omit<JoinOptions, 'server' | 'lo
   return {
     train: subset(all, parts.train),
     validation: subset(all, parts.validation),
-    description: `validation ${held} held out of the private data (seed ${options.validationSeed ?? 0})`,
+    description: `validation ${held} held out of the private data (seed ${options.validationSeed ?? 0})${labelsLine}`,
   };
+}
+
+function describeLabels(classNames: readonly string[]): string {
+  const shown = classNames.slice(0, 20).map((name, i) => `${i} ${name}`);
+  if (classNames.length > 20) shown.push(`… ${classNames.length - 20} more`);
+  return shown.join(', ');
 }
 
 function describe(event: FedClientEvent): string | undefined {

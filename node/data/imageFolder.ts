@@ -191,6 +191,11 @@ export function loadImageSplit(
   if (split.classes) {
     for (const name of classFoldersOf(root)) {
       const label = split.classes.indexOf(name);
+      // The folders changed since they were listed, or the classes were given (--classes).
+      if (label < 0)
+        throw new DatasetError(
+          `${join(root, name)} is a class folder the split's classes (${split.classes.join(', ')}) do not name`,
+        );
       for (const image of entriesOf(join(root, name)).images)
         files.push({ path: join(root, name, image), label });
     }
