@@ -40,6 +40,15 @@ export interface LoadedImages {
   readonly description: string;
 }
 
+/** A followed link's target; undefined for a dangling one, a DatasetError for a loop or no access. */
+function statOf(path: string): ReturnType<typeof statSync> {
+  try {
+    return statSync(path, { throwIfNoEntry: false });
+  } catch (err) {
+    throw new DatasetError(`cannot read ${path}: ${(err as Error).message}`);
+  }
+}
+
 interface FolderEntries {
   images: string[];
   dirs: string[];
@@ -59,9 +68,7 @@ function entriesOf(dir: string): FolderEntries {
     // Hidden entries (.DS_Store, .git) are never data.
     if (name.startsWith('.')) continue;
     // The entry's own type saves a stat per image; a symbolic link is followed.
-    const stat = entry.isSymbolicLink()
-      ? statSync(join(dir, name), { throwIfNoEntry: false })
-      : entry;
+    const stat = entry.isSymbolicLink() ? statOf(join(dir, name)) : entry;
     if (stat?.isDirectory()) dirs.push(name);
     else if (stat?.isFile() && IMAGE_FILE.test(name)) images.push(name);
   }

@@ -110,12 +110,21 @@ const SPLIT_ALIASES: Readonly<Record<string, readonly string[]>> = {
   t10k: ['t10k', 'test'],
 };
 
+function isFile(path: string): boolean {
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.isFile() ?? false;
+  } catch {
+    return false;
+  }
+}
+
 /** The splits a data folder holds, by name. DatasetError when it cannot be read. */
 export function listFolderSplits(dir: string): FolderSplit[] {
   let names: string[];
   try {
+    // An entry that cannot be stat'ed (a dangling or looping link) is no data file here.
     names = readdirSync(dir)
-      .filter((name) => statSync(join(dir, name)).isFile())
+      .filter((name) => isFile(join(dir, name)))
       .sort();
   } catch (err) {
     throw new DatasetError(`cannot read data folder ${dir}: ${(err as Error).message}`);
@@ -139,7 +148,9 @@ export function listFolderSplits(dir: string): FolderSplit[] {
       files: [csv],
     });
   }
-  for (const images of listImageSplits(dir)) {
+  // Image splits only where no IDX or CSV data are: a subfolder of an IDX or CSV folder is not
+  // read (an unreadable one would break a folder that holds nothing but files).
+  for (const images of splits.length === 0 ? listImageSplits(dir) : []) {
     splits.push({
       name: images.name,
       kind: 'images',

@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -18,6 +18,7 @@ import {
 } from '../../../../cli/dataFlags.js';
 import { loadTrainAndValidation } from '../../../../cli/joinCommand.js';
 import { partitionToFolders } from '../../../../cli/partitionCommand.js';
+import { loadImageSplit } from '../../../../node/data/imageFolder.js';
 import { listFolderSplits, loadDataSource } from '../../../../node/data/source.js';
 import { DatasetError } from '../../../../shared/errors.js';
 import { grey, writeJpeg, writePng } from '../../../support/imageFiles.js';
@@ -291,6 +292,43 @@ test("the run's class names (--classes) give the labels: a folder lacking a clas
     assert.match(
       loadTrainAndValidation({ data: join(dir, 'mine') }).description,
       /labels by class folder \(this folder's own sorted names; give the run's with --classes\): 0 cat, 1 fish$/,
+    );
+  });
+});
+
+test('links that cannot be followed: an IDX or CSV folder ignores them; in an image folder they are a DatasetError naming the path', () => {
+  withTempDir((dir) => {
+    // A CSV folder with a looping link and a subfolder that is no image split: it loads as before.
+    writeFileSync(join(dir, 'rows.csv'), '0,1,2\n1,3,4\n');
+    symlinkSync('loop', join(dir, 'loop'));
+    mkdirSync(join(dir, 'notes', 'old'), { recursive: true });
+    symlinkSync('self', join(dir, 'notes', 'old', 'self'));
+    assert.equal(loadDataSource(dir).count, 2);
+    assert.deepEqual(
+      listFolderSplits(dir).map((s) => `${s.name} ${s.kind}`),
+      ['rows csv'],
+    );
+  });
+  withTempDir((dir) => {
+    writePng(join(dir, 'cat', 'a.png'), 2, 2, () => grey(10), true);
+    symlinkSync('b.png', join(dir, 'cat', 'b.png'));
+    assert.throws(
+      () => loadDataSource(dir),
+      (error: unknown) =>
+        error instanceof DatasetError &&
+        error.message.includes(`cannot read ${join(dir, 'cat', 'b.png')}`) &&
+        /ELOOP/.test(error.message),
+    );
+  });
+  withTempDir((dir) => {
+    // Folders that changed between listing and loading: a class folder the split does not name.
+    writePng(join(dir, 'cat', 'a.png'), 2, 2, () => grey(10), true);
+    writePng(join(dir, 'dog', 'b.png'), 2, 2, () => grey(20), true);
+    assert.throws(
+      () => loadImageSplit(dir, { name: 'x', folder: '', classes: ['cat'] }),
+      (error: unknown) =>
+        error instanceof DatasetError &&
+        error.message.startsWith(`${join(dir, 'dog')} is a class folder the split's classes (cat)`),
     );
   });
 });
