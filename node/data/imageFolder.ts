@@ -242,7 +242,8 @@ export function loadImageSplit(
       const g = rgba[p * 4 + 1]!;
       const b = rgba[p * 4 + 2]!;
       if (c === 1) {
-        // ITU-R BT.601 luma, as PIL's convert('L'); exact for grey pixels.
+        // ITU-R BT.601 luma 0.299 R + 0.587 G + 0.114 B, kept fractional (PIL's convert('L')
+        // uses these weights but rounds to an integer 0–255); exact for grey pixels.
         x[base + p] = (r === g && g === b ? r : 0.299 * r + 0.587 * g + 0.114 * b) / 255;
       } else {
         x[base + p * 3] = r / 255;
