@@ -67,6 +67,12 @@ export interface CoordinatorParts {
   teacherHash: string;
   proxyInputs: ArtifactRef;
   softLabels: ArtifactRef & { temperature: number };
+  /**
+   * The run's class names by label index, where its data name them (image class folders):
+   * in the status API, so a client with a folder lacking a class can take the run's indices
+   * (`fedistill join --classes`).
+   */
+  classNames?: readonly string[];
   /** The teacher's features on the proxy set, when the run's distillation terms need them. */
   teacherFeatures?: TeacherFeaturesRef;
   /**
@@ -306,6 +312,7 @@ export class Coordinator {
             answered: round.answered.size,
           }
         : null,
+      ...(this.parts.classNames ? { classNames: [...this.parts.classNames] } : {}),
     };
   }
 
