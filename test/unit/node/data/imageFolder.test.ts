@@ -291,7 +291,7 @@ test("the run's class names (--classes) give the labels: a folder lacking a clas
     );
     assert.match(
       loadTrainAndValidation({ data: join(dir, 'mine') }).description,
-      /labels by class folder \(this folder's own sorted names; give the run's with --classes\): 0 cat, 1 fish$/,
+      /labels by class folder \(this folder's own sorted names, unless the coordinator names the run's\): 0 cat, 1 fish$/,
     );
   });
 });
