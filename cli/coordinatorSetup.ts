@@ -313,7 +313,11 @@ export async function prepareCoordinator(setup: CoordinatorSetup): Promise<Prepa
     config: config as CoordinatorConfigInput,
     teacher,
     studentSpec,
-    data: { proxy: { x: proxy.x, count: proxy.count, featureShape: [...inputShape] }, test },
+    data: {
+      proxy: { x: proxy.x, count: proxy.count, featureShape: [...inputShape] },
+      test,
+      ...(data.record.classNames ? { classNames: data.record.classNames } : {}),
+    },
     log,
     ...(setup.onEvent ? { onEvent: setup.onEvent } : {}),
     ...(demoShards ? { demoShards } : {}),

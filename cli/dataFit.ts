@@ -42,6 +42,9 @@ type AbstainingTransport = FedTransport & {
  * sends `abstain`, closes the connection and rejects with a DataMismatchError naming the cause.
  */
 export class DataCheckedTransport implements FedTransport {
+  /** A mismatch found before joining (a class folder the run does not name), told at join. */
+  private refusal: string | undefined;
+
   constructor(
     private readonly inner: AbstainingTransport,
     private readonly data: LabeledData,
@@ -55,10 +58,15 @@ export class DataCheckedTransport implements FedTransport {
     return this.inner.connect(handlers);
   }
 
+  /** The data are known not to fit the run (before its student is known): abstain at join. */
+  refuseWith(mismatch: string): void {
+    this.refusal = mismatch;
+  }
+
   async join(request: JoinRequest): Promise<JoinResponse> {
     const response = await this.inner.join(request);
     if (!response.ok) return response;
-    const mismatch = dataMismatch(this.data, response.model.spec);
+    const mismatch = this.refusal ?? dataMismatch(this.data, response.model.spec);
     if (mismatch === undefined) return response;
     try {
       await this.inner.abstain({ reason: 'data-mismatch', message: mismatch });

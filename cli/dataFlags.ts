@@ -1,6 +1,6 @@
 /**
  * The data options every command shares (`--csv-label-column`, `--csv-normalize`,
- * `--csv-shape`, `--csv-delimiter`, `--image-channels`) and how a command loads a data
+ * `--csv-shape`, `--csv-delimiter`, `--image-channels`, `--classes`) and how a command loads a data
  * source with them.
  */
 import type { Command } from 'commander';
@@ -21,6 +21,8 @@ export interface DataFlags {
   csvDelimiter?: string;
   /** Channels of image-folder rows: 1, 3 or auto (1 when every image is grey). Defaults to auto. */
   imageChannels?: ImageChannels;
+  /** The run's class names in label order, for image class folders. Defaults to each folder's own sorted names. */
+  classes?: string[];
 }
 
 function positiveNumber(value: string): number {
@@ -57,7 +59,20 @@ export function addDataFlags(command: Command): Command {
         '--image-channels <n>',
         'channels of PNG/JPEG folder images: 1 (grey), 3 (RGB), auto = 1 when all are grey (default auto)',
       ).choices(['auto', '1', '3']),
+    )
+    .option(
+      '--classes <names>',
+      "the run's class names in label order, comma-separated: image class folders take these indices (a folder lacking a class keeps the other labels; one not named is an error). Default: each folder's own sorted names",
+      parseClassNames,
     );
+}
+
+/** `cat,dog` → ['cat', 'dog']. */
+export function parseClassNames(value: string): string[] {
+  const names = value.split(',').map((name) => name.trim());
+  if (names.some((name) => name === ''))
+    throw new InvalidArgumentError(`${value} is not a list of class names like cat,dog,horse`);
+  return names;
 }
 
 /** The data flags from commander's parsed options. */
@@ -73,6 +88,7 @@ export function pickDataFlags(flags: Record<string, unknown>): DataFlags {
             flags.imageChannels === 'auto' ? 'auto' : (Number(flags.imageChannels) as 1 | 3),
         }
       : {}),
+    ...(Array.isArray(flags.classes) ? { classes: flags.classes as string[] } : {}),
   };
 }
 
@@ -102,6 +118,7 @@ export function sourceOptions(
     csv: csvOptions(flags),
     ...(flags.csvShape ? { csvShape: flags.csvShape } : {}),
     ...(flags.imageChannels !== undefined ? { imageChannels: flags.imageChannels } : {}),
+    ...(flags.classes !== undefined ? { classes: flags.classes } : {}),
     labels,
   };
 }
@@ -112,7 +129,13 @@ export function sourceOptions(
  * width is exactly the samples' size (`featureSize`, known from the test data), and as
  * label + features otherwise.
  */
-export function loadProxySource(spec: string, flags: DataFlags, featureSize: number): LoadedData {
+export function loadProxySource(
+  spec: string,
+  dataFlags: DataFlags,
+  featureSize: number,
+): LoadedData {
+  // A proxy's labels are never used: the run's class names do not apply to it.
+  const { classes: _unused, ...flags } = dataFlags;
   if (flags.csvLabelColumn !== undefined)
     return loadDataSource(spec, sourceOptions(flags, 'optional'));
   const unlabelled = sourceOptions(flags, 'optional');

@@ -22,6 +22,7 @@ import { FileArtifactCache } from '../client/node/fileArtifactCache.js';
 import type { Log, LogCallLevel } from '../node/logger.js';
 import { resolveModelSpec } from './studentSpec.js';
 import { DataCheckedTransport, DataMismatchError } from './dataFit.js';
+import { fetchRunClassNames, relabelToRun } from './runClasses.js';
 
 /** Exit codes of `fedistill join` besides 0 (the run ended) and 1 (any other failure). */
 export const JOIN_EXIT = {
@@ -159,8 +160,17 @@ export function loadTrainAndValidation(options: Omit<JoinOptions, 'server' | 'lo
   train: LabeledData;
   validation?: LabeledData;
   description: string;
+  /** Class names by label of the private data (an image folder) and of the validation data. */
+  classNames?: readonly string[];
+  validationClassNames?: readonly string[];
 } {
   const { data: all, loaded } = loadClientSource(options.data, options);
+  // An image folder's labels are its class folders' indices: shown, since a folder lacking a
+  // class shifts every later one unless the run's names are given (--classes).
+  const named = loaded?.classNames ? { classNames: loaded.classNames } : {};
+  const labelsLine = loaded?.classNames
+    ? `; labels by class folder${options.dataFlags?.classes ? ' (--classes)' : " (this folder's own sorted names, unless the coordinator names the run's)"}: ${describeLabels(loaded.classNames)}`
+    : '';
   if (options.validationData !== undefined && options.validationFraction !== undefined) {
     throw new Error('--validation-data and --validation-fraction are alternatives: give one');
   }
@@ -176,13 +186,16 @@ export function loadTrainAndValidation(options: Omit<JoinOptions, 'server' | 'lo
       ]);
     }
     return {
+      ...named,
+      ...(validation.classNames ? { validationClassNames: validation.classNames } : {}),
       train: all,
       validation: requireLabels(validation, '--validation-data'),
-      description: `validation ${validation.count} from ${validation.origin}`,
+      description: `validation ${validation.count} from ${validation.origin}${labelsLine}`,
     };
   }
   const fraction = options.validationFraction;
-  if (fraction === undefined) return { train: all, description: 'no validation data' };
+  if (fraction === undefined)
+    return { ...named, train: all, description: `no validation data${labelsLine}` };
   if (!(fraction > 0 && fraction < 1)) {
     throw new Error(`--validation-fraction must be between 0 and 1 (exclusive), got ${fraction}`);
   }
@@ -199,10 +212,18 @@ export function loadTrainAndValidation(options: Omit<JoinOptions, 'server' | 'lo
     createRng(options.validationSeed ?? 0),
   );
   return {
+    ...named,
+    ...(loaded?.classNames ? { validationClassNames: loaded.classNames } : {}),
     train: subset(all, parts.train),
     validation: subset(all, parts.validation),
-    description: `validation ${held} held out of the private data (seed ${options.validationSeed ?? 0})`,
+    description: `validation ${held} held out of the private data (seed ${options.validationSeed ?? 0})${labelsLine}`,
   };
+}
+
+function describeLabels(classNames: readonly string[]): string {
+  const shown = classNames.slice(0, 20).map((name, i) => `${i} ${name}`);
+  if (classNames.length > 20) shown.push(`… ${classNames.length - 20} more`);
+  return shown.join(', ');
 }
 
 function describe(event: FedClientEvent): string | undefined {
@@ -253,17 +274,25 @@ export async function runJoin(options: JoinOptions): Promise<number> {
     ...(options.backend ? { force: options.backend } : {}),
     log: options.log,
   });
-  const { train: data, validation, description } = loadTrainAndValidation(options);
+  const {
+    train: data,
+    validation,
+    description,
+    classNames,
+    validationClassNames,
+  } = loadTrainAndValidation(options);
   options.log(`private data: ${data.count} samples from ${options.data}; ${description}`);
   const transport = new SocketTransport({
     url: options.server,
     ...(options.token !== undefined ? { token: options.token } : {}),
     ...(options.protocolVersion !== undefined ? { protocolVersion: options.protocolVersion } : {}),
   });
+  const checked = new DataCheckedTransport(transport, data);
+  const labelCounts = countLabels(data);
   const client = new FedClient({
     // The label histogram goes with the join, for the dashboard's view of this client's skew;
     // the data are checked against the student named in the join ack before anything trains.
-    transport: withLabelCounts(new DataCheckedTransport(transport, data), countLabels(data)),
+    transport: withLabelCounts(checked, labelCounts),
     data,
     ...(options.student !== undefined
       ? {
@@ -288,6 +317,28 @@ export async function runJoin(options: JoinOptions): Promise<number> {
   try {
     const started = Date.now();
     await waitForCoordinator(url, connectTimeoutMs, options.log);
+    if (classNames && !options.dataFlags?.classes) {
+      // An image folder without --classes: take the run's class indices where it names them.
+      const run = await fetchRunClassNames(url);
+      if (run) {
+        const unknown = [
+          ...relabelToRun(data, classNames, run),
+          ...(validation && validationClassNames
+            ? relabelToRun(validation, validationClassNames, run)
+            : []),
+        ];
+        if (unknown.length > 0)
+          checked.refuseWith(
+            `class folder${unknown.length > 1 ? 's' : ''} ${[...new Set(unknown)].map((n) => `'${n}'`).join(', ')} of the private data are not among the run's classes (${run.join(', ')})`,
+          );
+        else {
+          labelCounts.splice(0, labelCounts.length, ...countLabels(data));
+          options.log(
+            `labels by class folder (the run's, from the coordinator): ${classNames.map((name) => `${run.indexOf(name)} ${name}`).join(', ')}`,
+          );
+        }
+      }
+    }
     // Reachable, but the socket.io connection and join may still not complete (a proxy that
     // passes HTTP only, a server that is not a coordinator): hold them to what is left.
     const left = Math.max(1_000, connectTimeoutMs - (Date.now() - started));

@@ -23,6 +23,11 @@ export function roundLine(event: CoordinatorEvent, rounds: number): EventLine | 
         level: 'warn',
         message: `cut off ${event.clientId ?? 'an unjoined connection'} after ${event.refusals} refused messages`,
       };
+    case 'coordinator:fault':
+      return {
+        level: 'error',
+        message: `coordinator fault (${event.where}), skipped: ${event.message}`,
+      };
     case 'update:rejected':
       return {
         level: 'warn',

@@ -67,6 +67,12 @@ export interface CoordinatorParts {
   teacherHash: string;
   proxyInputs: ArtifactRef;
   softLabels: ArtifactRef & { temperature: number };
+  /**
+   * The run's class names by label index, where its data name them (image class folders):
+   * in the status API, so a client with a folder lacking a class can take the run's indices
+   * (`fedistill join --classes`).
+   */
+  classNames?: readonly string[];
   /** The teacher's features on the proxy set, when the run's distillation terms need them. */
   teacherFeatures?: TeacherFeaturesRef;
   /**
@@ -131,6 +137,9 @@ export class Coordinator {
           modelVersion: () => this.modelVersion,
           finished: () => this.finished,
           intake: (link, raw, bytes) => this.intake.update(link, raw, bytes),
+          refuse: (link, raw, code, message, bytes) =>
+            this.intake.refuseUpdate(link, raw, code, message, bytes),
+          fault: (where, error) => this.fault(where, error),
         })
       : undefined;
     this.updateBound = new UpdateBound(config.updateBound);
@@ -271,6 +280,18 @@ export class Coordinator {
     for (const listener of this.listeners) listener(event);
   }
 
+  /** A step outside any handler's guard threw: a `coordinator:fault` event, itself guarded. */
+  private fault(where: string, error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    try {
+      this.emit({ type: 'coordinator:fault', where, message });
+    } catch (again) {
+      console.error(
+        `fedistill coordinator: ${where} failed (${message}), and telling it failed too (${(again as Error).message})`,
+      );
+    }
+  }
+
   /** A snapshot for the status API and dashboards. */
   status(): Record<string, unknown> {
     const round = this.openRound;
@@ -291,6 +312,7 @@ export class Coordinator {
             answered: round.answered.size,
           }
         : null,
+      ...(this.parts.classNames ? { classNames: [...this.parts.classNames] } : {}),
     };
   }
 

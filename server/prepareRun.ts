@@ -36,6 +36,8 @@ export interface CoordinatorData {
   proxy: { x: Float32Array; count: number; featureShape: number[] };
   /** Held-out labelled test split for evaluation. */
   test: LabeledData;
+  /** Class names by label index, where the sources name them (image class folders). */
+  classNames?: readonly string[];
 }
 
 export interface PrepareRunOptions {
@@ -236,6 +238,7 @@ export function createCoordinator(
     checkpoints: run.checkpoints,
     studentSpec: run.options.studentSpec,
     test: run.options.data.test,
+    ...(run.options.data.classNames ? { classNames: run.options.data.classNames } : {}),
     teacherTestPredictions: run.teacherTestPredictions,
     teacherTestAccuracy: run.teacherAccuracy,
     teacherHash: run.options.teacher.hash,

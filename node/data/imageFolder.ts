@@ -40,6 +40,15 @@ export interface LoadedImages {
   readonly description: string;
 }
 
+/** A followed link's target; undefined for a dangling one, a DatasetError for a loop or no access. */
+function statOf(path: string): ReturnType<typeof statSync> {
+  try {
+    return statSync(path, { throwIfNoEntry: false });
+  } catch (err) {
+    throw new DatasetError(`cannot read ${path}: ${(err as Error).message}`);
+  }
+}
+
 interface FolderEntries {
   images: string[];
   dirs: string[];
@@ -59,9 +68,7 @@ function entriesOf(dir: string): FolderEntries {
     // Hidden entries (.DS_Store, .git) are never data.
     if (name.startsWith('.')) continue;
     // The entry's own type saves a stat per image; a symbolic link is followed.
-    const stat = entry.isSymbolicLink()
-      ? statSync(join(dir, name), { throwIfNoEntry: false })
-      : entry;
+    const stat = entry.isSymbolicLink() ? statOf(join(dir, name)) : entry;
     if (stat?.isDirectory()) dirs.push(name);
     else if (stat?.isFile() && IMAGE_FILE.test(name)) images.push(name);
   }
@@ -191,6 +198,11 @@ export function loadImageSplit(
   if (split.classes) {
     for (const name of classFoldersOf(root)) {
       const label = split.classes.indexOf(name);
+      // The folders changed since they were listed, or the classes were given (--classes).
+      if (label < 0)
+        throw new DatasetError(
+          `${join(root, name)} is a class folder the split's classes (${split.classes.join(', ')}) do not name`,
+        );
       for (const image of entriesOf(join(root, name)).images)
         files.push({ path: join(root, name, image), label });
     }
@@ -230,7 +242,8 @@ export function loadImageSplit(
       const g = rgba[p * 4 + 1]!;
       const b = rgba[p * 4 + 2]!;
       if (c === 1) {
-        // ITU-R BT.601 luma, as PIL's convert('L'); exact for grey pixels.
+        // ITU-R BT.601 luma 0.299 R + 0.587 G + 0.114 B, kept fractional (PIL's convert('L')
+        // uses these weights but rounds to an integer 0–255); exact for grey pixels.
         x[base + p] = (r === g && g === b ? r : 0.299 * r + 0.587 * g + 0.114 * b) / 255;
       } else {
         x[base + p * 3] = r / 255;

@@ -70,6 +70,13 @@ export interface DataSourceOptions {
    * or `auto`, 1 when every image of the split is grey and 3 otherwise. Defaults to auto.
    */
   imageChannels: ImageChannels;
+  /**
+   * The run's class names in label order. An image folder's class folders then take these
+   * indices instead of their own sorted order, so a folder that lacks a class (non-IID data)
+   * keeps every other class's label; a class folder not named here is a DatasetError. Only
+   * for image folders (IDX and CSV labels are numbers already). Defaults to the folder's own.
+   */
+  classes: readonly string[];
   /** IDX scaling. Defaults to 'auto': uint8 / 255, other types as stored. */
   idx: Readonly<Partial<IdxToDataOptions>>;
   /**
@@ -103,12 +110,21 @@ const SPLIT_ALIASES: Readonly<Record<string, readonly string[]>> = {
   t10k: ['t10k', 'test'],
 };
 
+function isFile(path: string): boolean {
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.isFile() ?? false;
+  } catch {
+    return false;
+  }
+}
+
 /** The splits a data folder holds, by name. DatasetError when it cannot be read. */
 export function listFolderSplits(dir: string): FolderSplit[] {
   let names: string[];
   try {
+    // An entry that cannot be stat'ed (a dangling or looping link) is no data file here.
     names = readdirSync(dir)
-      .filter((name) => statSync(join(dir, name)).isFile())
+      .filter((name) => isFile(join(dir, name)))
       .sort();
   } catch (err) {
     throw new DatasetError(`cannot read data folder ${dir}: ${(err as Error).message}`);
@@ -132,7 +148,9 @@ export function listFolderSplits(dir: string): FolderSplit[] {
       files: [csv],
     });
   }
-  for (const images of listImageSplits(dir)) {
+  // Image splits only where no IDX or CSV data are: a subfolder of an IDX or CSV folder is not
+  // read (an unreadable one would break a folder that holds nothing but files).
+  for (const images of splits.length === 0 ? listImageSplits(dir) : []) {
     splits.push({
       name: images.name,
       kind: 'images',
@@ -214,6 +232,21 @@ function labelCount(y: ArrayLike<number> | undefined): number {
   return max + 1;
 }
 
+/** `split` with the run's class names as its label indices, each of its own class folders among them. */
+function withClasses(dir: string, split: ImageSplit, classes: readonly string[]): ImageSplit {
+  const folder = join(dir, split.folder);
+  const repeated = classes.find((name, i) => classes.indexOf(name) !== i);
+  if (repeated !== undefined)
+    throw new DatasetError(`class names (--classes) name '${repeated}' twice`);
+  const unknown = (split.classes ?? []).filter((name) => !classes.includes(name));
+  if (unknown.length > 0) {
+    throw new DatasetError(
+      `${folder} has class folder${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => `'${n}'`).join(', ')} that the run's classes (${classes.join(', ')}) do not name`,
+    );
+  }
+  return { ...split, classes };
+}
+
 function loadFolderSplit(
   dir: string,
   split: FolderSplit,
@@ -230,7 +263,13 @@ function loadFolderSplit(
           '(<class>/*.png); labelled data is needed here',
       );
     }
-    const images = loadImageSplit(dir, split.images, options.imageChannels ?? 'auto');
+    const images = loadImageSplit(
+      dir,
+      options.classes && split.images.classes
+        ? withClasses(dir, split.images, options.classes)
+        : split.images,
+      options.imageChannels ?? 'auto',
+    );
     return {
       x: images.x,
       count: images.count,
@@ -240,6 +279,11 @@ function loadFolderSplit(
       ...(images.classNames ? { classNames: images.classNames } : {}),
       origin: `${spec} (${images.description})`,
     };
+  }
+  if (options.classes) {
+    throw new DatasetError(
+      `${origin}: class names (--classes) apply to image class folders only; ${split.kind.toUpperCase()} labels are numbers already`,
+    );
   }
   if (split.kind === 'idx') {
     const imagesPath = paths[0] as string;

@@ -36,11 +36,23 @@ export interface AsynchronousParts {
   finished(): boolean;
   /** The intake's handling of an update (checked and recorded there). */
   intake(link: ClientLink, raw: unknown, bytes?: number): UpdateResponse;
+  /** Refuses an update before the intake sees it (recorded there like any refusal). */
+  refuse(
+    link: ClientLink,
+    raw: unknown,
+    code: ErrorCode,
+    message: string,
+    bytes: number,
+  ): UpdateResponse;
+  /** A dispatch threw (SQLite, a broken link): told and counted; the run goes on. */
+  fault(where: string, error: unknown): void;
 }
 
 export class AsynchronousRounds {
   private readonly dispatches = new Dispatches();
   private openNow: () => void = () => undefined;
+  /** Clients with an update waiting for the next buffer: one each, so waiting memory is bounded. */
+  private readonly waiting = new Set<string>();
   /** Resolves when the next buffer opens (or the run ends). */
   private opens = new Promise<void>((resolve) => (this.openNow = resolve));
 
@@ -65,14 +77,41 @@ export class AsynchronousRounds {
   /**
    * An update as it arrives. While a full buffer is being aggregated (evaluated, checkpointed) it
    * waits for the next buffer and goes into it, its staleness counted then, so its training is
-   * not wasted; its size is taken on arrival.
+   * not wasted; its size is taken on arrival. One update per client waits (a client holds one
+   * model at a time): another from the same client meanwhile is refused `duplicate` at once,
+   * so nobody can pile deltas up in the coordinator's memory during an aggregation.
    */
   update(link: ClientLink, raw: unknown, bytes?: number): UpdateResponse | Promise<UpdateResponse> {
-    const round = this.parts.openRound();
-    if (this.parts.finished() || (round && !round.strategy.complete?.()))
-      return this.parts.intake(link, raw, bytes);
+    const clientId = link.clientId;
+    // An unjoined connection's update is refused by the intake at once, never kept.
+    if (this.takesUpdates() || clientId === undefined) return this.parts.intake(link, raw, bytes);
     const size = bytes ?? link.lastMessageBytes ?? this.parts.codec.encode(raw).byteLength;
-    return this.opens.then(() => this.update(link, raw, size));
+    if (this.waiting.has(clientId))
+      return this.parts.refuse(
+        link,
+        raw,
+        'duplicate',
+        'an update from this client is already waiting for the next buffer',
+        size,
+      );
+    this.waiting.add(clientId);
+    return this.waitForBuffer(link, raw, size).finally(() => this.waiting.delete(clientId));
+  }
+
+  /** Whether an update goes to the intake now: a buffer is open and filling, or the run is over. */
+  private takesUpdates(): boolean {
+    const round = this.parts.openRound();
+    return this.parts.finished() || (round !== undefined && !round.strategy.complete?.());
+  }
+
+  private async waitForBuffer(
+    link: ClientLink,
+    raw: unknown,
+    size: number,
+  ): Promise<UpdateResponse> {
+    do await this.opens;
+    while (!this.takesUpdates());
+    return this.parts.intake(link, raw, size);
   }
 
   /**
@@ -85,7 +124,18 @@ export class AsynchronousRounds {
     update: UpdateMessage,
   ): { round: OpenRound; arrival: Arrival } | { code: ErrorCode; message: string } {
     const check = this.dispatches.check(clientId, update, this.parts.modelVersion());
-    if ('code' in check) return check;
+    if ('code' in check) {
+      // A late answer to a model it was sent (its deadline passed, or it was sent a newer one
+      // meanwhile) is honest: if it holds no model it can still answer, it is sent the current
+      // one so it goes on. A claim to a model never sent to it gets nothing new.
+      if (
+        check.code !== 'not-sampled' &&
+        this.dispatches.wasSent(clientId, update.roundId, update.modelVersion) &&
+        this.dispatches.idle(clientId)
+      )
+        this.answered(clientId);
+      return check;
+    }
     const round = this.parts.openRound();
     if (!round || round.strategy.complete?.()) {
       this.dispatches.end(clientId);
@@ -117,12 +167,20 @@ export class AsynchronousRounds {
     return outstanding ?? (round ? this.record(round, clientId) : undefined);
   }
 
-  /** Sends `clientId` the open round's model when it holds none it can still answer. */
+  /**
+   * Sends `clientId` the open round's model when it holds none it can still answer. It runs
+   * outside any handler's guard (from setImmediate, or the run loop's round opening): what it
+   * throws is a fault for that client alone; the client gets a model again on its next turn.
+   */
   private dispatch(round: OpenRound, clientId: string): void {
-    const link = this.parts.linkOf(clientId);
-    if (!link || !this.dispatches.idle(clientId)) return;
-    const start = this.record(round, clientId);
-    if (start) link.emit('round:start', start);
+    try {
+      const link = this.parts.linkOf(clientId);
+      if (!link || !this.dispatches.idle(clientId)) return;
+      const start = this.record(round, clientId);
+      if (start) link.emit('round:start', start);
+    } catch (error) {
+      this.parts.fault('dispatch', error);
+    }
   }
 
   /** The open round's model for `clientId`, with a deadline of its own, recorded as sent. */

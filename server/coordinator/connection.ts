@@ -3,7 +3,9 @@
  * of socket.io middleware: each inbound event's handler runs inside a guard
  * (a handler that throws is an `internal` refusal, never a crash), its answer
  * goes to the ack, and every refusal counts against the connection — past
- * `maxRefusals` within `refusalWindowMs` it is cut off.
+ * `maxRefusals` within `refusalWindowMs` it is cut off. Answering itself (the
+ * ack, a cut-off's disconnect) may throw on a broken link: that is a
+ * `coordinator:fault` event, never an unhandled rejection that ends the process.
  */
 import type { ClientLink } from '../clientHub.js';
 import { StrikeCounter } from '../strikes.js';
@@ -42,6 +44,16 @@ export function serveConnection(
       link.disconnect('cut-off');
     }
   };
+  /** Answering threw: told as an event (itself guarded: a listener may throw too). */
+  const fault = (error: unknown) => {
+    try {
+      emit({ type: 'coordinator:fault', where: 'answer', message: messageOf(error) });
+    } catch (again) {
+      console.error(
+        `fedistill coordinator: answering a client failed (${messageOf(error)}), and telling it failed too (${messageOf(again)})`,
+      );
+    }
+  };
   const serve =
     (handle: (link: ClientLink, payload: unknown) => { ok: boolean } | Promise<{ ok: boolean }>) =>
     (payload: unknown, ack: unknown) => {
@@ -49,18 +61,29 @@ export function serveConnection(
       try {
         response = handle(link, payload);
       } catch (error) {
-        response = refusal('internal', (error as Error).message);
+        response = refusal('internal', messageOf(error));
       }
       if (response instanceof Promise)
-        response.then(
-          (later) => answer(ack, later),
-          (error: unknown) => answer(ack, refusal('internal', (error as Error).message)),
-        );
-      else answer(ack, response);
+        response
+          .then(
+            (later) => answer(ack, later),
+            (error: unknown) => answer(ack, refusal('internal', messageOf(error))),
+          )
+          .catch((error: unknown) => fault(error));
+      else
+        try {
+          answer(ack, response);
+        } catch (error) {
+          fault(error);
+        }
     };
   link.on('join', serve(handlers.join));
   link.on('update', serve(handlers.update));
   link.on('secagg', serve(handlers.secagg));
   link.on('abstain', serve(handlers.abstain));
   link.onDisconnect(() => handlers.disconnect(link));
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -11,11 +11,16 @@ import type { ErrorCode, RoundStart, UpdateMessage } from '../../shared/protocol
 
 export type ArrivalCheck = { staleness: number } | { code: ErrorCode; message: string };
 
+/** How many of its latest dispatches are remembered per client (to tell a late answer from a forged one). */
+const REMEMBERED = 16;
+
 export class Dispatches {
   /** The round:start each client is training on, until its update is answered. */
   private readonly live = new Map<string, RoundStart>();
   /** The last deadline each client was given: a client tells round:starts apart by id@deadline. */
   private readonly lastDeadline = new Map<string, number>();
+  /** The latest `roundId@modelVersion`s each client was sent, newest last (at most REMEMBERED). */
+  private readonly sent = new Map<string, string[]>();
 
   /** Whether `clientId` holds no model it can still answer. */
   idle(clientId: string, now = Date.now()): boolean {
@@ -37,7 +42,19 @@ export class Dispatches {
     const sent = deadline === start.deadline ? start : { ...start, deadline };
     this.live.set(clientId, sent);
     this.lastDeadline.set(clientId, deadline);
+    const key = `${sent.roundId}@${sent.modelVersion}`;
+    const history = (this.sent.get(clientId) ?? []).filter((k) => k !== key);
+    history.push(key);
+    this.sent.set(clientId, history.slice(-REMEMBERED));
     return sent;
+  }
+
+  /**
+   * Whether `clientId` was sent round `roundId` at `modelVersion` (among its latest dispatches):
+   * an update refused for naming it is an honest late answer, not a forged claim.
+   */
+  wasSent(clientId: string, roundId: number, modelVersion: number): boolean {
+    return this.sent.get(clientId)?.includes(`${roundId}@${modelVersion}`) ?? false;
   }
 
   /** Whether `update` answers what `clientId` was sent, and if so its staleness at `version`. */

@@ -46,6 +46,11 @@ export type CoordinatorEvent =
   /** Excluded from the run: `accusers` different clients could not open its key shares. */
   | { type: 'client:excluded'; clientId: string; accusers: string[] }
   | { type: 'round:closed'; record: RoundRecord }
+  /**
+   * A step of the coordinator's own outside any handler's guard threw (an ack to a link that
+   * broke, a dispatch): logged and counted, and the run goes on.
+   */
+  | { type: 'coordinator:fault'; where: string; message: string }
   | { type: 'run:ended'; status: 'completed' | 'stopped'; roundsAggregated: number }
   | { type: 'waiting'; connected: number; needed: number };
 

@@ -96,6 +96,17 @@ export class UpdateIntake {
     return refusal(code, message);
   }
 
+  /** Refuses the update `raw` from `link` before any other check (recorded like every refusal). */
+  refuseUpdate(
+    link: ClientLink,
+    raw: unknown,
+    code: ErrorCode,
+    message: string,
+    bytes: number,
+  ): UpdateResponse {
+    return this.reject(claimedRoundOf(raw), link.clientId ?? UNJOINED, code, message, bytes);
+  }
+
   private bytesOf(link: ClientLink, raw: unknown): number {
     return link.lastMessageBytes ?? this.parts.codec.encode(raw).byteLength;
   }

@@ -242,6 +242,11 @@ export function describeEvent(
         level: 'info',
         text: `run ${event.status} after ${event.roundsAggregated} aggregated rounds`,
       };
+    case 'coordinator:fault':
+      return {
+        level: 'warn',
+        text: `coordinator fault (${event.where}), skipped: ${event.message}`,
+      };
     case 'waiting':
       return { level: 'info', text: `waiting for clients: ${event.connected}/${event.needed}` };
     default:

@@ -31,6 +31,7 @@ export class CoordinatorMetrics {
   private readonly refused: Counter<'reason'>;
   private readonly bytes: Counter<'direction'>;
   private readonly cutOffs: Counter;
+  private readonly faults: Counter<'where'>;
   private readonly connectedClients: Gauge;
   private readonly roundDuration: Histogram;
   private readonly studentAccuracy: Gauge;
@@ -83,6 +84,12 @@ export class CoordinatorMetrics {
     this.cutOffs = new Counter({
       name: 'fedistill_client_cutoffs_total',
       help: 'Connections disconnected for sending too many refused messages.',
+      registers,
+    });
+    this.faults = new Counter({
+      name: 'fedistill_coordinator_faults_total',
+      help: 'Steps of the coordinator outside a handler that threw and were skipped (an ack to a broken link, a dispatch), by where.',
+      labelNames: ['where'],
       registers,
     });
     this.connectedClients = new Gauge({
@@ -148,6 +155,9 @@ export class CoordinatorMetrics {
         return;
       case 'client:cut-off':
         this.cutOffs.inc();
+        return;
+      case 'coordinator:fault':
+        this.faults.inc({ where: event.where });
         return;
       case 'update:accepted':
         this.accepted.inc();

@@ -36,7 +36,11 @@ after(() => {
 const spec = mlpSpec(3, [2], 2);
 const metrics = { loss: 0.5, accuracy: 0.5, trainMillis: 1, steps: 1 };
 
-function coordinatorOver(hub: MemoryHub, config: CoordinatorConfigInput) {
+function coordinatorOver(
+  hub: MemoryHub,
+  config: CoordinatorConfigInput,
+  more: { classNames?: readonly string[] } = {},
+) {
   const dir = mkdtempSync(join(tmpdir(), 'fedistill-coordinator-'));
   dirs.push(dir);
   const store = new RunStore(join(dir, 'fedistill.sqlite'));
@@ -61,6 +65,7 @@ function coordinatorOver(hub: MemoryHub, config: CoordinatorConfigInput) {
     proxyInputs: { url: '/artifacts/proxy', hash: 'proxyhash', bytes: 10 },
     softLabels: { url: '/artifacts/labels', hash: 'labelshash', bytes: 10, temperature: 4 },
     onEvent: (event) => events.push(event),
+    ...more,
   });
   return { coordinator, store, events };
 }
@@ -274,4 +279,15 @@ test('a global-model strategy exports the trained student', async () => {
   assert.ok(result.studentExport && existsSync(result.studentExport), `${result.studentExport}`);
   coordinator.dispose();
   store.close();
+});
+
+test("the status API names the run's classes where its data name them", () => {
+  const named = coordinatorOver(new MemoryHub(), {}, { classNames: ['cat', 'dog'] });
+  assert.deepEqual(named.coordinator.status().classNames, ['cat', 'dog']);
+  const plain = coordinatorOver(new MemoryHub(), {});
+  assert.equal('classNames' in plain.coordinator.status(), false);
+  for (const { coordinator, store } of [named, plain]) {
+    coordinator.dispose();
+    store.close();
+  }
 });

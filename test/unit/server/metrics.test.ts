@@ -88,6 +88,9 @@ test('counters, gauges and the duration histogram follow the events', async () =
     message: '',
   });
   metrics.observe({ type: 'client:cut-off', clientId: null, refusals: 21 });
+  metrics.observe({ type: 'coordinator:fault', where: 'dispatch', message: 'emit threw' });
+  metrics.observe({ type: 'coordinator:fault', where: 'dispatch', message: 'emit threw' });
+  metrics.observe({ type: 'coordinator:fault', where: 'answer', message: 'ack threw' });
   // Round 1: 3 sampled × 1000 bytes down, 3 × 400 up, 1.5 s. Round 2 failed: 2 × 1000 down, 1 × 400 up, 4 s.
   metrics.observe({ type: 'round:closed', record: record({}) });
   metrics.observe({
@@ -110,6 +113,8 @@ test('counters, gauges and the duration histogram follow the events', async () =
   assert.equal(sampleValue(s, 'fedistill_updates_refused_total', { reason: 'wrong-round' }), 2);
   assert.equal(sampleValue(s, 'fedistill_updates_refused_total', { reason: 'invalid-payload' }), 1);
   assert.equal(sampleValue(s, 'fedistill_client_cutoffs_total'), 1);
+  assert.equal(sampleValue(s, 'fedistill_coordinator_faults_total', { where: 'dispatch' }), 2);
+  assert.equal(sampleValue(s, 'fedistill_coordinator_faults_total', { where: 'answer' }), 1);
   assert.equal(sampleValue(s, 'fedistill_rounds_total', { status: 'aggregated' }), 1);
   assert.equal(sampleValue(s, 'fedistill_rounds_total', { status: 'failed' }), 1);
   assert.equal(sampleValue(s, 'fedistill_traffic_bytes_total', { direction: 'down' }), 5000);

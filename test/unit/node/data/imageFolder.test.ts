@@ -7,11 +7,18 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadProxySource } from '../../../../cli/dataFlags.js';
+import {
+  loadProxySource,
+  parseClassNames,
+  pickDataFlags,
+  sourceOptions,
+} from '../../../../cli/dataFlags.js';
+import { loadTrainAndValidation } from '../../../../cli/joinCommand.js';
 import { partitionToFolders } from '../../../../cli/partitionCommand.js';
+import { loadImageSplit } from '../../../../node/data/imageFolder.js';
 import { listFolderSplits, loadDataSource } from '../../../../node/data/source.js';
 import { DatasetError } from '../../../../shared/errors.js';
 import { grey, writeJpeg, writePng } from '../../../support/imageFiles.js';
@@ -240,5 +247,88 @@ test('fedistill partition deals an image folder out to IDX client folders and re
       }
     }
     assert.equal(seen, 6);
+  });
+});
+
+test("the run's class names (--classes) give the labels: a folder lacking a class keeps the others'; an unknown class is refused", () => {
+  withTempDir((dir) => {
+    // A non-IID client's folder: no dog.
+    writePng(join(dir, 'mine', 'cat', 'a.png'), 2, 2, () => grey(10), true);
+    writePng(join(dir, 'mine', 'fish', 'b.png'), 2, 2, () => grey(20), true);
+    const own = loadDataSource(join(dir, 'mine'));
+    assert.deepEqual([...own.y!], [0, 1], "the folder's own sorted names: fish shifts to 1");
+    const run = loadDataSource(join(dir, 'mine'), { classes: ['cat', 'dog', 'fish'] });
+    assert.deepEqual([...run.y!], [0, 2], "the run's names: fish keeps 2");
+    assert.deepEqual(run.classNames, ['cat', 'dog', 'fish']);
+    assert.equal(run.numClasses, 3);
+    assert.match(run.origin, /3 classes: 0 cat, 1 dog, 2 fish/);
+    // Through the CLI flag's parser and loader options.
+    const flags = pickDataFlags({ classes: parseClassNames('cat, dog,fish') });
+    assert.deepEqual([...loadDataSource(join(dir, 'mine'), sourceOptions(flags)).y!], [0, 2]);
+    assert.throws(
+      () => loadDataSource(join(dir, 'mine'), { classes: ['cat', 'dog'] }),
+      (error: unknown) =>
+        error instanceof DatasetError &&
+        /mine has class folder 'fish' that the run's classes \(cat, dog\) do not name/.test(
+          error.message,
+        ),
+    );
+    assert.throws(
+      () => loadDataSource(join(dir, 'mine'), { classes: ['cat', 'cat', 'fish'] }),
+      /name 'cat' twice/,
+    );
+    assert.throws(() => parseClassNames('cat,,dog'), /not a list of class names/);
+    // Labels of IDX and CSV data are numbers: the names do not apply there.
+    writeFileSync(join(dir, 'rows.csv'), '0,1,2\n1,3,4\n');
+    assert.throws(
+      () => loadDataSource(dir, { classes: ['a'], split: 'rows' }),
+      /apply to image class folders only; CSV labels are numbers already/,
+    );
+    // fedistill join tells the mapping it trains with, and where it came from.
+    assert.match(
+      loadTrainAndValidation({ data: join(dir, 'mine'), dataFlags: flags }).description,
+      /labels by class folder \(--classes\): 0 cat, 1 dog, 2 fish$/,
+    );
+    assert.match(
+      loadTrainAndValidation({ data: join(dir, 'mine') }).description,
+      /labels by class folder \(this folder's own sorted names, unless the coordinator names the run's\): 0 cat, 1 fish$/,
+    );
+  });
+});
+
+test('links that cannot be followed: an IDX or CSV folder ignores them; in an image folder they are a DatasetError naming the path', () => {
+  withTempDir((dir) => {
+    // A CSV folder with a looping link and a subfolder that is no image split: it loads as before.
+    writeFileSync(join(dir, 'rows.csv'), '0,1,2\n1,3,4\n');
+    symlinkSync('loop', join(dir, 'loop'));
+    mkdirSync(join(dir, 'notes', 'old'), { recursive: true });
+    symlinkSync('self', join(dir, 'notes', 'old', 'self'));
+    assert.equal(loadDataSource(dir).count, 2);
+    assert.deepEqual(
+      listFolderSplits(dir).map((s) => `${s.name} ${s.kind}`),
+      ['rows csv'],
+    );
+  });
+  withTempDir((dir) => {
+    writePng(join(dir, 'cat', 'a.png'), 2, 2, () => grey(10), true);
+    symlinkSync('b.png', join(dir, 'cat', 'b.png'));
+    assert.throws(
+      () => loadDataSource(dir),
+      (error: unknown) =>
+        error instanceof DatasetError &&
+        error.message.includes(`cannot read ${join(dir, 'cat', 'b.png')}`) &&
+        /ELOOP/.test(error.message),
+    );
+  });
+  withTempDir((dir) => {
+    // Folders that changed between listing and loading: a class folder the split does not name.
+    writePng(join(dir, 'cat', 'a.png'), 2, 2, () => grey(10), true);
+    writePng(join(dir, 'dog', 'b.png'), 2, 2, () => grey(20), true);
+    assert.throws(
+      () => loadImageSplit(dir, { name: 'x', folder: '', classes: ['cat'] }),
+      (error: unknown) =>
+        error instanceof DatasetError &&
+        error.message.startsWith(`${join(dir, 'dog')} is a class folder the split's classes (cat)`),
+    );
   });
 });

@@ -63,3 +63,16 @@ test('a client is idle once its deadline passes; a repeat dispatch gets a later 
   assert.equal(again.deadline, 1_001);
   assert.equal(dispatches.record('b', start(1, 0, 1_000)).deadline, 1_000);
 });
+
+test('the latest dispatches are remembered, to tell a late answer from a forged claim', () => {
+  const dispatches = new Dispatches();
+  dispatches.record('a', start(1, 0, 10_000));
+  dispatches.record('a', start(2, 1, 20_000));
+  assert.equal(dispatches.wasSent('a', 1, 0), true, 'an earlier dispatch');
+  assert.equal(dispatches.wasSent('a', 2, 1), true, 'the live one');
+  assert.equal(dispatches.wasSent('a', 2, 0), false, 'never sent at that version');
+  assert.equal(dispatches.wasSent('b', 1, 0), false, 'never sent to b');
+  for (let round = 3; round < 20; round++) dispatches.record('a', start(round, round - 1, 30_000));
+  assert.equal(dispatches.wasSent('a', 1, 0), false, 'only the latest 16 are kept');
+  assert.equal(dispatches.wasSent('a', 4, 3), true);
+});
