@@ -284,6 +284,8 @@ export async function runJoin(options: JoinOptions): Promise<number> {
   options.log(`private data: ${data.count} samples from ${options.data}; ${description}`);
   const transport = new SocketTransport({
     url: options.server,
+    // A coordinator restarted between the join and the downloads gets as long as a first connect.
+    artifactRetryMs: connectTimeoutMs,
     ...(options.token !== undefined ? { token: options.token } : {}),
     ...(options.protocolVersion !== undefined ? { protocolVersion: options.protocolVersion } : {}),
   });

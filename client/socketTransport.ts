@@ -31,6 +31,12 @@ export interface SocketTransportOptions {
   ackTimeoutMs?: number;
   /** Longest pause between reconnection attempts. Defaults to 5 s. */
   maxReconnectDelayMs?: number;
+  /**
+   * How long an artifact download keeps retrying a coordinator that is unreachable or answers
+   * 5xx (it may be restarting: artifacts are content-addressed, so a retry gets the same bytes).
+   * Defaults to 120 s.
+   */
+  artifactRetryMs?: number;
 }
 
 type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -141,18 +147,46 @@ export class SocketTransport implements FedTransport {
       .emitWithAck('abstain', message);
   }
 
+  /**
+   * GETs an artifact, retrying with backoff (250 ms doubling to 5 s) while the coordinator is
+   * unreachable, answers 5xx or 429, or the body breaks off — a coordinator killed and resumed
+   * between a client's join and its download serves the same bytes again. A 4xx other than 429
+   * or a body of the wrong size fails at once.
+   */
   async fetchArtifact(ref: ArtifactRef): Promise<Uint8Array> {
     const url = new URL(ref.url, this.options.url);
-    const response = await fetch(url, {
-      headers: this.options.token ? { authorization: `Bearer ${this.options.token}` } : {},
-    });
-    if (!response.ok)
-      throw new Error(`GET ${url.pathname} failed: ${response.status} ${response.statusText}`);
-    const bytes = new Uint8Array(await response.arrayBuffer());
-    if (bytes.byteLength !== ref.bytes) {
-      throw new Error(`artifact ${ref.hash} is ${bytes.byteLength} bytes, expected ${ref.bytes}`);
+    const deadline = Date.now() + (this.options.artifactRetryMs ?? 120_000);
+    let delay = 250;
+    for (let attempt = 1; ; attempt++) {
+      let cause: string;
+      try {
+        const response = await fetch(url, {
+          headers: this.options.token ? { authorization: `Bearer ${this.options.token}` } : {},
+        });
+        if (response.ok) {
+          const bytes = new Uint8Array(await response.arrayBuffer());
+          if (bytes.byteLength !== ref.bytes) {
+            throw new ArtifactSizeError(
+              `artifact ${ref.hash} is ${bytes.byteLength} bytes, expected ${ref.bytes}`,
+            );
+          }
+          return bytes;
+        }
+        await response.body?.cancel();
+        cause = `${response.status} ${response.statusText}`;
+        if (response.status < 500 && response.status !== 429)
+          throw new Error(`GET ${url.pathname} failed: ${cause}`);
+      } catch (error) {
+        if (!(error instanceof TypeError)) throw error;
+        // fetch rejects with a TypeError for network failures (refused, reset, body cut off).
+        const reason = (error as TypeError & { cause?: { code?: string } }).cause?.code;
+        cause = reason ?? error.message;
+      }
+      if (this.closed || Date.now() + delay > deadline)
+        throw new Error(`GET ${url.pathname} failed after ${attempt} attempts: ${cause}`);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(5_000, delay * 2);
     }
-    return bytes;
   }
 
   close(): void {
@@ -160,4 +194,9 @@ export class SocketTransport implements FedTransport {
     clearTimeout(this.retryTimer);
     this.socket?.close();
   }
+}
+
+/** A downloaded artifact whose size is not the one its reference names: never retried. */
+class ArtifactSizeError extends Error {
+  override readonly name = 'ArtifactSizeError';
 }
