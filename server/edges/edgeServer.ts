@@ -307,6 +307,9 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     log(`round ${roundId}: partial of ${partial.clients.length} client(s) sent`);
   };
   const openRound = (message: RoundOpen) => {
+    // The master sends a round's opening again to an edge it takes for new (it dropped this one
+    // for silence): the round this edge holds keeps its partial sum, and no closed round reopens.
+    if (round?.roundId === message.roundId || message.roundId <= lastClosed) return;
     bound ??= new UpdateBound(message.updateBound);
     bound.openRound();
     round = {

@@ -110,10 +110,15 @@ export class MasterEdges implements EdgeRoundPort {
       (error) => parts.log(`edges: reading ${this.keys.up}: ${error.message}`, 'warn'),
     );
     const timeout = options.heartbeatTimeoutMs ?? 6000;
+    // While the master's own Redis connection is down it hears no edge: that is no edge's
+    // silence. Silence counts again from the moment the connection is back.
+    let readySince = Date.now();
+    readerConnection.on('ready', () => (readySince = Date.now()));
     this.sweep = setInterval(() => {
+      if (readerConnection.status !== 'ready') return;
       const now = Date.now();
       for (const [edge, seen] of this.lastSeen)
-        if (now - seen > timeout) {
+        if (now - Math.max(seen, readySince) > timeout) {
           parts.log(
             `edges: edge ${edge} silent for ${timeout} ms: its connections are gone`,
             'warn',

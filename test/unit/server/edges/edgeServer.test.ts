@@ -12,19 +12,47 @@ import { io } from 'socket.io-client';
 import { createSocketParser } from '../../../../shared/codec/index.js';
 import { PROTOCOL_VERSION } from '../../../../shared/protocol/index.js';
 import { startEdge, type RunningEdge } from '../../../../server/edges/edgeServer.js';
-import { edgeKeys } from '../../../../server/edges/redisControlPlane.js';
+import type { PartialMessage } from '../../../../server/edges/messages.js';
+import {
+  SignedReader,
+  SignedWriter,
+  edgeKeys,
+} from '../../../../server/edges/redisControlPlane.js';
+import { DEFAULT_UPDATE_BOUND } from '../../../../server/robustness/index.js';
 import { startRedis, type TestRedis } from '../../../support/redis.js';
 
 let redis: TestRedis;
 let edge: RunningEdge;
 let writer: Redis;
+const SECRET = 'a-secret-of-16-chars';
+
+function connect() {
+  const socket = io(edge.url, {
+    transports: ['websocket'],
+    parser: createSocketParser(),
+    auth: { protocolVersion: PROTOCOL_VERSION },
+    reconnection: false,
+  });
+  return new Promise<typeof socket>((resolve, reject) => {
+    socket.once('connect', () => resolve(socket));
+    socket.once('connect_error', reject);
+  });
+}
+
+async function until(condition: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
 
 before(async () => {
   redis = await startRedis();
   writer = new Redis(redis.url);
   edge = await startEdge({
     redis: redis.url,
-    secret: 'a-secret-of-16-chars',
+    secret: SECRET,
     id: 'lone-edge',
     maxRefusals: 3,
   });
@@ -82,4 +110,41 @@ test('a connection whose updates the edge keeps refusing is cut off past maxRefu
     answers.slice(0, 3).map((a) => (a as { error?: { code?: string } }).error?.code),
     ['not-joined', 'not-joined', 'not-joined'],
   );
+});
+
+test('a round:open for the round already open keeps its partial; a closed round does not reopen', async () => {
+  const keys = edgeKeys('default');
+  const downConnection = new Redis(redis.url);
+  const down = new SignedWriter(downConnection, SECRET, 'down');
+  const partials: PartialMessage[] = [];
+  const upReader = new SignedReader(
+    new Redis(redis.url),
+    keys.up,
+    SECRET,
+    'up',
+    (entry) => {
+      const message = entry.message as { t?: string };
+      if (message?.t === 'partial') partials.push(message as PartialMessage);
+    },
+    () => undefined,
+  );
+  const open = { t: 'round:open', roundId: 7, numParams: 3, updateBound: DEFAULT_UPDATE_BOUND };
+  await down.send(keys.down('lone-edge'), 'lone-edge', open).written;
+  const socket = await connect();
+  // Refused at the edge (not joined), so tallied in round 7's partial.
+  await socket.timeout(5000).emitWithAck('update', { roundId: 7 });
+  await down.send(keys.down('lone-edge'), 'lone-edge', open).written;
+  await down.send(keys.down('lone-edge'), 'lone-edge', { t: 'round:close', roundId: 7 }).written;
+  await down.send(keys.down('lone-edge'), 'lone-edge', open).written;
+  await down.send(keys.down('lone-edge'), 'lone-edge', { t: 'round:close', roundId: 7 }).written;
+  await until(() => partials.length >= 1);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  socket.disconnect();
+  await upReader.stop();
+  downConnection.disconnect();
+  assert.equal(partials.length, 1, 'round 7 closed once');
+  assert.deepEqual(partials[0]!.refusals['not-joined'], {
+    count: 1,
+    bytes: partials[0]!.refusals['not-joined']!.bytes,
+  });
 });
