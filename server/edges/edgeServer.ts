@@ -31,7 +31,7 @@ import type { BoundVerdict } from '../robustness/index.js';
 import { ContributionError, decodeDelta, refuseFields } from '../strategies/index.js';
 import { describeIssues, refusal } from '../coordinator/refusals.js';
 import { StrikeCounter } from '../strikes.js';
-import { checkEdgeSecret } from './envelope.js';
+import { checkEdgeSecret, newIncarnation } from './envelope.js';
 import type { DownMessage, ForwardedEvent, RefusalTally, RoundOpen } from './messages.js';
 import { FORWARDED_EVENTS } from './messages.js';
 import { PartialSum } from './partialSum.js';
@@ -92,7 +92,11 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
   const redis = await openRedis(options.redis, onRedisError);
   const readerConnection = redis.duplicate();
   readerConnection.on('error', onRedisError);
-  const writer = new SignedWriter(redis, secret, 'up');
+  // This process's incarnation: in every entry's seal, and in its link ids, so that neither the
+  // master's links of an earlier process under the same --id nor acks meant for them match
+  // this one's.
+  const incarnation = newIncarnation();
+  const writer = new SignedWriter(redis, secret, 'up', incarnation);
   const up = (message: unknown) => {
     writer.send(keys.up, id, message).written.catch((error: Error) => onRedisError(error));
   };
@@ -100,7 +104,8 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
   const authority = new JoinAuthority({ tokens: options.tokens ?? [] });
   const maxBytes = options.maxMessageBytes ?? 64 * 1024 * 1024;
   const sockets = new Map<string, Socket>();
-  const pending = new Map<number, Ack>();
+  /** Acks awaited from the master, by `${link} ${req}`. */
+  const pending = new Map<string, Ack>();
   let nextReq = 0;
   let nextLink = 0;
   let round: EdgeRound | undefined;
@@ -191,7 +196,7 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     onAck: Ack,
   ) => {
     const req = nextReq++;
-    pending.set(req, onAck);
+    pending.set(`${link} ${req}`, onAck);
     up({ t: 'event', link, event, payload, req, bytes });
   };
 
@@ -260,7 +265,7 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
   };
 
   io.on('connection', (socket) => {
-    const link = `l${nextLink++}`;
+    const link = `${incarnation}.l${nextLink++}`;
     sockets.set(link, socket);
     let lastFrameBytes = 0;
     socket.conn.on('data', (data: string | Uint8Array | ArrayBuffer) => {
@@ -328,8 +333,9 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     const message = entry.message as DownMessage;
     switch (message.t) {
       case 'ack': {
-        const onAck = pending.get(message.req);
-        pending.delete(message.req);
+        const key = `${message.link} ${message.req}`;
+        const onAck = pending.get(key);
+        pending.delete(key);
         onAck?.(message.response);
         break;
       }

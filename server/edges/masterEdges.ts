@@ -69,6 +69,8 @@ export class MasterEdges implements EdgeRoundPort {
   private readonly writer: SignedWriter;
   private readonly reader: SignedReader;
   private readonly lastSeen = new Map<string, number>();
+  /** Each edge's incarnation last heard: a new one is the edge restarted under its name. */
+  private readonly incarnations = new Map<string, string>();
   private readonly sweep: NodeJS.Timeout;
   private openMessage: RoundOpen | undefined;
   private collecting: Collecting | undefined;
@@ -123,9 +125,7 @@ export class MasterEdges implements EdgeRoundPort {
             `edges: edge ${edge} silent for ${timeout} ms: its connections are gone`,
             'warn',
           );
-          this.lastSeen.delete(edge);
-          this.hub.dropEdge(edge);
-          this.noLongerAwaited(edge);
+          this.dropEdge(edge);
         }
     }, 1000);
     this.sweep.unref();
@@ -174,8 +174,16 @@ export class MasterEdges implements EdgeRoundPort {
         `not an edge message: ${parsed.error.message}`,
         entry.bytes,
       );
-    const { edge } = entry;
+    const { edge, incarnation } = entry;
     const message = parsed.data;
+    const previous = this.incarnations.get(edge);
+    if (previous !== undefined && previous !== incarnation && this.lastSeen.has(edge)) {
+      // The edge restarted under its name: the old process's connections are gone, and the new
+      // one has none of what was sent to the old (the round's opening, the shared weights).
+      this.parts.log(`edges: edge ${edge} restarted: its earlier connections are gone`, 'warn');
+      this.dropEdge(edge);
+    }
+    this.incarnations.set(edge, incarnation);
     const known = this.lastSeen.has(edge);
     this.lastSeen.set(edge, Date.now());
     // An edge that appears while a round is open learns of it, so it can fold that round's updates.
@@ -206,6 +214,12 @@ export class MasterEdges implements EdgeRoundPort {
     if (collecting.got.has(edge))
       return this.refuse(edge, partial.roundId, 'a second partial for this round', bytes);
     collecting.got.set(edge, { partial, bytes });
+    this.noLongerAwaited(edge);
+  }
+
+  private dropEdge(edge: string): void {
+    this.lastSeen.delete(edge);
+    this.hub.dropEdge(edge);
     this.noLongerAwaited(edge);
   }
 

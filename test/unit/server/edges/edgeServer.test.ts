@@ -117,14 +117,17 @@ test('a round:open for the round already open keeps its partial; a closed round 
   const downConnection = new Redis(redis.url);
   const down = new SignedWriter(downConnection, SECRET, 'down');
   const partials: PartialMessage[] = [];
+  const links: [string, string][] = [];
   const upReader = new SignedReader(
     new Redis(redis.url),
     keys.up,
     SECRET,
     'up',
     (entry) => {
-      const message = entry.message as { t?: string };
+      const message = entry.message as { t?: string; link?: string };
       if (message?.t === 'partial') partials.push(message as PartialMessage);
+      // Link ids carry the edge process's incarnation (a restart under the same --id is new).
+      if (message?.t === 'connect') links.push([message.link!, entry.incarnation]);
     },
     () => undefined,
   );
@@ -143,6 +146,8 @@ test('a round:open for the round already open keeps its partial; a closed round 
   await upReader.stop();
   downConnection.disconnect();
   assert.equal(partials.length, 1, 'round 7 closed once');
+  assert.equal(links.length, 1);
+  assert.ok(links[0]![0].startsWith(`${links[0]![1]}.`), `link ${links[0]![0]}`);
   assert.deepEqual(partials[0]!.refusals['not-joined'], {
     count: 1,
     bytes: partials[0]!.refusals['not-joined']!.bytes,

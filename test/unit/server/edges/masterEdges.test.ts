@@ -1,0 +1,113 @@
+/**
+ * The master's end of the edges on a real redis-server, with edges played by
+ * signed writers: an edge restarted under the same name (a new incarnation)
+ * has its earlier connections dropped and cut, and is sent the shared weights
+ * again.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { Redis } from 'ioredis';
+import type { ClientLink } from '../../../../server/clientHub.js';
+import { MasterEdges } from '../../../../server/edges/masterEdges.js';
+import type { DownMessage } from '../../../../server/edges/messages.js';
+import {
+  SignedReader,
+  SignedWriter,
+  edgeKeys,
+} from '../../../../server/edges/redisControlPlane.js';
+import { RunStore } from '../../../../server/store.js';
+import { startRedis, type TestRedis } from '../../../support/redis.js';
+
+const SECRET = 'a-secret-of-16-chars';
+let redis: TestRedis;
+let store: RunStore;
+
+before(async () => {
+  redis = await startRedis();
+  store = new RunStore(':memory:');
+  store.createRun({ id: 'r', startedAt: 1, config: {}, teacherHash: 'h' });
+});
+
+after(async () => {
+  store?.close();
+  await redis?.stop();
+});
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const end = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** A master on its own cluster, an edge's writer, and what the edge is sent. */
+async function setUp(cluster: string) {
+  const logs: string[] = [];
+  const master = await MasterEdges.start(
+    { redis: redis.url, secret: SECRET, cluster },
+    { runId: 'r', store, log: (message) => void logs.push(message) },
+  );
+  const keys = edgeKeys(cluster);
+  const connection = new Redis(redis.url);
+  const down: DownMessage[] = [];
+  const reader = new SignedReader(
+    new Redis(redis.url),
+    keys.down('e1'),
+    SECRET,
+    'down',
+    (entry) => void down.push(entry.message as DownMessage),
+    () => undefined,
+  );
+  const edge = (writer = new SignedWriter(connection, SECRET, 'up')) => ({
+    writer,
+    send: (message: unknown) => writer.send(keys.up, 'e1', message).written,
+  });
+  return {
+    master,
+    logs,
+    down,
+    edge,
+    async close() {
+      await reader.stop();
+      connection.disconnect();
+      await master.close();
+    },
+  };
+}
+
+test('an edge restarted under its name: its earlier links are dropped and cut, and it gets the shared weights again', async () => {
+  const run = await setUp('restart');
+  const links: ClientLink[] = [];
+  const gone: ClientLink[] = [];
+  run.master.hub.onConnection((link) => {
+    links.push(link);
+    link.onDisconnect(() => gone.push(link));
+    link.on('join', (_payload, ack) => {
+      link.clientId = `client-${links.length}`;
+      (ack as (response: unknown) => void)({ ok: true });
+    });
+  });
+  try {
+    const first = run.edge();
+    await first.send({ t: 'hello' });
+    await first.send({ t: 'event', link: 'l0', event: 'join', payload: {}, req: 0, bytes: 1 });
+    await until(() => links.length === 1 && run.master.edgeOf('client-1') === 'e1', 'the join');
+    const weights = { weights: 'the round start' };
+    run.master.hub.sendShared('e1', 'l0', 'round:start', weights);
+    // The same --id, a new process: its link and request numbers start again.
+    const second = run.edge();
+    await second.send({ t: 'hello' });
+    await second.send({ t: 'event', link: 'l0', event: 'join', payload: {}, req: 0, bytes: 1 });
+    await until(() => links.length === 2, 'the second process’s link');
+    assert.deepEqual(gone, [links[0]], 'the first process’s link is gone');
+    assert.equal(run.master.edgeOf('client-1'), undefined);
+    assert.equal(run.master.edgeOf('client-2'), 'e1');
+    run.master.hub.sendShared('e1', 'l0', 'round:start', weights);
+    await until(() => run.down.filter((m) => m.t === 'share').length === 2, 'a second share');
+    assert.ok(run.down.some((m) => m.t === 'cut' && m.link === 'l0'));
+    assert.ok(run.logs.some((line) => /edge e1 restarted/.test(line)));
+  } finally {
+    await run.close();
+  }
+});
