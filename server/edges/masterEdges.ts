@@ -286,6 +286,8 @@ export class MasterEdges implements EdgeRoundPort {
           );
         resolve();
       }, this.options.partialTimeoutMs ?? 15000);
+      // Nothing else to do must not keep the process alive; close() ends the wait itself.
+      timer.unref();
     });
     clearTimeout(timer);
     this.collecting = undefined;
@@ -308,6 +310,8 @@ export class MasterEdges implements EdgeRoundPort {
 
   async close(): Promise<void> {
     clearInterval(this.sweep);
+    // A round collecting partials gets what came: no partial arrives once the reading stops.
+    this.collecting?.resolve();
     this.floodTally.flush();
     await this.reader.stop();
     await this.writerConnection.quit().catch(() => this.writerConnection.disconnect());

@@ -111,3 +111,19 @@ test('an edge restarted under its name: its earlier links are dropped and cut, a
     await run.close();
   }
 });
+
+test('close() ends a round’s wait for partials at once', async () => {
+  const run = await setUp('close-while-collecting');
+  const first = run.edge();
+  await first.send({ t: 'hello' });
+  await until(() => run.master.liveEdges.includes('e1'), 'the edge');
+  // e1 is awaited and never answers: only the 15 s timeout would end the wait.
+  const collected = run.master.collect(1, ['e1']);
+  let done = false;
+  void collected.then(() => (done = true));
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.equal(done, false);
+  await run.close();
+  await until(() => done, 'collect to resolve after close');
+  assert.equal((await collected).size, 0);
+});
