@@ -59,6 +59,11 @@ export interface EdgeOptions {
   maxRefusals?: number;
   /** Defaults to 60 s. */
   refusalWindowMs?: number;
+  /**
+   * How long a forwarded event (join, claim, abstain) waits for the master's answer before the
+   * client is answered with an `internal` refusal. Defaults to 30,000 ms.
+   */
+  answerTimeoutMs?: number;
   /** How often the edge tells the master it is alive. Defaults to 1000 ms. */
   heartbeatMs?: number;
   log?: (message: string, level?: 'warn') => void;
@@ -104,8 +109,21 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
   const authority = new JoinAuthority({ tokens: options.tokens ?? [] });
   const maxBytes = options.maxMessageBytes ?? 64 * 1024 * 1024;
   const sockets = new Map<string, Socket>();
-  /** Acks awaited from the master, by `${link} ${req}`. */
-  const pending = new Map<string, Ack>();
+  /**
+   * Acks awaited from the master, by link and request: dropped when the link disconnects, and
+   * answered with a refusal when the master does not answer in time, so it cannot grow unbounded.
+   */
+  const pending = new Map<string, Map<number, { onAck: Ack; timer: NodeJS.Timeout }>>();
+  const answerTimeoutMs = options.answerTimeoutMs ?? 30_000;
+  const takePending = (link: string, req: number) => {
+    const waiting = pending.get(link);
+    const entry = waiting?.get(req);
+    if (!waiting || !entry) return undefined;
+    clearTimeout(entry.timer);
+    waiting.delete(req);
+    if (waiting.size === 0) pending.delete(link);
+    return entry.onAck;
+  };
   let nextReq = 0;
   let nextLink = 0;
   let round: EdgeRound | undefined;
@@ -196,7 +214,16 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     onAck: Ack,
   ) => {
     const req = nextReq++;
-    pending.set(`${link} ${req}`, onAck);
+    let waiting = pending.get(link);
+    if (!waiting) pending.set(link, (waiting = new Map()));
+    const timer = setTimeout(() => {
+      takePending(
+        link,
+        req,
+      )?.(refusal('internal', `the master did not answer within ${answerTimeoutMs} ms`));
+    }, answerTimeoutMs);
+    timer.unref();
+    waiting.set(req, { onAck, timer });
     up({ t: 'event', link, event, payload, req, bytes });
   };
 
@@ -289,6 +316,8 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
       });
     socket.on('disconnect', () => {
       sockets.delete(link);
+      for (const { timer } of pending.get(link)?.values() ?? []) clearTimeout(timer);
+      pending.delete(link);
       up({ t: 'gone', link });
     });
   });
@@ -333,10 +362,7 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     const message = entry.message as DownMessage;
     switch (message.t) {
       case 'ack': {
-        const key = `${message.link} ${message.req}`;
-        const onAck = pending.get(key);
-        pending.delete(key);
-        onAck?.(message.response);
+        takePending(message.link, message.req)?.(message.response);
         break;
       }
       case 'emit':
@@ -400,6 +426,9 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     port,
     async close() {
       clearInterval(heartbeat);
+      for (const waiting of pending.values())
+        for (const { timer } of waiting.values()) clearTimeout(timer);
+      pending.clear();
       io.disconnectSockets(true);
       await new Promise<void>((resolve) => io.close(() => resolve()));
       await reader.stop();

@@ -55,6 +55,7 @@ before(async () => {
     secret: SECRET,
     id: 'lone-edge',
     maxRefusals: 3,
+    answerTimeoutMs: 300,
   });
 });
 
@@ -152,4 +153,20 @@ test('a round:open for the round already open keeps its partial; a closed round 
     count: 1,
     bytes: partials[0]!.refusals['not-joined']!.bytes,
   });
+});
+
+test('an event the master never answers is answered with a refusal after answerTimeoutMs', async () => {
+  const socket = await connect();
+  try {
+    // No master reads this cluster: the join waits for an answer that never comes.
+    const answer = (await socket.timeout(5000).emitWithAck('join', { name: 'x' })) as {
+      ok?: boolean;
+      error?: { code?: string; message?: string };
+    };
+    assert.equal(answer.ok, false);
+    assert.equal(answer.error?.code, 'internal');
+    assert.match(answer.error?.message ?? '', /did not answer within 300 ms/);
+  } finally {
+    socket.disconnect();
+  }
 });
