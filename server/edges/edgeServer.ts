@@ -405,6 +405,8 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
 
   io.attach(httpServer);
   try {
+    // The master's answers to this edge's first messages must not come before its reading starts.
+    await reader.ready;
     await new Promise<void>((resolve, reject) => {
       httpServer.once('error', reject);
       httpServer.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());

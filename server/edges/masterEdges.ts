@@ -86,7 +86,9 @@ export class MasterEdges implements EdgeRoundPort {
     const writer = await openRedis(options.redis, onError);
     const reader = writer.duplicate();
     reader.on('error', onError);
-    return new MasterEdges(options, parts, secret, writer, reader);
+    const edges = new MasterEdges(options, parts, secret, writer, reader);
+    await edges.reader.ready;
+    return edges;
   }
 
   private constructor(

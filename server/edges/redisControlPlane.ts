@@ -150,15 +150,24 @@ export interface ReadEntry {
   bytes: number;
 }
 
+/** Entries one XREAD takes at most: a backlog is read in bounded slices. */
+const READ_COUNT = 100;
+
 /**
  * Reads one stream from the moment it is made on (XREAD BLOCK on a connection of its own),
- * checking each entry's seal before decoding its body, and hands entries over in order.
+ * checking each entry's seal before decoding its body, and hands entries over in order. Where
+ * "now" is comes from Redis (the stream's last entry id), not from this host's clock, whose skew
+ * against the server's would skip or replay entries.
  */
 export class SignedReader {
   private stopped = false;
-  private lastId = `${Date.now()}-0`;
+  /** The last entry read; undefined until the start is taken from Redis. */
+  private lastId: string | undefined;
   private readonly guard = new ReplayGuard();
   private readonly done: Promise<void>;
+  private markReady!: () => void;
+  /** Resolves once the reader knows where the stream ends (entries from then on are read). */
+  readonly ready = new Promise<void>((resolve) => (this.markReady = resolve));
 
   constructor(
     private readonly redis: Redis,
@@ -175,8 +184,21 @@ export class SignedReader {
     while (!this.stopped) {
       let result: [Buffer, [Buffer, Buffer[]][]][] | null;
       try {
-        result = (await this.redis.xreadBuffer('BLOCK', 1000, 'STREAMS', this.key, this.lastId)) as
-          [Buffer, [Buffer, Buffer[]][]][] | null;
+        if (this.lastId === undefined) {
+          const last = await this.redis.xrevrange(this.key, '+', '-', 'COUNT', 1);
+          // An empty stream: everything written from now on has an id above 0-0.
+          this.lastId = last[0]?.[0] ?? '0-0';
+          this.markReady();
+        }
+        result = (await this.redis.xreadBuffer(
+          'COUNT',
+          READ_COUNT,
+          'BLOCK',
+          1000,
+          'STREAMS',
+          this.key,
+          this.lastId,
+        )) as [Buffer, [Buffer, Buffer[]][]][] | null;
       } catch (error) {
         if (this.stopped) return;
         this.onError(error as Error);
@@ -234,6 +256,7 @@ export class SignedReader {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.markReady();
     this.redis.disconnect();
     await this.done;
   }

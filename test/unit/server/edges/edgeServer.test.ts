@@ -132,6 +132,7 @@ test('a round:open for the round already open keeps its partial; a closed round 
     },
     () => undefined,
   );
+  await upReader.ready;
   const open = { t: 'round:open', roundId: 7, numParams: 3, updateBound: DEFAULT_UPDATE_BOUND };
   await down.send(keys.down('lone-edge'), 'lone-edge', open).written;
   const socket = await connect();

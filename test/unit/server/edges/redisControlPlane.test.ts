@@ -54,6 +54,8 @@ test('a replayed entry and an entry copied from another cluster are refused', as
   const b = edgeKeys('cluster-b').up;
   const onA = reading(a);
   const onB = reading(b);
+  await onA.reader.ready;
+  await onB.reader.ready;
   const connection = new Redis(redis.url);
   const writer = new SignedWriter(connection, SECRET, 'up');
   await writer.send(a, 'edge-1', { t: 'hello' }).written;
@@ -73,4 +75,21 @@ test('a replayed entry and an entry copied from another cluster are refused', as
   );
   assert.equal(onA.entries[2]!.incarnation, restarted.incarnation);
   assert.match(onB.entries[0]!.refused ?? 'read', /seal does not verify/);
+});
+
+test('the reader starts where the stream ends in Redis, not at this host’s clock', async () => {
+  const key = edgeKeys('clock').up;
+  const connection = new Redis(redis.url);
+  const writer = new SignedWriter(connection, SECRET, 'up');
+  await writer.send(key, 'edge-1', { t: 'hello' }).written;
+  const fields = ((await raw.xrangeBuffer(key, '-', '+')) as [Buffer, Buffer[]][])[0]![1];
+  await raw.del(key);
+  const { entries, reader } = reading(key);
+  await reader.ready;
+  // Written after the reader started, by a Redis whose clock is far behind this host's.
+  await raw.xadd(key, '1000-0', ...(fields as unknown as string[]));
+  await until(() => entries.length >= 1);
+  await reader.stop();
+  connection.disconnect();
+  assert.equal(entries[0]!.refused, undefined);
 });
