@@ -196,12 +196,6 @@ export class MasterEdges implements EdgeRoundPort {
   }
 
   private onPartial(edge: string, partial: PartialMessage, bytes: number): void {
-    const counts = Object.entries(partial.refusals).map(([code, tally]) => ({
-      code: `edge:${code}`,
-      ...tally,
-    }));
-    if (counts.length > 0)
-      this.parts.store.addUnjoinedRefusals(this.parts.runId, counts, Date.now());
     const collecting = this.collecting;
     if (!collecting || collecting.roundId !== partial.roundId) {
       if (partial.clients.length > 0)
@@ -215,6 +209,14 @@ export class MasterEdges implements EdgeRoundPort {
     }
     if (collecting.got.has(edge))
       return this.refuse(edge, partial.roundId, 'a second partial for this round', bytes);
+    // Counted only for the round being collected, once per edge: a stale or repeated partial
+    // (or a replay of one) must not add its tallies again.
+    const counts = Object.entries(partial.refusals).map(([code, tally]) => ({
+      code: `edge:${code}`,
+      ...tally,
+    }));
+    if (counts.length > 0)
+      this.parts.store.addUnjoinedRefusals(this.parts.runId, counts, Date.now());
     collecting.got.set(edge, { partial, bytes });
     this.noLongerAwaited(edge);
   }

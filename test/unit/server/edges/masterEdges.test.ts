@@ -127,3 +127,34 @@ test('close() ends a round’s wait for partials at once', async () => {
   await until(() => done, 'collect to resolve after close');
   assert.equal((await collected).size, 0);
 });
+
+test('a partial’s refusal tallies count only for the round being collected, once', async () => {
+  const run = await setUp('tallies');
+  const first = run.edge();
+  const partialOf = (roundId: number) => ({
+    t: 'partial',
+    roundId,
+    weight: 0,
+    clients: [],
+    refusals: { 'invalid-payload': { count: 2, bytes: 10 } },
+    bytesIn: 10,
+  });
+  const counted = () =>
+    store.unjoinedRefusals('r').find((row) => row.code === 'edge:invalid-payload')?.count ?? 0;
+  try {
+    await first.send({ t: 'hello' });
+    await until(() => run.master.liveEdges.includes('e1'), 'the edge');
+    // No round is collecting: a stale partial's tallies are not counted.
+    await first.send(partialOf(4));
+    await first.send({ t: 'hello' });
+    const collected = run.master.collect(5, ['e1']);
+    await first.send(partialOf(5));
+    assert.equal((await collected).size, 1);
+    await first.send(partialOf(5));
+    await first.send({ t: 'hello' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(counted(), 2);
+  } finally {
+    await run.close();
+  }
+});
