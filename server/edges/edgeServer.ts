@@ -21,7 +21,9 @@ import { createSocketParser } from '../../shared/codec/index.js';
 import type { ErrorCode, UpdateMessage } from '../../shared/protocol/index.js';
 import {
   PROTOCOL_VERSION,
+  abstainSchema,
   handshakeAuthSchema,
+  joinRequestSchema,
   updateSchema,
 } from '../../shared/protocol/index.js';
 import { ARTIFACT_ROUTE } from '../artifacts.js';
@@ -307,6 +309,13 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
           if (typeof ack === 'function') (ack as Ack)(response);
         };
         if (event === 'update') return onUpdate(socket, link, strikes, payload, bytes, answer);
+        // Checked here as the master would, so a malformed payload costs no trip through Redis.
+        const parsed = (event === 'join' ? joinRequestSchema : abstainSchema).safeParse(payload);
+        if (!parsed.success) {
+          answer(refusal('invalid-payload', describeIssues(parsed.error)));
+          if (strikes.strike()) socket.disconnect(true);
+          return;
+        }
         forward(link, event, payload, bytes, (response) => {
           const joined = response as { ok?: unknown; clientId?: unknown };
           if (event === 'join' && joined.ok === true && typeof joined.clientId === 'string')

@@ -160,13 +160,35 @@ test('an event the master never answers is answered with a refusal after answerT
   const socket = await connect();
   try {
     // No master reads this cluster: the join waits for an answer that never comes.
-    const answer = (await socket.timeout(5000).emitWithAck('join', { name: 'x' })) as {
+    const join = { platform: 'node', backend: 'wasm', numSamples: 1 };
+    const answer = (await socket.timeout(5000).emitWithAck('join', join)) as {
       ok?: boolean;
       error?: { code?: string; message?: string };
     };
     assert.equal(answer.ok, false);
     assert.equal(answer.error?.code, 'internal');
     assert.match(answer.error?.message ?? '', /did not answer within 300 ms/);
+  } finally {
+    socket.disconnect();
+  }
+});
+
+test('the edge refuses a malformed join or abstain itself, and relays no secagg step', async () => {
+  const socket = await connect();
+  try {
+    const code = async (event: string, payload: unknown) =>
+      (
+        (await socket
+          .timeout(2000)
+          .emitWithAck(event, payload)
+          .catch(() => 'no answer')) as {
+          error?: { code?: string };
+        }
+      ).error?.code ?? 'no answer';
+    assert.equal(await code('join', { name: 'x' }), 'invalid-payload');
+    assert.equal(await code('abstain', { reason: 'bored' }), 'invalid-payload');
+    // Secure aggregation cannot run over edges: the step is not forwarded (nor answered).
+    assert.equal(await code('secagg', { step: 'keys' }), 'no answer');
   } finally {
     socket.disconnect();
   }
