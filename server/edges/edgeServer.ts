@@ -66,6 +66,8 @@ export interface EdgeOptions {
    * client is answered with an `internal` refusal. Defaults to 30,000 ms.
    */
   answerTimeoutMs?: number;
+  /** A connection that has not joined this long after connecting is closed (the master's joinTimeoutMs). Defaults to 15,000 ms. */
+  joinTimeoutMs?: number;
   /** How often the edge tells the master it is alive. Defaults to 1000 ms. */
   heartbeatMs?: number;
   log?: (message: string, level?: 'warn') => void;
@@ -301,6 +303,12 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
       lastFrameBytes = typeof data === 'string' ? data.length : data.byteLength;
     });
     up({ t: 'connect', link });
+    // An idle socket that never joins holds a slot and a link at the master: close it, as the
+    // master's own socket hub does.
+    const joinTimer = setTimeout(() => {
+      if (socket.data.clientId === undefined && socket.connected) socket.disconnect(true);
+    }, options.joinTimeoutMs ?? 15_000);
+    joinTimer.unref();
     const strikes = new StrikeCounter(options.maxRefusals ?? 20, options.refusalWindowMs ?? 60_000);
     for (const event of FORWARDED_EVENTS)
       socket.on(event, (payload: unknown, ack: unknown) => {
@@ -324,6 +332,7 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
         });
       });
     socket.on('disconnect', () => {
+      clearTimeout(joinTimer);
       sockets.delete(link);
       for (const { timer } of pending.get(link)?.values() ?? []) clearTimeout(timer);
       pending.delete(link);

@@ -193,3 +193,32 @@ test('the edge refuses a malformed join or abstain itself, and relays no secagg 
     socket.disconnect();
   }
 });
+
+test('a connection that does not join within joinTimeoutMs is closed', async () => {
+  const quick = await startEdge({
+    redis: redis.url,
+    secret: SECRET,
+    id: 'quick-edge',
+    joinTimeoutMs: 300,
+  });
+  try {
+    const socket = io(quick.url, {
+      transports: ['websocket'],
+      parser: createSocketParser(),
+      auth: { protocolVersion: PROTOCOL_VERSION },
+      reconnection: false,
+    });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', () => resolve());
+      socket.once('connect_error', reject);
+    });
+    await Promise.race([
+      new Promise<void>((resolve) => socket.once('disconnect', () => resolve())),
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error('the unjoined connection stayed open')), 5000),
+      ),
+    ]);
+  } finally {
+    await quick.close();
+  }
+});
