@@ -42,17 +42,19 @@ async function until(condition: () => boolean, what: string): Promise<void> {
 }
 
 /** A master on its own cluster, an edge's writer, and what the edge is sent. */
-async function setUp(cluster: string) {
+async function setUp(cluster: string, options: { heartbeatTimeoutMs?: number } = {}) {
   const logs: string[] = [];
   const master = await MasterEdges.start(
-    { redis: redis.url, secret: SECRET, cluster },
+    { redis: redis.url, secret: SECRET, cluster, ...options },
     { runId: 'r', store, log: (message) => void logs.push(message) },
   );
   const keys = edgeKeys(cluster);
-  const connection = new Redis(redis.url);
+  // Quiet while a test stops Redis: these connections retry by themselves.
+  const quiet = (connection: Redis) => connection.on('error', () => undefined);
+  const connection = quiet(new Redis(redis.url));
   const down: DownMessage[] = [];
   const reader = new SignedReader(
-    new Redis(redis.url),
+    quiet(new Redis(redis.url)),
     keys.down('e1'),
     SECRET,
     'down',
@@ -155,6 +157,36 @@ test('a partial’s refusal tallies count only for the round being collected, on
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.equal(counted(), 2);
   } finally {
+    await run.close();
+  }
+});
+
+// Last: it restarts the file's Redis.
+test('while the master’s own Redis connection is down, no edge is swept for silence', async () => {
+  const run = await setUp('outage', { heartbeatTimeoutMs: 1500 });
+  const first = run.edge();
+  let beating = true;
+  const heartbeat = (async () => {
+    while (beating) {
+      void first.send({ t: 'hello' }).catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  })();
+  try {
+    await until(() => run.master.liveEdges.includes('e1'), 'the edge');
+    await redis.stop();
+    // Longer than the heartbeat timeout: the master hears nothing, and it is not the edge's fault.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await redis.start();
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.deepEqual(
+      run.logs.filter((line) => /silent/.test(line)),
+      [],
+    );
+    assert.ok(run.master.liveEdges.includes('e1'));
+  } finally {
+    beating = false;
+    await heartbeat;
     await run.close();
   }
 });
