@@ -1,8 +1,11 @@
 /**
- * An edge on its own (a real redis-server, no master): it serves the run's
- * artifacts from Redis only when their bytes hash to their name, answers the
- * clients' health probe, and cuts off a connection that keeps sending updates
- * it must refuse itself.
+ * An edge on its own (a real redis-server, no master, the master's messages
+ * written by a signed writer): it serves the run's artifacts from Redis only
+ * when their bytes hash to their name, answers the clients' health probe, cuts
+ * off a connection that keeps sending updates it must refuse itself, keeps an
+ * open round's partial when its opening comes again, answers an event the
+ * master never answers, refuses malformed joins and abstentions itself, relays
+ * no secagg step, and closes a connection that does not join in time.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';

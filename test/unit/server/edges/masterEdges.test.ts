@@ -1,8 +1,9 @@
 /**
  * The master's end of the edges on a real redis-server, with edges played by
  * signed writers: an edge restarted under the same name (a new incarnation)
- * has its earlier connections dropped and cut, and is sent the shared weights
- * again.
+ * has its earlier connections dropped and cut and is sent the shared weights
+ * again; close() ends a wait for partials; a partial's refusal tallies count
+ * once, for the round collected; no edge is swept while Redis is away.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
