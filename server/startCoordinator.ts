@@ -120,224 +120,233 @@ export async function startCoordinator(
     }
     log(`edges: control plane on Redis, cluster ${options.edges.cluster ?? 'default'}`);
   }
-  const testLogits = run.teacherTestLogits;
-  const authority = new JoinAuthority({
-    tokens: config.tokens,
-    ...(config.tokensFile ? { clientTokens: loadTokensFile(config.tokensFile) } : {}),
-    known: store.clients(runId),
-  });
+  // Past this point the edges' Redis connections and reading loop are running: a start that
+  // fails must close them, or the process keeps them (and the loop) alive.
+  try {
+    const testLogits = run.teacherTestLogits;
+    const authority = new JoinAuthority({
+      tokens: config.tokens,
+      ...(config.tokensFile ? { clientTokens: loadTokensFile(config.tokensFile) } : {}),
+      known: store.clients(runId),
+    });
 
-  const io: CoordinatorServer = new Server({
-    parser: createSocketParser({ maxBytes: config.maxMessageBytes }),
-    maxHttpBufferSize: config.maxMessageBytes,
-    // An engine.io connection that never opens the main namespace is closed as soon.
-    connectTimeout: config.joinTimeoutMs,
-    cors: config.corsOrigins.length > 0 ? { origin: config.corsOrigins } : undefined,
-  });
-  const penalties = new PenaltyBox({
-    baseMs: config.cutOffCooldownMs,
-    maxMs: config.maxCutOffCooldownMs,
-    maxEntries: config.maxPenalizedSources,
-  });
-  io.use((socket, next) => {
-    const auth = handshakeAuthSchema.safeParse(socket.handshake.auth);
-    const fail = (code: string, message: string, extra: Record<string, unknown> = {}) => {
-      const error = new Error(message) as Error & { data?: unknown };
-      error.data = { code, ...extra };
-      next(error);
-    };
-    if (!auth.success)
-      return fail('invalid-payload', 'handshake auth must carry { protocolVersion, token? }');
-    if (auth.data.protocolVersion !== PROTOCOL_VERSION) {
-      return fail(
-        'protocol-version',
-        `protocol version ${auth.data.protocolVersion} is not supported; this coordinator speaks version ${PROTOCOL_VERSION}`,
+    const io: CoordinatorServer = new Server({
+      parser: createSocketParser({ maxBytes: config.maxMessageBytes }),
+      maxHttpBufferSize: config.maxMessageBytes,
+      // An engine.io connection that never opens the main namespace is closed as soon.
+      connectTimeout: config.joinTimeoutMs,
+      cors: config.corsOrigins.length > 0 ? { origin: config.corsOrigins } : undefined,
+    });
+    const penalties = new PenaltyBox({
+      baseMs: config.cutOffCooldownMs,
+      maxMs: config.maxCutOffCooldownMs,
+      maxEntries: config.maxPenalizedSources,
+    });
+    io.use((socket, next) => {
+      const auth = handshakeAuthSchema.safeParse(socket.handshake.auth);
+      const fail = (code: string, message: string, extra: Record<string, unknown> = {}) => {
+        const error = new Error(message) as Error & { data?: unknown };
+        error.data = { code, ...extra };
+        next(error);
+      };
+      if (!auth.success)
+        return fail('invalid-payload', 'handshake auth must carry { protocolVersion, token? }');
+      if (auth.data.protocolVersion !== PROTOCOL_VERSION) {
+        return fail(
+          'protocol-version',
+          `protocol version ${auth.data.protocolVersion} is not supported; this coordinator speaks version ${PROTOCOL_VERSION}`,
+        );
+      }
+      const identity = authority.authenticate(auth.data.token);
+      if (!identity) return fail('unauthorized', 'join token missing or not accepted');
+      const source = penaltySource(
+        identity.principal,
+        handshakeAddress(socket.handshake, config.trustProxy),
       );
-    }
-    const identity = authority.authenticate(auth.data.token);
-    if (!identity) return fail('unauthorized', 'join token missing or not accepted');
-    const source = penaltySource(
-      identity.principal,
-      handshakeAddress(socket.handshake, config.trustProxy),
-    );
-    const wait = penalties.remaining(source);
-    if (wait > 0) {
-      return fail(
-        'rate-limited',
-        `a connection from this ${identity.principal !== null ? 'client token' : 'address'} was cut off for refused messages; retry in ${Math.ceil(wait / 1000)} s`,
-        { retryAfterMs: wait },
-      );
-    }
-    socket.data.source = source;
-    if (identity.principal !== null) socket.data.tokenName = identity.principal;
-    authority.guard(socket, identity.principal);
-    next();
-  });
+      const wait = penalties.remaining(source);
+      if (wait > 0) {
+        return fail(
+          'rate-limited',
+          `a connection from this ${identity.principal !== null ? 'client token' : 'address'} was cut off for refused messages; retry in ${Math.ceil(wait / 1000)} s`,
+          { retryAfterMs: wait },
+        );
+      }
+      socket.data.source = source;
+      if (identity.principal !== null) socket.data.tokenName = identity.principal;
+      authority.guard(socket, identity.principal);
+      next();
+    });
 
-  // Label histograms and local metrics off accepted joins and updates, for the per-client view.
-  const telemetry = new ClientTelemetry();
-  const socketHub = new SocketHub(io, {
-    joinTimeoutMs: config.joinTimeoutMs,
-    onCutOff: ({ source }) => {
-      if (source === undefined) return;
-      const cooldown = penalties.penalize(source);
-      if (cooldown > 0)
-        log(`cut-off: refusing ${source} for ${Math.ceil(cooldown / 1000)} s`, 'warn');
-    },
-  });
-  const observed = telemetry.observe(socketHub);
-  const hub: ClientHub = edges ? combineHubs(observed, telemetry.observe(edges.hub)) : observed;
-  const coordinator = createCoordinator(
-    run,
-    hub,
-    options.onEvent,
-    edges ? (strategy) => edges.wrap(strategy, config.updateBound) : undefined,
-  );
-  const metrics = new CoordinatorMetrics({
-    runId,
-    roundsPlanned: config.rounds,
-    teacherAccuracy,
-  });
-  metrics.resumeFrom(coordinator.roundHistory());
-  // The coordinator's emit does not catch: a metric must never break a round.
-  const unsubscribeMetrics = coordinator.subscribe((event) => {
-    try {
-      metrics.observe(event);
-    } catch (error) {
-      log(`metrics: ${event.type} not counted: ${(error as Error).message}`, 'warn');
-    }
-  });
-
-  const demoShards = new DemoShards(options.demoShards ?? [], data.proxy.featureShape);
-  const dashboard = new DashboardHub({
-    coordinator,
-    store,
-    io,
-    teacher: {
-      description: teacher.description,
-      accuracy: teacherAccuracy,
-      loss: meanCrossEntropy(testLogits, data.test.y, numClasses),
-    },
-    demoShards: demoShards.count,
-    runDir: checkpoints.runDir,
-    telemetry,
-  });
-  const history = new RunHistory({
-    databasePath: store.path,
-    simulationDirs: config.simulationResultsDirs,
-  });
-  const httpServer = createServer(
-    createHttpHandler({
-      artifacts,
-      tokens: authority.joinTokens,
-      ...(config.adminToken
-        ? {
-            admin: {
-              token: config.adminToken,
-              runId,
-              stop: () => {
-                coordinator.stop();
-                return { stopping: true, ...coordinator.status() };
-              },
-              status: () => coordinator.status(),
-              latestStudent: () => latestStudent(checkpoints, coordinator.finished),
-            },
-          }
-        : {}),
-      ...(config.metricsPort === undefined && config.adminToken
-        ? { metrics: { source: metrics, token: config.adminToken } }
-        : {}),
-      status: {
-        status: () => ({ ...coordinator.status(), unjoinedClosed: socketHub.unjoinedClosed }),
-        rounds: () => store.rounds(runId),
-        clients: () => store.clients(runId),
+    // Label histograms and local metrics off accepted joins and updates, for the per-client view.
+    const telemetry = new ClientTelemetry();
+    const socketHub = new SocketHub(io, {
+      joinTimeoutMs: config.joinTimeoutMs,
+      onCutOff: ({ source }) => {
+        if (source === undefined) return;
+        const cooldown = penalties.penalize(source);
+        if (cooldown > 0)
+          log(`cut-off: refusing ${source} for ${Math.ceil(cooldown / 1000)} s`, 'warn');
       },
-      fallback: createDashboardRoutes({
-        hub: dashboard,
-        store,
-        runId,
+    });
+    const observed = telemetry.observe(socketHub);
+    const hub: ClientHub = edges ? combineHubs(observed, telemetry.observe(edges.hub)) : observed;
+    const coordinator = createCoordinator(
+      run,
+      hub,
+      options.onEvent,
+      edges ? (strategy) => edges.wrap(strategy, config.updateBound) : undefined,
+    );
+    const metrics = new CoordinatorMetrics({
+      runId,
+      roundsPlanned: config.rounds,
+      teacherAccuracy,
+    });
+    metrics.resumeFrom(coordinator.roundHistory());
+    // The coordinator's emit does not catch: a metric must never break a round.
+    const unsubscribeMetrics = coordinator.subscribe((event) => {
+      try {
+        metrics.observe(event);
+      } catch (error) {
+        log(`metrics: ${event.type} not counted: ${(error as Error).message}`, 'warn');
+      }
+    });
+
+    const demoShards = new DemoShards(options.demoShards ?? [], data.proxy.featureShape);
+    const dashboard = new DashboardHub({
+      coordinator,
+      store,
+      io,
+      teacher: {
+        description: teacher.description,
+        accuracy: teacherAccuracy,
+        loss: meanCrossEntropy(testLogits, data.test.y, numClasses),
+      },
+      demoShards: demoShards.count,
+      runDir: checkpoints.runDir,
+      telemetry,
+    });
+    const history = new RunHistory({
+      databasePath: store.path,
+      simulationDirs: config.simulationResultsDirs,
+    });
+    const httpServer = createServer(
+      createHttpHandler({
+        artifacts,
         tokens: authority.joinTokens,
-        demoShards,
-        telemetry,
-        history,
-        runDir: checkpoints.runDir,
+        ...(config.adminToken
+          ? {
+              admin: {
+                token: config.adminToken,
+                runId,
+                stop: () => {
+                  coordinator.stop();
+                  return { stopping: true, ...coordinator.status() };
+                },
+                status: () => coordinator.status(),
+                latestStudent: () => latestStudent(checkpoints, coordinator.finished),
+              },
+            }
+          : {}),
+        ...(config.metricsPort === undefined && config.adminToken
+          ? { metrics: { source: metrics, token: config.adminToken } }
+          : {}),
+        status: {
+          status: () => ({ ...coordinator.status(), unjoinedClosed: socketHub.unjoinedClosed }),
+          rounds: () => store.rounds(runId),
+          clients: () => store.clients(runId),
+        },
+        fallback: createDashboardRoutes({
+          hub: dashboard,
+          store,
+          runId,
+          tokens: authority.joinTokens,
+          demoShards,
+          telemetry,
+          history,
+          runDir: checkpoints.runDir,
+        }),
       }),
-    }),
-  );
-  io.attach(httpServer);
-  await new Promise<void>((resolve, reject) => {
-    httpServer.once('error', reject);
-    httpServer.listen(config.port, config.host, () => resolve());
-  });
-  const port = (httpServer.address() as AddressInfo).port;
-  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-  log(`coordinator ${coordinator.runId} listening on ${url} (tfjs backend ${tf.getBackend()})`);
-  let endLinger: (() => void) | undefined;
-  let metricsServer: MetricsServer | undefined;
-  if (config.metricsPort !== undefined) {
-    try {
-      metricsServer = await startMetricsServer({
-        host: config.metricsHost,
-        port: config.metricsPort,
-        metrics,
-      });
-    } catch (error) {
-      // Nothing may stay listening when the coordinator fails to start.
-      await new Promise<void>((resolve) => io.close(() => resolve()));
-      coordinator.dispose();
-      store.close();
-      throw new Error(
-        `metricsPort ${config.metricsPort} on ${config.metricsHost}: ${(error as Error).message}`,
-        { cause: error },
-      );
-    }
-    log(`metrics: ${metricsServer.url}`);
-  } else if (config.adminToken) log(`metrics: ${url}/metrics (bearer admin token)`);
-  const metricsUrl = metricsServer?.url ?? `${url}/metrics`;
-  return {
-    coordinator,
-    io,
-    url,
-    port,
-    store,
-    checkpoints,
-    teacherAccuracy,
-    publishSummary: (summary) => dashboard.setSummary(summary),
-    lingerAfterRunMs: config.lingerAfterRunMs,
-    linger() {
-      const ms = config.lingerAfterRunMs;
-      if (ms === 0) return Promise.resolve();
-      dashboard.note(
-        ms === 'forever'
-          ? 'the run has ended; the dashboard stays up until the coordinator is stopped'
-          : `the run has ended; the dashboard stays up for ${Math.round(ms / 1000)} s`,
-      );
-      return new Promise<void>((resolve) => {
-        const timer = ms === 'forever' ? undefined : setTimeout(() => endLinger?.(), ms);
-        endLinger = () => {
-          clearTimeout(timer);
-          endLinger = undefined;
-          resolve();
-        };
-      });
-    },
-    endLinger: () => endLinger?.(),
-    metrics,
-    metricsUrl,
-    ...(edges ? { edges } : {}),
-    async close() {
-      endLinger?.();
-      coordinator.stop();
-      unsubscribeMetrics();
-      await metricsServer?.close();
-      dashboard.close();
-      history.close();
-      io.disconnectSockets(true);
-      // io.close() also closes the HTTP server it is attached to.
-      await new Promise<void>((resolve) => io.close(() => resolve()));
-      await edges?.close();
-      coordinator.dispose();
-      store.close();
-    },
-  };
+    );
+    io.attach(httpServer);
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once('error', reject);
+      httpServer.listen(config.port, config.host, () => resolve());
+    });
+    const port = (httpServer.address() as AddressInfo).port;
+    const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    log(`coordinator ${coordinator.runId} listening on ${url} (tfjs backend ${tf.getBackend()})`);
+    let endLinger: (() => void) | undefined;
+    let metricsServer: MetricsServer | undefined;
+    if (config.metricsPort !== undefined) {
+      try {
+        metricsServer = await startMetricsServer({
+          host: config.metricsHost,
+          port: config.metricsPort,
+          metrics,
+        });
+      } catch (error) {
+        // Nothing may stay listening when the coordinator fails to start.
+        await new Promise<void>((resolve) => io.close(() => resolve()));
+        coordinator.dispose();
+        store.close();
+        throw new Error(
+          `metricsPort ${config.metricsPort} on ${config.metricsHost}: ${(error as Error).message}`,
+          { cause: error },
+        );
+      }
+      log(`metrics: ${metricsServer.url}`);
+    } else if (config.adminToken) log(`metrics: ${url}/metrics (bearer admin token)`);
+    const metricsUrl = metricsServer?.url ?? `${url}/metrics`;
+    return {
+      coordinator,
+      io,
+      url,
+      port,
+      store,
+      checkpoints,
+      teacherAccuracy,
+      publishSummary: (summary) => dashboard.setSummary(summary),
+      lingerAfterRunMs: config.lingerAfterRunMs,
+      linger() {
+        const ms = config.lingerAfterRunMs;
+        if (ms === 0) return Promise.resolve();
+        dashboard.note(
+          ms === 'forever'
+            ? 'the run has ended; the dashboard stays up until the coordinator is stopped'
+            : `the run has ended; the dashboard stays up for ${Math.round(ms / 1000)} s`,
+        );
+        return new Promise<void>((resolve) => {
+          const timer = ms === 'forever' ? undefined : setTimeout(() => endLinger?.(), ms);
+          endLinger = () => {
+            clearTimeout(timer);
+            endLinger = undefined;
+            resolve();
+          };
+        });
+      },
+      endLinger: () => endLinger?.(),
+      metrics,
+      metricsUrl,
+      ...(edges ? { edges } : {}),
+      async close() {
+        endLinger?.();
+        coordinator.stop();
+        unsubscribeMetrics();
+        await metricsServer?.close();
+        dashboard.close();
+        history.close();
+        io.disconnectSockets(true);
+        // io.close() also closes the HTTP server it is attached to.
+        await new Promise<void>((resolve) => io.close(() => resolve()));
+        await edges?.close();
+        coordinator.dispose();
+        store.close();
+      },
+    };
+  } catch (error) {
+    await edges
+      ?.close()
+      .catch((closing: Error) => log(`edges: closing: ${closing.message}`, 'warn'));
+    throw error;
+  }
 }

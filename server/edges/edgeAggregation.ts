@@ -84,10 +84,19 @@ export class EdgeAggregatedStrategy implements Strategy {
     const claims = new Map<string, Map<string, number>>();
     this.port.openRound({ t: 'round:open', roundId, numParams, updateBound: this.updateBound });
     const why = 'this round averages weight deltas';
+    // Set once the round aggregates: its edges close their rounds then, so a claim granted while
+    // the master still collects partials would be acked but never folded (nor a direct delta
+    // counted after the total is taken).
+    let closing = false;
     return {
       instructions: inner.instructions,
       ...(inner.rollback ? { rollback: inner.rollback.bind(inner) } : {}),
       accept: (clientId, update) => {
+        if (closing)
+          throw new ContributionError(
+            `round ${roundId} is closing: its edges' partial sums are being collected`,
+            'too-late',
+          );
         refuseFields(update, ['predictions', 'masked'], why);
         const edge = this.port.edgeOf(clientId);
         if (edge === undefined) {
@@ -106,6 +115,7 @@ export class EdgeAggregatedStrategy implements Strategy {
         return undefined;
       },
       aggregate: async ({ enough }): Promise<RoundAggregate> => {
+        closing = true;
         const received = await this.port.collect(roundId, [...claims.keys()]);
         const total = new PartialSum(numParams);
         total.merge(direct.sum, direct.weight, direct.clients);

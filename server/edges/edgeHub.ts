@@ -149,10 +149,14 @@ export class EdgeHub implements ClientHub {
     return link;
   }
 
-  /** An edge has gone silent: every connection it held is gone. */
+  /**
+   * An edge has gone silent (or restarted): every connection it held is gone here, and each is
+   * cut at the edge too, should the edge still be there, so its clients reconnect and join
+   * again instead of waiting, connected, for a round the master will never sample them for.
+   */
   dropEdge(edge: string): void {
     this.lastShared.delete(edge);
-    for (const link of [...this.links.values()]) if (link.edge === edge) link.close();
+    for (const link of [...this.links.values()]) if (link.edge === edge) link.disconnect();
   }
 
   bind(clientId: string, link: EdgeLink): void {

@@ -21,7 +21,9 @@ import { createSocketParser } from '../../shared/codec/index.js';
 import type { ErrorCode, UpdateMessage } from '../../shared/protocol/index.js';
 import {
   PROTOCOL_VERSION,
+  abstainSchema,
   handshakeAuthSchema,
+  joinRequestSchema,
   updateSchema,
 } from '../../shared/protocol/index.js';
 import { ARTIFACT_ROUTE } from '../artifacts.js';
@@ -31,7 +33,7 @@ import type { BoundVerdict } from '../robustness/index.js';
 import { ContributionError, decodeDelta, refuseFields } from '../strategies/index.js';
 import { describeIssues, refusal } from '../coordinator/refusals.js';
 import { StrikeCounter } from '../strikes.js';
-import { checkEdgeSecret } from './envelope.js';
+import { checkEdgeSecret, newIncarnation } from './envelope.js';
 import type { DownMessage, ForwardedEvent, RefusalTally, RoundOpen } from './messages.js';
 import { FORWARDED_EVENTS } from './messages.js';
 import { PartialSum } from './partialSum.js';
@@ -59,6 +61,13 @@ export interface EdgeOptions {
   maxRefusals?: number;
   /** Defaults to 60 s. */
   refusalWindowMs?: number;
+  /**
+   * How long a forwarded event (join, claim, abstain) waits for the master's answer before the
+   * client is answered with an `internal` refusal. Defaults to 30,000 ms.
+   */
+  answerTimeoutMs?: number;
+  /** A connection that has not joined this long after connecting is closed (the master's joinTimeoutMs). Defaults to 15,000 ms. */
+  joinTimeoutMs?: number;
   /** How often the edge tells the master it is alive. Defaults to 1000 ms. */
   heartbeatMs?: number;
   log?: (message: string, level?: 'warn') => void;
@@ -92,7 +101,11 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
   const redis = await openRedis(options.redis, onRedisError);
   const readerConnection = redis.duplicate();
   readerConnection.on('error', onRedisError);
-  const writer = new SignedWriter(redis, secret, 'up');
+  // This process's incarnation: in every entry's seal, and in its link ids, so that neither the
+  // master's links of an earlier process under the same --id nor acks meant for them match
+  // this one's.
+  const incarnation = newIncarnation();
+  const writer = new SignedWriter(redis, secret, 'up', incarnation);
   const up = (message: unknown) => {
     writer.send(keys.up, id, message).written.catch((error: Error) => onRedisError(error));
   };
@@ -100,7 +113,21 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
   const authority = new JoinAuthority({ tokens: options.tokens ?? [] });
   const maxBytes = options.maxMessageBytes ?? 64 * 1024 * 1024;
   const sockets = new Map<string, Socket>();
-  const pending = new Map<number, Ack>();
+  /**
+   * Acks awaited from the master, by link and request: dropped when the link disconnects, and
+   * answered with a refusal when the master does not answer in time, so it cannot grow unbounded.
+   */
+  const pending = new Map<string, Map<number, { onAck: Ack; timer: NodeJS.Timeout }>>();
+  const answerTimeoutMs = options.answerTimeoutMs ?? 30_000;
+  const takePending = (link: string, req: number) => {
+    const waiting = pending.get(link);
+    const entry = waiting?.get(req);
+    if (!waiting || !entry) return undefined;
+    clearTimeout(entry.timer);
+    waiting.delete(req);
+    if (waiting.size === 0) pending.delete(link);
+    return entry.onAck;
+  };
   let nextReq = 0;
   let nextLink = 0;
   let round: EdgeRound | undefined;
@@ -191,7 +218,16 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     onAck: Ack,
   ) => {
     const req = nextReq++;
-    pending.set(req, onAck);
+    let waiting = pending.get(link);
+    if (!waiting) pending.set(link, (waiting = new Map()));
+    const timer = setTimeout(() => {
+      takePending(
+        link,
+        req,
+      )?.(refusal('internal', `the master did not answer within ${answerTimeoutMs} ms`));
+    }, answerTimeoutMs);
+    timer.unref();
+    waiting.set(req, { onAck, timer });
     up({ t: 'event', link, event, payload, req, bytes });
   };
 
@@ -260,13 +296,19 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
   };
 
   io.on('connection', (socket) => {
-    const link = `l${nextLink++}`;
+    const link = `${incarnation}.l${nextLink++}`;
     sockets.set(link, socket);
     let lastFrameBytes = 0;
     socket.conn.on('data', (data: string | Uint8Array | ArrayBuffer) => {
       lastFrameBytes = typeof data === 'string' ? data.length : data.byteLength;
     });
     up({ t: 'connect', link });
+    // An idle socket that never joins holds a slot and a link at the master: close it, as the
+    // master's own socket hub does.
+    const joinTimer = setTimeout(() => {
+      if (socket.data.clientId === undefined && socket.connected) socket.disconnect(true);
+    }, options.joinTimeoutMs ?? 15_000);
+    joinTimer.unref();
     const strikes = new StrikeCounter(options.maxRefusals ?? 20, options.refusalWindowMs ?? 60_000);
     for (const event of FORWARDED_EVENTS)
       socket.on(event, (payload: unknown, ack: unknown) => {
@@ -275,6 +317,13 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
           if (typeof ack === 'function') (ack as Ack)(response);
         };
         if (event === 'update') return onUpdate(socket, link, strikes, payload, bytes, answer);
+        // Checked here as the master would, so a malformed payload costs no trip through Redis.
+        const parsed = (event === 'join' ? joinRequestSchema : abstainSchema).safeParse(payload);
+        if (!parsed.success) {
+          answer(refusal('invalid-payload', describeIssues(parsed.error)));
+          if (strikes.strike()) socket.disconnect(true);
+          return;
+        }
         forward(link, event, payload, bytes, (response) => {
           const joined = response as { ok?: unknown; clientId?: unknown };
           if (event === 'join' && joined.ok === true && typeof joined.clientId === 'string')
@@ -283,7 +332,10 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
         });
       });
     socket.on('disconnect', () => {
+      clearTimeout(joinTimer);
       sockets.delete(link);
+      for (const { timer } of pending.get(link)?.values() ?? []) clearTimeout(timer);
+      pending.delete(link);
       up({ t: 'gone', link });
     });
   });
@@ -307,6 +359,9 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     log(`round ${roundId}: partial of ${partial.clients.length} client(s) sent`);
   };
   const openRound = (message: RoundOpen) => {
+    // The master sends a round's opening again to an edge it takes for new (it dropped this one
+    // for silence): the round this edge holds keeps its partial sum, and no closed round reopens.
+    if (round?.roundId === message.roundId || message.roundId <= lastClosed) return;
     bound ??= new UpdateBound(message.updateBound);
     bound.openRound();
     round = {
@@ -325,9 +380,7 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     const message = entry.message as DownMessage;
     switch (message.t) {
       case 'ack': {
-        const onAck = pending.get(message.req);
-        pending.delete(message.req);
-        onAck?.(message.response);
+        takePending(message.link, message.req)?.(message.response);
         break;
       }
       case 'emit':
@@ -370,6 +423,8 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
 
   io.attach(httpServer);
   try {
+    // The master's answers to this edge's first messages must not come before its reading starts.
+    await reader.ready;
     await new Promise<void>((resolve, reject) => {
       httpServer.once('error', reject);
       httpServer.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
@@ -391,6 +446,9 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     port,
     async close() {
       clearInterval(heartbeat);
+      for (const waiting of pending.values())
+        for (const { timer } of waiting.values()) clearTimeout(timer);
+      pending.clear();
       io.disconnectSockets(true);
       await new Promise<void>((resolve) => io.close(() => resolve()));
       await reader.stop();

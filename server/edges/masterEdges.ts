@@ -69,6 +69,8 @@ export class MasterEdges implements EdgeRoundPort {
   private readonly writer: SignedWriter;
   private readonly reader: SignedReader;
   private readonly lastSeen = new Map<string, number>();
+  /** Each edge's incarnation last heard: a new one is the edge restarted under its name. */
+  private readonly incarnations = new Map<string, string>();
   private readonly sweep: NodeJS.Timeout;
   private openMessage: RoundOpen | undefined;
   private collecting: Collecting | undefined;
@@ -84,7 +86,9 @@ export class MasterEdges implements EdgeRoundPort {
     const writer = await openRedis(options.redis, onError);
     const reader = writer.duplicate();
     reader.on('error', onError);
-    return new MasterEdges(options, parts, secret, writer, reader);
+    const edges = new MasterEdges(options, parts, secret, writer, reader);
+    await edges.reader.ready;
+    return edges;
   }
 
   private constructor(
@@ -110,17 +114,20 @@ export class MasterEdges implements EdgeRoundPort {
       (error) => parts.log(`edges: reading ${this.keys.up}: ${error.message}`, 'warn'),
     );
     const timeout = options.heartbeatTimeoutMs ?? 6000;
+    // While the master's own Redis connection is down it hears no edge: that is no edge's
+    // silence. Silence counts again from the moment the connection is back.
+    let readySince = Date.now();
+    readerConnection.on('ready', () => (readySince = Date.now()));
     this.sweep = setInterval(() => {
+      if (readerConnection.status !== 'ready') return;
       const now = Date.now();
       for (const [edge, seen] of this.lastSeen)
-        if (now - seen > timeout) {
+        if (now - Math.max(seen, readySince) > timeout) {
           parts.log(
             `edges: edge ${edge} silent for ${timeout} ms: its connections are gone`,
             'warn',
           );
-          this.lastSeen.delete(edge);
-          this.hub.dropEdge(edge);
-          this.noLongerAwaited(edge);
+          this.dropEdge(edge);
         }
     }, 1000);
     this.sweep.unref();
@@ -169,8 +176,16 @@ export class MasterEdges implements EdgeRoundPort {
         `not an edge message: ${parsed.error.message}`,
         entry.bytes,
       );
-    const { edge } = entry;
+    const { edge, incarnation } = entry;
     const message = parsed.data;
+    const previous = this.incarnations.get(edge);
+    if (previous !== undefined && previous !== incarnation && this.lastSeen.has(edge)) {
+      // The edge restarted under its name: the old process's connections are gone, and the new
+      // one has none of what was sent to the old (the round's opening, the shared weights).
+      this.parts.log(`edges: edge ${edge} restarted: its earlier connections are gone`, 'warn');
+      this.dropEdge(edge);
+    }
+    this.incarnations.set(edge, incarnation);
     const known = this.lastSeen.has(edge);
     this.lastSeen.set(edge, Date.now());
     // An edge that appears while a round is open learns of it, so it can fold that round's updates.
@@ -181,12 +196,6 @@ export class MasterEdges implements EdgeRoundPort {
   }
 
   private onPartial(edge: string, partial: PartialMessage, bytes: number): void {
-    const counts = Object.entries(partial.refusals).map(([code, tally]) => ({
-      code: `edge:${code}`,
-      ...tally,
-    }));
-    if (counts.length > 0)
-      this.parts.store.addUnjoinedRefusals(this.parts.runId, counts, Date.now());
     const collecting = this.collecting;
     if (!collecting || collecting.roundId !== partial.roundId) {
       if (partial.clients.length > 0)
@@ -200,7 +209,21 @@ export class MasterEdges implements EdgeRoundPort {
     }
     if (collecting.got.has(edge))
       return this.refuse(edge, partial.roundId, 'a second partial for this round', bytes);
+    // Counted only for the round being collected, once per edge: a stale or repeated partial
+    // (or a replay of one) must not add its tallies again.
+    const counts = Object.entries(partial.refusals).map(([code, tally]) => ({
+      code: `edge:${code}`,
+      ...tally,
+    }));
+    if (counts.length > 0)
+      this.parts.store.addUnjoinedRefusals(this.parts.runId, counts, Date.now());
     collecting.got.set(edge, { partial, bytes });
+    this.noLongerAwaited(edge);
+  }
+
+  private dropEdge(edge: string): void {
+    this.lastSeen.delete(edge);
+    this.hub.dropEdge(edge);
     this.noLongerAwaited(edge);
   }
 
@@ -267,6 +290,8 @@ export class MasterEdges implements EdgeRoundPort {
           );
         resolve();
       }, this.options.partialTimeoutMs ?? 15000);
+      // Nothing else to do must not keep the process alive; close() ends the wait itself.
+      timer.unref();
     });
     clearTimeout(timer);
     this.collecting = undefined;
@@ -289,6 +314,8 @@ export class MasterEdges implements EdgeRoundPort {
 
   async close(): Promise<void> {
     clearInterval(this.sweep);
+    // A round collecting partials gets what came: no partial arrives once the reading stops.
+    this.collecting?.resolve();
     this.floodTally.flush();
     await this.reader.stop();
     await this.writerConnection.quit().catch(() => this.writerConnection.disconnect());

@@ -8,8 +8,11 @@
 import { z } from 'zod';
 import type { UpdateBoundConfig } from '../robustness/index.js';
 
-/** Client events an edge forwards; `update` arrives without its delta (the edge folds it). */
-export const FORWARDED_EVENTS = ['join', 'update', 'abstain', 'secagg'] as const;
+/**
+ * Client events an edge forwards; `update` arrives without its delta (the edge folds it). Not
+ * `secagg`: secure aggregation cannot run over edges (edgesConflict), so its steps are not relayed.
+ */
+export const FORWARDED_EVENTS = ['join', 'update', 'abstain'] as const;
 export type ForwardedEvent = (typeof FORWARDED_EVENTS)[number];
 
 const id = z.string().min(1).max(200);

@@ -10,7 +10,7 @@
 import { Redis } from 'ioredis';
 import { createCodec } from '../../shared/codec/index.js';
 import type { Direction } from './envelope.js';
-import { seal, verifySeal } from './envelope.js';
+import { ReplayGuard, newIncarnation, seal, verifySeal } from './envelope.js';
 
 /** Entries kept per stream (approximately): enough for any backlog, bounded for a long run. */
 const STREAM_LENGTH = 10_000;
@@ -88,12 +88,16 @@ export async function openRedis(url: string, onError: (error: Error) => void): P
   return redis;
 }
 
-/** Writes signed entries to streams. */
+/** Writes signed entries to streams, each with the next sequence number of this incarnation. */
 export class SignedWriter {
+  private seq = 0;
+
   constructor(
     private readonly redis: Redis,
     private readonly secret: string,
     private readonly direction: Direction,
+    /** This sender's incarnation; a fresh one per process. */
+    readonly incarnation: string = newIncarnation(),
   ) {}
 
   /**
@@ -102,7 +106,11 @@ export class SignedWriter {
    */
   send(key: string, edge: string, message: unknown): { bytes: number; written: Promise<void> } {
     const body = edgeCodec.encode(message);
-    const { mac } = seal(this.secret, this.direction, edge, body);
+    const seq = ++this.seq;
+    const { mac } = seal(
+      { secret: this.secret, stream: key, direction: this.direction },
+      { edge, incarnation: this.incarnation, seq, body },
+    );
     const written = this.redis
       .xadd(
         key,
@@ -112,19 +120,28 @@ export class SignedWriter {
         '*',
         'e',
         edge,
+        'i',
+        this.incarnation,
+        's',
+        String(seq),
         'b',
         Buffer.from(body.buffer, body.byteOffset, body.byteLength),
         'h',
         Buffer.from(mac.buffer, mac.byteOffset, mac.byteLength),
       )
       .then(() => undefined);
-    return { bytes: body.byteLength + mac.byteLength + edge.length, written };
+    return {
+      bytes: body.byteLength + mac.byteLength + edge.length + this.incarnation.length,
+      written,
+    };
   }
 }
 
 export interface ReadEntry {
   /** The edge the envelope names (not yet trusted when `refused` is set). */
   edge: string;
+  /** The sender's incarnation (not yet trusted when `refused` is set). */
+  incarnation: string;
   /** The decoded body; undefined when refused. */
   message: unknown;
   /** Why the entry cannot be trusted (bad seal, not MessagePack); undefined when it can. */
@@ -133,14 +150,24 @@ export interface ReadEntry {
   bytes: number;
 }
 
+/** Entries one XREAD takes at most: a backlog is read in bounded slices. */
+const READ_COUNT = 100;
+
 /**
  * Reads one stream from the moment it is made on (XREAD BLOCK on a connection of its own),
- * checking each entry's seal before decoding its body, and hands entries over in order.
+ * checking each entry's seal before decoding its body, and hands entries over in order. Where
+ * "now" is comes from Redis (the stream's last entry id), not from this host's clock, whose skew
+ * against the server's would skip or replay entries.
  */
 export class SignedReader {
   private stopped = false;
-  private lastId = `${Date.now()}-0`;
+  /** The last entry read; undefined until the start is taken from Redis. */
+  private lastId: string | undefined;
+  private readonly guard = new ReplayGuard();
   private readonly done: Promise<void>;
+  private markReady!: () => void;
+  /** Resolves once the reader knows where the stream ends (entries from then on are read). */
+  readonly ready = new Promise<void>((resolve) => (this.markReady = resolve));
 
   constructor(
     private readonly redis: Redis,
@@ -157,8 +184,21 @@ export class SignedReader {
     while (!this.stopped) {
       let result: [Buffer, [Buffer, Buffer[]][]][] | null;
       try {
-        result = (await this.redis.xreadBuffer('BLOCK', 1000, 'STREAMS', this.key, this.lastId)) as
-          [Buffer, [Buffer, Buffer[]][]][] | null;
+        if (this.lastId === undefined) {
+          const last = await this.redis.xrevrange(this.key, '+', '-', 'COUNT', 1);
+          // An empty stream: everything written from now on has an id above 0-0.
+          this.lastId = last[0]?.[0] ?? '0-0';
+          this.markReady();
+        }
+        result = (await this.redis.xreadBuffer(
+          'COUNT',
+          READ_COUNT,
+          'BLOCK',
+          1000,
+          'STREAMS',
+          this.key,
+          this.lastId,
+        )) as [Buffer, [Buffer, Buffer[]][]][] | null;
       } catch (error) {
         if (this.stopped) return;
         this.onError(error as Error);
@@ -185,29 +225,38 @@ export class SignedReader {
       return undefined;
     };
     const edge = get('e')?.toString() ?? '';
+    const incarnation = get('i')?.toString() ?? '';
+    const seqText = get('s')?.toString() ?? '';
     const body = get('b');
     const mac = get('h');
     const bytes = fields.reduce((n, f) => n + f.byteLength, 0);
-    if (!body || !mac)
-      return { edge, message: undefined, refused: 'entry lacks a body or seal', bytes };
+    const refused = (why: string): ReadEntry => ({
+      edge,
+      incarnation,
+      message: undefined,
+      refused: why,
+      bytes,
+    });
+    if (!body || !mac || !/^[1-9][0-9]{0,15}$/.test(seqText) || incarnation.length === 0)
+      return refused('entry lacks a body, seal, incarnation or sequence number');
+    const seq = Number(seqText);
     const bodyBytes = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
-    if (!verifySeal(this.secret, this.direction, { edge, body: bodyBytes, mac }))
-      return {
-        edge,
-        message: undefined,
-        refused: 'the seal does not verify under the edge secret',
-        bytes,
-      };
+    const context = { secret: this.secret, stream: this.key, direction: this.direction };
+    if (!verifySeal(context, { edge, incarnation, seq, body: bodyBytes, mac }))
+      return refused('the seal does not verify under the edge secret for this stream');
+    const replay = this.guard.check(edge, incarnation, seq);
+    if (replay !== undefined) return refused(replay);
     try {
       // A copy: msgpackr's typed arrays must not alias a Buffer that Redis may reuse.
-      return { edge, message: edgeCodec.decode(new Uint8Array(bodyBytes)), bytes };
+      return { edge, incarnation, message: edgeCodec.decode(new Uint8Array(bodyBytes)), bytes };
     } catch (error) {
-      return { edge, message: undefined, refused: (error as Error).message, bytes };
+      return refused((error as Error).message);
     }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.markReady();
     this.redis.disconnect();
     await this.done;
   }

@@ -118,3 +118,36 @@ test('strategies whose aggregate is not a sum are refused over edges, naming why
   );
   assert.match(edgesConflict({ ...base, privacy: {} as never }) ?? '', /differential privacy/);
 });
+
+test('a claim arriving while the master collects partials is refused too-late, not granted and lost', async () => {
+  let releaseCollect: (() => void) | undefined;
+  const partials = new Map([['e1', partial(['a'], [1, 1], 1)]]);
+  const port: EdgeRoundPort = {
+    ...fakePort({ a: 'e1', b: 'e1', c: undefined as never }, partials).port,
+    collect: () =>
+      new Promise((resolve) => {
+        releaseCollect = () => resolve(partials);
+      }),
+  };
+  const strategy = new EdgeAggregatedStrategy(
+    getStrategy('fedavg').create(strategyContext()),
+    port,
+    DEFAULT_UPDATE_BOUND,
+  );
+  const round = strategy.beginRound(roundContext(1, Float32Array.from([0, 0])));
+  round.accept('a', claim(1));
+  const aggregated = round.aggregate(quorumOf(1));
+  // The edges have closed their rounds: b's delta could no longer be folded, nor c's counted.
+  for (const [client, update] of [
+    ['b', claim(1)],
+    ['c', deltaUpdate([5, 5], 1)],
+  ] as const)
+    assert.throws(
+      () => round.accept(client, update),
+      (error: unknown) => error instanceof ContributionError && error.code === 'too-late',
+    );
+  releaseCollect!();
+  const result = await aggregated;
+  assert.equal(result.participants, 1);
+  assert.deepEqual([...result.weights!], [1, 1]);
+});

@@ -1,8 +1,11 @@
 /**
- * An edge on its own (a real redis-server, no master): it serves the run's
- * artifacts from Redis only when their bytes hash to their name, answers the
- * clients' health probe, and cuts off a connection that keeps sending updates
- * it must refuse itself.
+ * An edge on its own (a real redis-server, no master, the master's messages
+ * written by a signed writer): it serves the run's artifacts from Redis only
+ * when their bytes hash to their name, answers the clients' health probe, cuts
+ * off a connection that keeps sending updates it must refuse itself, keeps an
+ * open round's partial when its opening comes again, answers an event the
+ * master never answers, refuses malformed joins and abstentions itself, relays
+ * no secagg step, and closes a connection that does not join in time.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -12,21 +15,50 @@ import { io } from 'socket.io-client';
 import { createSocketParser } from '../../../../shared/codec/index.js';
 import { PROTOCOL_VERSION } from '../../../../shared/protocol/index.js';
 import { startEdge, type RunningEdge } from '../../../../server/edges/edgeServer.js';
-import { edgeKeys } from '../../../../server/edges/redisControlPlane.js';
+import type { PartialMessage } from '../../../../server/edges/messages.js';
+import {
+  SignedReader,
+  SignedWriter,
+  edgeKeys,
+} from '../../../../server/edges/redisControlPlane.js';
+import { DEFAULT_UPDATE_BOUND } from '../../../../server/robustness/index.js';
 import { startRedis, type TestRedis } from '../../../support/redis.js';
 
 let redis: TestRedis;
 let edge: RunningEdge;
 let writer: Redis;
+const SECRET = 'a-secret-of-16-chars';
+
+function connect() {
+  const socket = io(edge.url, {
+    transports: ['websocket'],
+    parser: createSocketParser(),
+    auth: { protocolVersion: PROTOCOL_VERSION },
+    reconnection: false,
+  });
+  return new Promise<typeof socket>((resolve, reject) => {
+    socket.once('connect', () => resolve(socket));
+    socket.once('connect_error', reject);
+  });
+}
+
+async function until(condition: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
 
 before(async () => {
   redis = await startRedis();
   writer = new Redis(redis.url);
   edge = await startEdge({
     redis: redis.url,
-    secret: 'a-secret-of-16-chars',
+    secret: SECRET,
     id: 'lone-edge',
     maxRefusals: 3,
+    answerTimeoutMs: 300,
   });
 });
 
@@ -82,4 +114,114 @@ test('a connection whose updates the edge keeps refusing is cut off past maxRefu
     answers.slice(0, 3).map((a) => (a as { error?: { code?: string } }).error?.code),
     ['not-joined', 'not-joined', 'not-joined'],
   );
+});
+
+test('a round:open for the round already open keeps its partial; a closed round does not reopen', async () => {
+  const keys = edgeKeys('default');
+  const downConnection = new Redis(redis.url);
+  const down = new SignedWriter(downConnection, SECRET, 'down');
+  const partials: PartialMessage[] = [];
+  const links: [string, string][] = [];
+  const upReader = new SignedReader(
+    new Redis(redis.url),
+    keys.up,
+    SECRET,
+    'up',
+    (entry) => {
+      const message = entry.message as { t?: string; link?: string };
+      if (message?.t === 'partial') partials.push(message as PartialMessage);
+      // Link ids carry the edge process's incarnation (a restart under the same --id is new).
+      if (message?.t === 'connect') links.push([message.link!, entry.incarnation]);
+    },
+    () => undefined,
+  );
+  await upReader.ready;
+  const open = { t: 'round:open', roundId: 7, numParams: 3, updateBound: DEFAULT_UPDATE_BOUND };
+  await down.send(keys.down('lone-edge'), 'lone-edge', open).written;
+  const socket = await connect();
+  // Refused at the edge (not joined), so tallied in round 7's partial.
+  await socket.timeout(5000).emitWithAck('update', { roundId: 7 });
+  await down.send(keys.down('lone-edge'), 'lone-edge', open).written;
+  await down.send(keys.down('lone-edge'), 'lone-edge', { t: 'round:close', roundId: 7 }).written;
+  await down.send(keys.down('lone-edge'), 'lone-edge', open).written;
+  await down.send(keys.down('lone-edge'), 'lone-edge', { t: 'round:close', roundId: 7 }).written;
+  await until(() => partials.length >= 1);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  socket.disconnect();
+  await upReader.stop();
+  downConnection.disconnect();
+  assert.equal(partials.length, 1, 'round 7 closed once');
+  assert.equal(links.length, 1);
+  assert.ok(links[0]![0].startsWith(`${links[0]![1]}.`), `link ${links[0]![0]}`);
+  assert.deepEqual(partials[0]!.refusals['not-joined'], {
+    count: 1,
+    bytes: partials[0]!.refusals['not-joined']!.bytes,
+  });
+});
+
+test('an event the master never answers is answered with a refusal after answerTimeoutMs', async () => {
+  const socket = await connect();
+  try {
+    // No master reads this cluster: the join waits for an answer that never comes.
+    const join = { platform: 'node', backend: 'wasm', numSamples: 1 };
+    const answer = (await socket.timeout(5000).emitWithAck('join', join)) as {
+      ok?: boolean;
+      error?: { code?: string; message?: string };
+    };
+    assert.equal(answer.ok, false);
+    assert.equal(answer.error?.code, 'internal');
+    assert.match(answer.error?.message ?? '', /did not answer within 300 ms/);
+  } finally {
+    socket.disconnect();
+  }
+});
+
+test('the edge refuses a malformed join or abstain itself, and relays no secagg step', async () => {
+  const socket = await connect();
+  try {
+    const code = async (event: string, payload: unknown) =>
+      (
+        (await socket
+          .timeout(2000)
+          .emitWithAck(event, payload)
+          .catch(() => 'no answer')) as {
+          error?: { code?: string };
+        }
+      ).error?.code ?? 'no answer';
+    assert.equal(await code('join', { name: 'x' }), 'invalid-payload');
+    assert.equal(await code('abstain', { reason: 'bored' }), 'invalid-payload');
+    // Secure aggregation cannot run over edges: the step is not forwarded (nor answered).
+    assert.equal(await code('secagg', { step: 'keys' }), 'no answer');
+  } finally {
+    socket.disconnect();
+  }
+});
+
+test('a connection that does not join within joinTimeoutMs is closed', async () => {
+  const quick = await startEdge({
+    redis: redis.url,
+    secret: SECRET,
+    id: 'quick-edge',
+    joinTimeoutMs: 300,
+  });
+  try {
+    const socket = io(quick.url, {
+      transports: ['websocket'],
+      parser: createSocketParser(),
+      auth: { protocolVersion: PROTOCOL_VERSION },
+      reconnection: false,
+    });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', () => resolve());
+      socket.once('connect_error', reject);
+    });
+    await Promise.race([
+      new Promise<void>((resolve) => socket.once('disconnect', () => resolve())),
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error('the unjoined connection stayed open')), 5000),
+      ),
+    ]);
+  } finally {
+    await quick.close();
+  }
 });

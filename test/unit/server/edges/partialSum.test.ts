@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { PartialSum, partialProblem } from '../../../../server/edges/partialSum.js';
 import type { PartialExpectation } from '../../../../server/edges/partialSum.js';
 import type { PartialMessage } from '../../../../server/edges/messages.js';
-import { seal, verifySeal } from '../../../../server/edges/envelope.js';
+import { ReplayGuard, seal, verifySeal } from '../../../../server/edges/envelope.js';
 
 const expected: PartialExpectation = {
   roundId: 3,
@@ -70,15 +70,32 @@ test('a partial of granted claims passes; each kind of forgery is refused with i
   assert.match(partialProblem(withoutSum, expected) ?? 'passed', /no sum/);
 });
 
-test('an edge message verifies only under its secret, direction, sender and body', () => {
+test('an edge message verifies only under its secret, stream, direction, sender, incarnation, sequence and body', () => {
+  const context = {
+    secret: 'a-secret-of-16-chars',
+    stream: 'fedistill:edges:a:up',
+    direction: 'up',
+  } as const;
   const body = new Uint8Array([1, 2, 3]);
-  const sealed = seal('a-secret-of-16-chars', 'up', 'edge-a', body);
-  assert.ok(verifySeal('a-secret-of-16-chars', 'up', sealed));
-  assert.ok(!verifySeal('another-secret-16chars', 'up', sealed));
-  assert.ok(!verifySeal('a-secret-of-16-chars', 'down', sealed));
-  assert.ok(!verifySeal('a-secret-of-16-chars', 'up', { ...sealed, edge: 'edge-b' }));
-  assert.ok(
-    !verifySeal('a-secret-of-16-chars', 'up', { ...sealed, body: new Uint8Array([1, 2, 4]) }),
-  );
-  assert.ok(!verifySeal('a-secret-of-16-chars', 'up', { ...sealed, mac: sealed.mac.slice(1) }));
+  const sealed = seal(context, { edge: 'edge-a', incarnation: 'i1', seq: 1, body });
+  assert.ok(verifySeal(context, sealed));
+  assert.ok(!verifySeal({ ...context, secret: 'another-secret-16chars' }, sealed));
+  assert.ok(!verifySeal({ ...context, direction: 'down' }, sealed));
+  assert.ok(!verifySeal({ ...context, stream: 'fedistill:edges:b:up' }, sealed));
+  assert.ok(!verifySeal(context, { ...sealed, edge: 'edge-b' }));
+  assert.ok(!verifySeal(context, { ...sealed, incarnation: 'i2' }));
+  assert.ok(!verifySeal(context, { ...sealed, seq: 2 }));
+  assert.ok(!verifySeal(context, { ...sealed, body: new Uint8Array([1, 2, 4]) }));
+  assert.ok(!verifySeal(context, { ...sealed, mac: sealed.mac.slice(1) }));
+});
+
+test('the replay guard passes rising sequences and new incarnations, refuses repeats and replaced incarnations', () => {
+  const guard = new ReplayGuard();
+  assert.equal(guard.check('e', 'i1', 1), undefined);
+  assert.equal(guard.check('e', 'i1', 3), undefined);
+  assert.match(guard.check('e', 'i1', 3) ?? 'passed', /not after 3/);
+  assert.match(guard.check('e', 'i1', 2) ?? 'passed', /not after 3/);
+  assert.equal(guard.check('f', 'i1', 1), undefined, 'senders are apart');
+  assert.equal(guard.check('e', 'i2', 1), undefined, 'a restart');
+  assert.match(guard.check('e', 'i1', 4) ?? 'passed', /was replaced/);
 });
