@@ -17,7 +17,7 @@ async function serve(
 ): Promise<{ url: string; requests: () => number; server: Server }> {
   let requests = 0;
   const server = createServer((request, response) => {
-    const answer = answers[Math.min(requests, answers.length - 1)];
+    const answer = answers[Math.min(requests, answers.length - 1)] ?? 'reset';
     requests += 1;
     if (answer === 'reset') request.socket.destroy();
     else if (answer === 'bytes') response.end(BYTES);
