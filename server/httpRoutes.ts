@@ -9,6 +9,7 @@ import type { AdminControl } from './adminRoutes.js';
 import { ADMIN_ROUTE, handleAdmin } from './adminRoutes.js';
 import type { MetricsSource } from './metrics/metricsRoute.js';
 import { METRICS_ROUTE, serveMetrics } from './metrics/metricsRoute.js';
+import { sendArtifact, sendJson } from './httpResponses.js';
 
 export interface StatusSource {
   status(): unknown;
@@ -30,15 +31,6 @@ export interface HttpRouteOptions {
   metrics?: { source: MetricsSource; token: string };
   /** Further routes (the dashboard and browser client): returns true when it answered. */
   fallback?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean;
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'cache-control': 'no-store',
-  });
-  res.end(text);
 }
 
 export function createHttpHandler(
@@ -82,25 +74,12 @@ export function createHttpHandler(
           }
         }
         const hash = url.pathname.slice(ARTIFACT_ROUTE.length);
-        const bytes = /^[0-9a-f]{64}$/.test(hash) ? options.artifacts.get(hash) : undefined;
-        if (!bytes) {
-          sendJson(res, 404, { error: `no artifact ${hash}` });
-          return;
-        }
-        const etag = `"${hash}"`;
-        const headers = {
-          etag,
-          // Content-addressed: the bytes behind a hash never change.
-          'cache-control': 'public, max-age=31536000, immutable',
-          'content-type': 'application/vnd.msgpack',
-        };
-        if (req.headers['if-none-match'] === etag) {
-          res.writeHead(304, headers);
-          res.end();
-          return;
-        }
-        res.writeHead(200, { ...headers, 'content-length': bytes.byteLength });
-        res.end(req.method === 'HEAD' ? undefined : bytes);
+        sendArtifact(
+          req,
+          res,
+          hash,
+          /^[0-9a-f]{64}$/.test(hash) ? options.artifacts.get(hash) : undefined,
+        );
         return;
       }
       switch (url.pathname) {

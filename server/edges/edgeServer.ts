@@ -39,6 +39,7 @@ import { FORWARDED_EVENTS } from './messages.js';
 import { PartialSum } from './partialSum.js';
 import type { ReadEntry } from './redisControlPlane.js';
 import { SignedReader, SignedWriter, edgeKeys, openRedis } from './redisControlPlane.js';
+import { sendArtifact, sendJson } from '../httpResponses.js';
 
 export interface EdgeOptions {
   redis: string;
@@ -168,21 +169,7 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
         });
     }
     const hash = url.pathname.slice(ARTIFACT_ROUTE.length);
-    const bytes = /^[0-9a-f]{64}$/.test(hash) ? await artifact(hash) : undefined;
-    if (!bytes) return sendJson(res, 404, { error: `no artifact ${hash}` });
-    const etag = `"${hash}"`;
-    const headers = {
-      etag,
-      'cache-control': 'public, max-age=31536000, immutable',
-      'content-type': 'application/vnd.msgpack',
-    };
-    if (req.headers['if-none-match'] === etag) {
-      res.writeHead(304, headers);
-      res.end();
-      return;
-    }
-    res.writeHead(200, { ...headers, 'content-length': bytes.byteLength });
-    res.end(bytes);
+    sendArtifact(req, res, hash, /^[0-9a-f]{64}$/.test(hash) ? await artifact(hash) : undefined);
   };
 
   const io = new Server({
@@ -455,9 +442,4 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
       await redis.quit().catch(() => redis.disconnect());
     },
   };
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body));
 }
