@@ -29,7 +29,7 @@ import type { RunningCoordinator } from '../server/startCoordinator.js';
 import { startCoordinator } from '../server/startCoordinator.js';
 import type { MasterEdgeOptions } from '../server/edges/masterEdges.js';
 import { edgesConflict } from '../server/edges/edgeAggregation.js';
-import { probeRedis } from '../server/edges/redisControlPlane.js';
+import { probeRedis } from '../node/redis.js';
 import type { OnnxProvider, Teacher, TeacherOutputs } from '../server/teachers/index.js';
 import { checkFeatureLayer, loadTeacherFile } from '../server/teachers/index.js';
 import type { Log } from '../node/logger.js';

@@ -5,7 +5,7 @@
  * `--redis URL` trains the clients on `fedistill worker` processes instead.
  */
 import type { SimConfig } from '../sim/config.js';
-import { checkRedisUrl } from '../sim/redisJobs.js';
+import { checkRedisUrl } from '../node/redis.js';
 import { parseSimConfig, readSimConfigFile } from '../sim/config.js';
 import { runSimulation } from '../sim/simulate.js';
 import type { SimulationResult } from '../sim/simulate.js';

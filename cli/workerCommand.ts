@@ -4,7 +4,7 @@
  * SIGINT or SIGTERM. Run as many as the hosts have cores.
  */
 import { startSimWorker } from '../sim/redisWorker.js';
-import { checkRedisUrl } from '../sim/redisJobs.js';
+import { checkRedisUrl } from '../node/redis.js';
 import type { Log } from '../node/logger.js';
 
 export interface WorkerOptions {

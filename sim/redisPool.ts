@@ -29,15 +29,8 @@ import type {
   TrainingJobOutput,
   TrainingJobResult,
 } from './redisJobs.js';
-import {
-  PAYLOAD_TTL_SECONDS,
-  TRAINING_QUEUE,
-  connectRedis,
-  payloadCodec,
-  probeRedis,
-  redactUrl,
-  simKeys,
-} from './redisJobs.js';
+import { PAYLOAD_TTL_SECONDS, TRAINING_QUEUE, payloadCodec, simKeys } from './redisJobs.js';
+import { connectRedis, probeRedis, redactUrl } from '../node/redis.js';
 import type { SimHub } from './simHub.js';
 
 export interface RedisPoolOptions {

@@ -33,14 +33,8 @@ import type {
   TrainingJobOutput,
   TrainingJobResult,
 } from './redisJobs.js';
-import {
-  PAYLOAD_TTL_SECONDS,
-  TRAINING_QUEUE,
-  connectRedis,
-  payloadCodec,
-  probeRedis,
-  redactUrl,
-} from './redisJobs.js';
+import { PAYLOAD_TTL_SECONDS, TRAINING_QUEUE, payloadCodec } from './redisJobs.js';
+import { connectRedis, probeRedis, redactUrl } from '../node/redis.js';
 
 export interface SimWorkerOptions {
   url: string;

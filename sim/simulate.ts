@@ -31,7 +31,7 @@ import { ClientPool, defaultThreads } from './clientPool.js';
 import type { SimClientPool } from './clientPool.js';
 import { RedisClientPool } from './redisPool.js';
 import type { RedisPoolOptions, RedisPoolStats } from './redisPool.js';
-import { probeRedis } from './redisJobs.js';
+import { probeRedis } from '../node/redis.js';
 import { SimHub } from './simHub.js';
 import type { TappedMessage } from './simHub.js';
 import type { SimRoundMetrics, SimRunResult, StrategySummary } from './results.js';

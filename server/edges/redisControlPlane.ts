@@ -7,8 +7,9 @@
  * MessagePack body; partial sums travel the same way, as binary, never
  * through a socket.io adapter.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { createCodec } from '../../shared/codec/index.js';
+import { connectRedis, probeRedis } from '../../node/redis.js';
 import type { Direction } from './envelope.js';
 import { ReplayGuard, newIncarnation, seal, verifySeal } from './envelope.js';
 
@@ -33,59 +34,10 @@ export function edgeKeys(cluster: string) {
 }
 export type EdgeKeys = ReturnType<typeof edgeKeys>;
 
-/** The URL with any password masked, for messages. */
-export function redactRedisUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString().replace(/\/$/, '');
-  } catch {
-    return url;
-  }
-}
-
-/**
- * Connects once, without retrying, and fails with an error naming the URL when Redis is not
- * there: what a master or edge does at start, before any long-lived connection.
- */
-export async function probeRedis(url: string): Promise<void> {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new Error(`--redis: '${url}' is not a URL (expected redis://HOST:PORT)`);
-  }
-  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:')
-    throw new Error(`--redis: '${redactRedisUrl(url)}' is not a redis:// or rediss:// URL`);
-  const probe = new Redis(url, {
-    lazyConnect: true,
-    retryStrategy: () => null,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    connectTimeout: 5000,
-  });
-  probe.on('error', () => undefined);
-  try {
-    await probe.connect();
-    await probe.ping();
-  } catch (error) {
-    throw new Error(`Redis at ${redactRedisUrl(url)} is unreachable: ${(error as Error).message}`, {
-      cause: error,
-    });
-  } finally {
-    probe.disconnect();
-  }
-}
-
 /** Probes Redis (probeRedis), then returns a long-lived connection that retries forever. */
 export async function openRedis(url: string, onError: (error: Error) => void): Promise<Redis> {
   await probeRedis(url);
-  const redis = new Redis(url, {
-    maxRetriesPerRequest: null,
-    retryStrategy: (attempt) => Math.min(100 * attempt, 1000),
-  });
-  redis.on('error', onError);
-  return redis;
+  return connectRedis(url, onError);
 }
 
 /** Writes signed entries to streams, each with the next sequence number of this incarnation. */
