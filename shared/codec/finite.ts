@@ -10,20 +10,49 @@
  * conversion per element); only a block that fails is scanned again to name
  * the exact index.
  */
+import { SIMD_BLOCK, SimdKernels } from './simd.js';
 
 const EXPONENT_MASK = 0x7f800000;
 const EXPONENT_CARRY = 0x00800000;
 /** Elements per block: small enough to stay in L1 for the rescan, large enough to amortise the test. */
 const BLOCK = 4096;
 
+/** Below this many values the scalar loop wins (no copy, no wasm call). */
+const SIMD_MIN_LENGTH = 256;
+
+let kernels: SimdKernels | null | undefined;
+
 /**
  * Index of the first non-finite value of `values`, or -1 when all are finite.
  * Works on any Float32Array view (any byteOffset, any length, including 0).
+ *
+ * Where WebAssembly SIMD runs, blocks are copied into the kernels' scratch
+ * memory and tested 16 values per instruction group (~4× the scalar scan);
+ * only a block that fails is scanned again here to name the index.
  */
 export function firstNonFinite(values: Float32Array): number {
+  if (values.length >= SIMD_MIN_LENGTH) {
+    if (kernels === undefined) kernels = SimdKernels.create();
+    if (kernels !== null) return firstNonFiniteSimd(kernels, values);
+  }
+  return firstNonFiniteScalar(values);
+}
+
+/** {@link firstNonFinite} in plain JavaScript (the fallback, and the locator of a failing block). */
+export function firstNonFiniteScalar(values: Float32Array): number {
   // A Float32Array's byteOffset is a multiple of 4, so an Int32Array over the same bytes is valid.
   const bits = new Int32Array(values.buffer, values.byteOffset, values.length);
   return firstNonFiniteBits(bits);
+}
+
+function firstNonFiniteSimd(simd: SimdKernels, values: Float32Array): number {
+  for (let start = 0; start < values.length; start += SIMD_BLOCK) {
+    const count = Math.min(SIMD_BLOCK, values.length - start);
+    if (simd.scratchHasNonFinite(simd.load(values, start, count))) {
+      return start + firstNonFiniteScalar(values.subarray(start, start + count));
+    }
+  }
+  return -1;
 }
 
 function firstNonFiniteBits(bits: Int32Array): number {

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { FedAvgAccumulator } from '../../../../shared/aggregation/index.js';
 import { AggregationError } from '../../../../shared/aggregation/fedAvg.js';
 import { decodeWeights, encodeWeights } from '../../../../shared/codec/index.js';
-import { firstNonFinite } from '../../../../shared/codec/finite.js';
+import { firstNonFinite, firstNonFiniteScalar } from '../../../../shared/codec/finite.js';
+import { SIMD_BLOCK } from '../../../../shared/codec/simd.js';
 import { CodecError } from '../../../../shared/errors.js';
 import { mulberry32 } from './helpers.js';
 
@@ -227,3 +228,24 @@ function nextFloat32(x: number, direction: 1 | -1): number {
   bits[0] = (bits[0] as number) + (x >= 0 ? direction : -direction);
   return f[0] as number;
 }
+
+test('firstNonFinite (SIMD blocks) and the scalar loop agree at both sides of every SIMD block edge', () => {
+  const length = 3 * SIMD_BLOCK + 21;
+  const edges = [0, 15, 16, 255, 256];
+  for (let b = 1; b <= 3; b++) edges.push(b * SIMD_BLOCK - 1, b * SIMD_BLOCK, b * SIMD_BLOCK + 1);
+  edges.push(length - 1);
+  const values = new Float32Array(length).fill(0.75);
+  assert.equal(firstNonFinite(values), -1);
+  assert.equal(firstNonFiniteScalar(values), -1);
+  for (const index of edges) {
+    for (const bad of [NaN, -Infinity]) {
+      values[index] = bad;
+      assert.equal(firstNonFinite(values), index, `${bad} at ${index}`);
+      assert.equal(firstNonFiniteScalar(values), index, `scalar: ${bad} at ${index}`);
+      values[index] = 0.75;
+    }
+  }
+  // A view whose first SIMD block starts mid-buffer still reports indices within the view.
+  values[SIMD_BLOCK + 40] = Infinity;
+  assert.equal(firstNonFinite(values.subarray(33)), SIMD_BLOCK + 7);
+});
