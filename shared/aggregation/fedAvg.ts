@@ -4,6 +4,7 @@
  * coordinator holds O(params) memory however many clients report.
  */
 import { firstNonFinite } from '../codec/finite.js';
+import { SIMD_BLOCK, SimdKernels } from '../codec/simd.js';
 
 /** Why an update was refused; `code` is stable for logs and error acks. */
 export type AggregationErrorCode =
@@ -27,25 +28,58 @@ export class AggregationError extends Error {
   }
 }
 
+export interface FedAvgAccumulatorOptions {
+  /**
+   * Add with the WebAssembly SIMD kernel where it runs (default true); false
+   * keeps the JavaScript loop. Both give bit-identical sums.
+   */
+  simd: boolean;
+}
+
 /**
  * Running weighted mean of equal-length Float32Array updates. The sum is kept in
  * float64 so that adding thousands of updates does not lose float32 precision
  * and the result does not depend on arrival order beyond float64 rounding.
+ *
+ * With WebAssembly SIMD the sum lives in the kernels' own memory (padded to 16
+ * values), and each block of an update is copied next to it and added two
+ * float64 lanes at a time; elsewhere it is a Float64Array and a JavaScript loop.
  */
 export class FedAvgAccumulator {
   readonly #sum: Float64Array;
+  readonly #simd: SimdKernels | null;
   #count = 0;
   #totalWeight = 0;
 
   /** @param length number of parameters in every update. */
-  constructor(readonly length: number) {
+  constructor(
+    readonly length: number,
+    options: Readonly<Partial<FedAvgAccumulatorOptions>> = {},
+  ) {
     if (!Number.isSafeInteger(length) || length < 0) {
       throw new AggregationError(
         `accumulator length must be a non-negative integer, got ${length}`,
         'length-mismatch',
       );
     }
-    this.#sum = new Float64Array(length);
+    this.#simd = options.simd === false ? null : SimdKernels.create(((length + 15) & ~15) * 8);
+    this.#sum = this.#simd
+      ? new Float64Array(this.#simd.memory.buffer, this.#simd.extraOffset, length)
+      : new Float64Array(length);
+  }
+
+  /** Whether updates are added by the SIMD kernel. */
+  get usesSimd(): boolean {
+    return this.#simd !== null;
+  }
+
+  /**
+   * Bytes this accumulator holds: the float64 sum, or the kernels' whole
+   * memory (scratch block + padded sum), which a runtime's heap figures may
+   * not count (Node's `arrayBuffers` leaves WebAssembly memory out).
+   */
+  get heldBytes(): number {
+    return this.#simd ? this.#simd.memory.buffer.byteLength : this.#sum.byteLength;
   }
 
   /**
@@ -73,7 +107,8 @@ export class FedAvgAccumulator {
     if (bad >= 0) {
       throw new AggregationError(`update value ${bad} is ${update[bad]}`, 'non-finite');
     }
-    addScaled(this.#sum, update, weight);
+    if (this.#simd) addScaledSimd(this.#simd, update, weight);
+    else addScaled(this.#sum, update, weight);
     this.#count++;
     this.#totalWeight += weight;
   }
@@ -129,6 +164,14 @@ function addScaled(sum: Float64Array, update: Float32Array, weight: number): voi
     sum[i + 3] = (sum[i + 3] as number) + weight * (update[i + 3] as number);
   }
   for (; i < length; i++) sum[i] = (sum[i] as number) + weight * (update[i] as number);
+}
+
+/** sum += weight · update block by block, through the kernels' scratch memory (the sum sits after it). */
+function addScaledSimd(simd: SimdKernels, update: Float32Array, weight: number): void {
+  for (let start = 0; start < update.length; start += SIMD_BLOCK) {
+    const padded = simd.load(update, start, Math.min(SIMD_BLOCK, update.length - start));
+    simd.addScratchScaled(simd.extraOffset + start * 8, padded, weight);
+  }
 }
 
 /** One client's contribution to {@link fedAvg}. */

@@ -5,6 +5,7 @@ import {
   FedAvgAccumulator,
   fedAvg,
 } from '../../../../shared/aggregation/fedAvg.js';
+import { SIMD_BLOCK } from '../../../../shared/codec/simd.js';
 import { createRng } from '../../../../shared/data/rng.js';
 
 test('sample-weighted mean: [1,2]×3 samples + [3,6]×1 sample → [1.5, 3]', () => {
@@ -104,4 +105,64 @@ test('rejections are typed and leave the accumulator unchanged', () => {
     /update 1: update has 2 values, expected 1/,
   );
   assert.throws(() => new FedAvgAccumulator(-1), AggregationError);
+});
+
+test('the SIMD and the scalar accumulator give bit-identical means (random updates, odd length)', () => {
+  const length = 2 * SIMD_BLOCK + 7;
+  const simd = new FedAvgAccumulator(length);
+  const scalar = new FedAvgAccumulator(length, { simd: false });
+  assert.equal(simd.usesSimd, true);
+  assert.equal(scalar.usesSimd, false);
+  const rng = createRng(21);
+  for (let u = 0; u < 6; u++) {
+    const update = Float32Array.from({ length }, () => rng.normal() * 10 ** rng.int(8));
+    const weight = 1 + rng.int(50);
+    simd.add(update, weight);
+    scalar.add(update, weight);
+  }
+  const a = simd.result();
+  const b = scalar.result();
+  let differing = 0;
+  for (let i = 0; i < length; i++) if (!Object.is(a[i], b[i])) differing++;
+  assert.equal(differing, 0);
+  assert.equal(simd.totalWeight, scalar.totalWeight);
+});
+
+test('a non-finite value in any block position is refused, index named, and the sum is untouched', () => {
+  const length = 3 * SIMD_BLOCK + 5;
+  const positions = [
+    0,
+    1,
+    SIMD_BLOCK - 1,
+    SIMD_BLOCK,
+    2 * SIMD_BLOCK + 3,
+    3 * SIMD_BLOCK,
+    length - 1,
+  ];
+  for (const simd of [true, false]) {
+    const acc = new FedAvgAccumulator(length, { simd });
+    const first = Float32Array.from({ length }, (_, i) => (i % 13) - 6);
+    acc.add(first, 3);
+    const before = acc.result();
+    for (const at of positions) {
+      for (const bad of [NaN, Infinity, -Infinity]) {
+        const update = new Float32Array(length).fill(100);
+        update[at] = bad;
+        assert.throws(
+          () => acc.add(update, 2),
+          (e: unknown) =>
+            e instanceof AggregationError &&
+            e.code === 'non-finite' &&
+            e.message === `update value ${at} is ${bad}`,
+          `simd ${simd}: ${bad} at ${at}`,
+        );
+      }
+    }
+    assert.equal(acc.count, 1);
+    assert.equal(acc.totalWeight, 3);
+    assert.deepEqual(acc.result(), before, `simd ${simd}`);
+    // And the accumulator still works: a good update after the refusals lands exactly.
+    acc.add(new Float32Array(length).fill(6), 1);
+    assert.equal(acc.result()[0], (3 * -6 + 6) / 4);
+  }
 });
