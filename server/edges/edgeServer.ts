@@ -115,10 +115,15 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
   const maxBytes = options.maxMessageBytes ?? 64 * 1024 * 1024;
   const sockets = new Map<string, Socket>();
   /**
-   * Acks awaited from the master, by link and request: dropped when the link disconnects, and
-   * answered with a refusal when the master does not answer in time, so it cannot grow unbounded.
+   * Acks awaited from the master, by link and request: answered with a refusal when the master
+   * does not answer in time, so it cannot grow unbounded. When the link disconnects only the
+   * claims' entries stay (`afterGone`): a claim the master grants is counted there, so its delta
+   * is folded here even when its client has gone by the time the grant arrives.
    */
-  const pending = new Map<string, Map<number, { onAck: Ack; timer: NodeJS.Timeout }>>();
+  const pending = new Map<
+    string,
+    Map<number, { onAck: Ack; timer: NodeJS.Timeout; afterGone: boolean }>
+  >();
   const answerTimeoutMs = options.answerTimeoutMs ?? 30_000;
   const takePending = (link: string, req: number) => {
     const waiting = pending.get(link);
@@ -214,7 +219,7 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
       )?.(refusal('internal', `the master did not answer within ${answerTimeoutMs} ms`));
     }, answerTimeoutMs);
     timer.unref();
-    waiting.set(req, { onAck, timer });
+    waiting.set(req, { onAck, timer, afterGone: event === 'update' });
     up({ t: 'event', link, event, payload, req, bytes });
   };
 
@@ -321,8 +326,13 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     socket.on('disconnect', () => {
       clearTimeout(joinTimer);
       sockets.delete(link);
-      for (const { timer } of pending.get(link)?.values() ?? []) clearTimeout(timer);
-      pending.delete(link);
+      const waiting = pending.get(link);
+      for (const [req, { timer, afterGone }] of waiting ?? [])
+        if (!afterGone) {
+          clearTimeout(timer);
+          waiting!.delete(req);
+        }
+      if (waiting?.size === 0) pending.delete(link);
       up({ t: 'gone', link });
     });
   });

@@ -23,14 +23,15 @@ import {
 } from '../../../../server/edges/redisControlPlane.js';
 import { DEFAULT_UPDATE_BOUND } from '../../../../server/robustness/index.js';
 import { startRedis, type TestRedis } from '../../../support/redis.js';
+import { deltaUpdate } from '../strategies/context.js';
 
 let redis: TestRedis;
 let edge: RunningEdge;
 let writer: Redis;
 const SECRET = 'a-secret-of-16-chars';
 
-function connect() {
-  const socket = io(edge.url, {
+function connect(to: RunningEdge = edge) {
+  const socket = io(to.url, {
     transports: ['websocket'],
     parser: createSocketParser(),
     auth: { protocolVersion: PROTOCOL_VERSION },
@@ -223,5 +224,78 @@ test('a connection that does not join within joinTimeoutMs is closed', async () 
     ]);
   } finally {
     await quick.close();
+  }
+});
+
+test('a claim the master grants after its client disconnected is still folded into the partial', async () => {
+  const keys = edgeKeys('default');
+  const downConnection = new Redis(redis.url);
+  const down = new SignedWriter(downConnection, SECRET, 'down');
+  // Its own edge: the file's edge answers for the master after 300 ms, too soon under load.
+  const late = await startEdge({ redis: redis.url, secret: SECRET, id: 'late-edge' });
+  const toEdge = (message: unknown) =>
+    down.send(keys.down('late-edge'), 'late-edge', message).written;
+  const partials: PartialMessage[] = [];
+  const events: { link: string; event: string; req: number }[] = [];
+  const gone: string[] = [];
+  const upReader = new SignedReader(
+    new Redis(redis.url),
+    keys.up,
+    SECRET,
+    'up',
+    (entry) => {
+      if (entry.edge !== 'late-edge') return;
+      const message = entry.message as { t?: string; link?: string; event?: string; req?: number };
+      if (message?.t === 'partial') partials.push(message as PartialMessage);
+      if (message?.t === 'event') events.push(message as (typeof events)[number]);
+      if (message?.t === 'gone') gone.push(message.link!);
+    },
+    () => undefined,
+  );
+  await upReader.ready;
+  try {
+    await toEdge({
+      t: 'round:open',
+      roundId: 9,
+      numParams: 2,
+      updateBound: DEFAULT_UPDATE_BOUND,
+      normBound: DEFAULT_UPDATE_BOUND.maxNorm,
+    });
+    const socket = await connect(late);
+    const joined = socket
+      .timeout(5000)
+      .emitWithAck('join', { platform: 'node', backend: 'wasm', numSamples: 2 });
+    await until(() => events.some((e) => e.event === 'join'));
+    const join = events.find((e) => e.event === 'join')!;
+    await toEdge({
+      t: 'ack',
+      link: join.link,
+      req: join.req,
+      response: { ok: true, clientId: 'late-client' },
+    });
+    await joined;
+    socket.emit('update', deltaUpdate([1, 2], 2, 9));
+    await until(() => events.some((e) => e.event === 'update'));
+    // The client goes before the master's grant reaches the edge.
+    socket.disconnect();
+    await until(() => gone.includes(join.link));
+    const claim = events.find((e) => e.event === 'update')!;
+    await toEdge({
+      t: 'ack',
+      link: claim.link,
+      req: claim.req,
+      response: { ok: true, roundId: 9 },
+    });
+    await toEdge({ t: 'round:close', roundId: 9 });
+    await until(() => partials.some((p) => p.roundId === 9));
+    const partial = partials.find((p) => p.roundId === 9)!;
+    // Granted at the master, so folded here: 2 samples × [1, 2].
+    assert.deepEqual(partial.clients, ['late-client']);
+    assert.equal(partial.weight, 2);
+    assert.deepEqual([...partial.sum!], [2, 4]);
+  } finally {
+    await late.close();
+    await upReader.stop();
+    downConnection.disconnect();
   }
 });
