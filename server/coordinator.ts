@@ -32,7 +32,7 @@ import { quorumSize, sampleClients } from './sampling.js';
 import { UnjoinedRefusals } from './refusalTally.js';
 import type { CheckpointWriter } from './checkpoints.js';
 import type { TeacherFeaturesRef } from './teacherFeatures.js';
-import type { RoundAggregate, ScreenedDelta, Strategy } from './strategies/index.js';
+import type { AcceptNote, RoundAggregate, ScreenedDelta, Strategy } from './strategies/index.js';
 import {
   ContributionError,
   DifferentiallyPrivateStrategy,
@@ -415,6 +415,8 @@ export class Coordinator {
       deadline,
       attempt: `${this.runId}/${roundId}@${deadline}`,
       screenDelta: (delta) => this.screenDelta(delta),
+      normBound: this.updateBound.bound,
+      screenNorm: (norm) => this.screenNorm(norm),
     });
     const message: RoundStart = {
       roundId,
@@ -525,6 +527,15 @@ export class Coordinator {
     // Its norm joins the bound's history only once the whole update is accepted (settleScreen).
     this.screened = verdict;
     return { delta: verdict.delta, ...(verdict.reason ? { note: verdict.reason } : {}) };
+  }
+
+  /** A delta screened at an edge, by its norm: the same verdict, the same history. */
+  private screenNorm(norm: number): AcceptNote {
+    const verdict = this.updateBound.checkNorm(norm);
+    if (verdict.action === 'refuse')
+      throw new ContributionError(`update bound: ${verdict.reason}`, 'rejected-weights');
+    this.screened = verdict;
+    return verdict.reason ? { note: verdict.reason } : {};
   }
 
   /**

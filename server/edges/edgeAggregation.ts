@@ -47,6 +47,8 @@ export function edgesConflict(
 export interface EdgeRoundPort {
   /** The edge whose connection holds `clientId`, or undefined for a client of the master's own. */
   edgeOf(clientId: string): string | undefined;
+  /** The norm an edge measured of the delta of the claim `clientId` is handing in now. */
+  claimNorm(clientId: string): number | undefined;
   openRound(message: RoundOpen): void;
   /** Asks every edge for its partial and resolves with those that came from `waitFor`'s edges (or all that came by the timeout). */
   collect(roundId: number, waitFor: readonly string[]): Promise<Map<string, ReceivedPartial>>;
@@ -82,7 +84,16 @@ export class EdgeAggregatedStrategy implements Strategy {
     const numParams = context.global.length;
     const direct = new PartialSum(numParams);
     const claims = new Map<string, Map<string, number>>();
-    this.port.openRound({ t: 'round:open', roundId, numParams, updateBound: this.updateBound });
+    // The master's bound (its history of accepted norms adapts it), so every edge screens with
+    // one bound; without the coordinator's screen, the largest the bound may be.
+    const normBound = context.normBound ?? this.updateBound.maxNorm;
+    this.port.openRound({
+      t: 'round:open',
+      roundId,
+      numParams,
+      updateBound: this.updateBound,
+      normBound,
+    });
     const why = 'this round averages weight deltas';
     // Set once the round aggregates: its edges close their rounds then, so a claim granted while
     // the master still collects partials would be acked but never folded (nor a direct delta
@@ -109,10 +120,18 @@ export class EdgeAggregatedStrategy implements Strategy {
             'an update through an edge arrives without its delta (the edge folds it)',
             'invalid-payload',
           );
+        const norm = this.port.claimNorm(clientId);
+        if (norm === undefined)
+          throw new ContributionError(
+            "a claim through an edge carries its delta's norm",
+            'invalid-payload',
+          );
+        // Held to the master's bound as a delta is here; the norm joins its history.
+        const note = context.screenNorm?.(norm);
         let granted = claims.get(edge);
         if (!granted) claims.set(edge, (granted = new Map()));
         granted.set(clientId, update.numSamples);
-        return undefined;
+        return note?.note !== undefined ? { note: note.note } : undefined;
       },
       aggregate: async ({ enough }): Promise<RoundAggregate> => {
         closing = true;
@@ -126,7 +145,7 @@ export class EdgeAggregatedStrategy implements Strategy {
             roundId,
             numParams,
             claims: claims.get(edge) ?? new Map(),
-            updateBound: this.updateBound,
+            updateBound: { maxCoordinate: this.updateBound.maxCoordinate, maxNorm: normBound },
           });
           if (problem) this.port.refusePartial(edge, roundId, problem, bytes);
           else total.merge(partial.sum, partial.weight, partial.clients);

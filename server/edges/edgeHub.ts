@@ -16,6 +16,8 @@ class EdgeLink implements ClientLink {
   // with the proxy as `this`.
   private joinedAs: string | undefined;
   lastMessageBytes: number | undefined;
+  /** The norm the edge measured of the claim being handled (set as lastMessageBytes is). */
+  claimNorm: number | undefined;
   closed = false;
   private readonly handlers = new Map<string, Handler>();
   private readonly disconnectHandlers: (() => void)[] = [];
@@ -58,14 +60,16 @@ class EdgeLink implements ClientLink {
     this.close();
   }
 
-  dispatch(event: string, payload: unknown, req: number, bytes: number): void {
+  dispatch(event: string, payload: unknown, req: number, bytes: number, norm?: number): void {
     const handler = this.handlers.get(event);
     if (!handler || this.closed) return;
     this.lastMessageBytes = bytes;
+    this.claimNorm = norm;
     handler(payload, (response) => {
       if (!this.closed) this.hub.send(this.edge, { t: 'ack', link: this.id, req, response });
     });
     this.lastMessageBytes = undefined;
+    this.claimNorm = undefined;
   }
 
   close(): void {
@@ -123,6 +127,11 @@ export class EdgeHub implements ClientHub {
     return this.byClient.get(clientId)?.edge;
   }
 
+  /** The norm the edge measured of the claim `clientId`'s connection is handing in now. */
+  claimNormOf(clientId: string): number | undefined {
+    return this.byClient.get(clientId)?.claimNorm;
+  }
+
   /** A verified message from `edge` about its connections. */
   receive(edge: string, message: UpMessage): void {
     if (message.t === 'connect') this.linkOf(edge, message.link);
@@ -134,6 +143,7 @@ export class EdgeHub implements ClientHub {
         message.payload,
         message.req,
         message.bytes,
+        message.norm,
       );
     else if (message.t === 'gone') this.links.get(`${edge}/${message.link}`)?.close();
   }

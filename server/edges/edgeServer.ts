@@ -28,8 +28,8 @@ import {
 } from '../../shared/protocol/index.js';
 import { ARTIFACT_ROUTE } from '../artifacts.js';
 import { JoinAuthority } from '../auth.js';
-import { UpdateBound } from '../robustness/index.js';
-import type { BoundVerdict } from '../robustness/index.js';
+import { judgeDelta } from '../robustness/index.js';
+import type { BoundVerdict, UpdateBoundConfig } from '../robustness/index.js';
 import { ContributionError, decodeDelta, refuseFields } from '../strategies/index.js';
 import { describeIssues, refusal } from '../coordinator/refusals.js';
 import { StrikeCounter } from '../strikes.js';
@@ -84,6 +84,9 @@ export interface RunningEdge {
 interface EdgeRound {
   roundId: number;
   numParams: number;
+  /** The master's bound for the round: its norm bound and the limits it applies. */
+  updateBound: UpdateBoundConfig;
+  normBound: number;
   partial: PartialSum;
   refusals: RefusalTally;
   bytesIn: number;
@@ -115,10 +118,15 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
   const maxBytes = options.maxMessageBytes ?? 64 * 1024 * 1024;
   const sockets = new Map<string, Socket>();
   /**
-   * Acks awaited from the master, by link and request: dropped when the link disconnects, and
-   * answered with a refusal when the master does not answer in time, so it cannot grow unbounded.
+   * Acks awaited from the master, by link and request: answered with a refusal when the master
+   * does not answer in time, so it cannot grow unbounded. When the link disconnects only the
+   * claims' entries stay (`afterGone`): a claim the master grants is counted there, so its delta
+   * is folded here even when its client has gone by the time the grant arrives.
    */
-  const pending = new Map<string, Map<number, { onAck: Ack; timer: NodeJS.Timeout }>>();
+  const pending = new Map<
+    string,
+    Map<number, { onAck: Ack; timer: NodeJS.Timeout; afterGone: boolean }>
+  >();
   const answerTimeoutMs = options.answerTimeoutMs ?? 30_000;
   const takePending = (link: string, req: number) => {
     const waiting = pending.get(link);
@@ -133,7 +141,6 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
   let nextLink = 0;
   let round: EdgeRound | undefined;
   let lastClosed = 0;
-  let bound: UpdateBound | undefined;
   const shared = new Map<number, unknown>();
 
   const artifacts = new Map<string, Uint8Array>();
@@ -203,6 +210,7 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     payload: unknown,
     bytes: number,
     onAck: Ack,
+    norm?: number,
   ) => {
     const req = nextReq++;
     let waiting = pending.get(link);
@@ -214,8 +222,8 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
       )?.(refusal('internal', `the master did not answer within ${answerTimeoutMs} ms`));
     }, answerTimeoutMs);
     timer.unref();
-    waiting.set(req, { onAck, timer });
-    up({ t: 'event', link, event, payload, req, bytes });
+    waiting.set(req, { onAck, timer, afterGone: event === 'update' });
+    up({ t: 'event', link, event, payload, req, bytes, ...(norm !== undefined ? { norm } : {}) });
   };
 
   const tally = (code: ErrorCode, bytes: number) => {
@@ -258,9 +266,9 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
       refuseFields(update, ['predictions', 'masked'], 'this round averages weight deltas');
       delta = decodeDelta(update, {
         global: { length: open.numParams },
-        // The coordinator's screen (Coordinator.screenDelta), with this edge's bound.
+        // The coordinator's screen (Coordinator.screenDelta), with the master's bound.
         screenDelta: (d) => {
-          verdict = bound!.check(d);
+          verdict = judgeDelta(d, open.normBound, open.updateBound);
           if (verdict.action === 'refuse' || !verdict.delta)
             throw new ContributionError(`update bound: ${verdict.reason}`, 'rejected-weights');
           return { delta: verdict.delta, ...(verdict.reason ? { note: verdict.reason } : {}) };
@@ -271,15 +279,23 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
       return refuse(code, (error as Error).message);
     }
     const { delta: _kept, ...claim } = update;
-    forward(link, 'update', claim, bytes, (response) => {
-      open.bytesIn += bytes;
-      const ok = (response as { ok?: unknown }).ok === true;
-      if (ok && round === open) {
-        open.partial.add(clientId, delta, update.numSamples);
-        if (verdict) bound!.accepted(verdict);
-      } else if (ok) log(`round ${open.roundId}: a claim was granted after its close`, 'warn');
-      ack(response);
-    });
+    // The norm goes with the claim: the master judges it against its bound again (the clip
+    // note on its record) and its history of accepted norms is the one that adapts the bound.
+    const norm = verdict!.norm;
+    forward(
+      link,
+      'update',
+      claim,
+      bytes,
+      (response) => {
+        open.bytesIn += bytes;
+        const ok = (response as { ok?: unknown }).ok === true;
+        if (ok && round === open) open.partial.add(clientId, delta, update.numSamples);
+        else if (ok) log(`round ${open.roundId}: a claim was granted after its close`, 'warn');
+        ack(response);
+      },
+      norm,
+    );
   };
 
   io.on('connection', (socket) => {
@@ -321,8 +337,13 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     socket.on('disconnect', () => {
       clearTimeout(joinTimer);
       sockets.delete(link);
-      for (const { timer } of pending.get(link)?.values() ?? []) clearTimeout(timer);
-      pending.delete(link);
+      const waiting = pending.get(link);
+      for (const [req, { timer, afterGone }] of waiting ?? [])
+        if (!afterGone) {
+          clearTimeout(timer);
+          waiting!.delete(req);
+        }
+      if (waiting?.size === 0) pending.delete(link);
       up({ t: 'gone', link });
     });
   });
@@ -332,7 +353,6 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     if (!open || open.roundId !== roundId) return;
     round = undefined;
     lastClosed = roundId;
-    bound?.closeRound(true);
     const { partial } = open;
     up({
       t: 'partial',
@@ -349,11 +369,11 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     // The master sends a round's opening again to an edge it takes for new (it dropped this one
     // for silence): the round this edge holds keeps its partial sum, and no closed round reopens.
     if (round?.roundId === message.roundId || message.roundId <= lastClosed) return;
-    bound ??= new UpdateBound(message.updateBound);
-    bound.openRound();
     round = {
       roundId: message.roundId,
       numParams: message.numParams,
+      updateBound: message.updateBound,
+      normBound: message.normBound,
       partial: new PartialSum(message.numParams),
       refusals: {},
       bytesIn: 0,

@@ -263,6 +263,10 @@ export class MasterEdges implements EdgeRoundPort {
     return this.hub.edgeOf(clientId);
   }
 
+  claimNorm(clientId: string): number | undefined {
+    return this.hub.claimNormOf(clientId);
+  }
+
   openRound(message: RoundOpen): void {
     this.openMessage = message;
     this.controlBytes = 0;

@@ -51,6 +51,8 @@ export const upMessageSchema = z.discriminatedUnion('t', [
     req: z.number().int().min(0),
     /** Size of the client's frame at the edge (the update with its delta). */
     bytes: z.number().int().min(0),
+    /** A claim's: the L2 norm of the delta as the client sent it, measured at the edge. */
+    norm: z.number().min(0).optional(),
   }),
   z.strictObject({ t: z.literal('gone'), link: id }),
   partialSchema,
@@ -62,6 +64,8 @@ export interface RoundOpen {
   roundId: number;
   numParams: number;
   updateBound: UpdateBoundConfig;
+  /** The master's norm bound for the round (its adaptive history's): every edge screens with it. */
+  normBound: number;
 }
 
 export type DownMessage =

@@ -26,7 +26,10 @@ export interface BoundVerdict {
   norm: number;
   /** The norm bound it was held to. */
   bound: number;
-  /** What to fold in: the delta itself, its clipped copy, or undefined when refused. */
+  /**
+   * What to fold in: the delta itself, its clipped copy, or undefined when refused (or when only
+   * the norm was judged: `checkNorm`).
+   */
   delta: Float32Array | undefined;
   /** Why it was clipped or refused, for the client's ack and the update's record; absent when accepted as sent. */
   reason?: string;
@@ -72,6 +75,40 @@ export function coordinateViolation(
   return undefined;
 }
 
+/** Accept, clip or refuse by norm alone (the coordinates already passed). */
+function normVerdict(
+  norm: number,
+  bound: number,
+  onExcess: UpdateBoundConfig['onExcess'],
+): Pick<BoundVerdict, 'action' | 'norm' | 'bound' | 'reason'> {
+  if (norm <= bound) return { action: 'accept', norm, bound };
+  const over = `norm ${show(norm)} exceeds the round's bound ${show(bound)}`;
+  if (onExcess === 'refuse') return { action: 'refuse', norm, bound, reason: over };
+  return { action: 'clip', norm, bound, reason: `clipped: ${over}` };
+}
+
+/**
+ * Judges one delta against a norm bound fixed for its round: the update bound's check, for a
+ * caller that is given the bound (an edge applies the master's, server/edges) instead of
+ * keeping the history that adapts it.
+ */
+export function judgeDelta(
+  delta: Float32Array,
+  bound: number,
+  config: UpdateBoundConfig,
+): BoundVerdict {
+  const violation = coordinateViolation(delta, config.maxCoordinate);
+  if (violation !== undefined)
+    return { action: 'refuse', norm: l2Norm(delta), bound, delta: undefined, reason: violation };
+  const verdict = normVerdict(l2Norm(delta), bound, config.onExcess);
+  if (verdict.action === 'refuse') return { ...verdict, delta: undefined };
+  if (verdict.action === 'accept') return { ...verdict, delta };
+  const factor = bound / verdict.norm;
+  const clipped = new Float32Array(delta.length);
+  for (let i = 0; i < delta.length; i++) clipped[i] = delta[i]! * factor;
+  return { ...verdict, delta: clipped };
+}
+
 export class UpdateBound {
   /** Accepted norms of past rounds, oldest first; only rounds that accepted any. */
   private readonly history: number[][] = [];
@@ -104,26 +141,30 @@ export class UpdateBound {
    * update is actually folded in (it may still be refused for another reason).
    */
   check(delta: Float32Array): BoundVerdict {
+    return judgeDelta(delta, this.roundBound, this.config);
+  }
+
+  /**
+   * Judges the norm of a delta that was decoded and checked coordinate by coordinate elsewhere
+   * (an edge, server/edges), against the open round's bound: the verdict carries no delta (the
+   * edge holds it). Changes nothing, as `check`.
+   */
+  checkNorm(norm: number): BoundVerdict {
     const bound = this.roundBound;
-    const violation = coordinateViolation(delta, this.config.maxCoordinate);
-    if (violation !== undefined) {
-      return { action: 'refuse', norm: l2Norm(delta), bound, delta: undefined, reason: violation };
-    }
-    const norm = l2Norm(delta);
-    if (norm <= bound) return { action: 'accept', norm, bound, delta };
-    const over = `norm ${show(norm)} exceeds the round's bound ${show(bound)}`;
-    if (this.config.onExcess === 'refuse') {
-      return { action: 'refuse', norm, bound, delta: undefined, reason: over };
-    }
-    const factor = bound / norm;
-    const clipped = new Float32Array(delta.length);
-    for (let i = 0; i < delta.length; i++) clipped[i] = delta[i]! * factor;
-    return { action: 'clip', norm, bound, delta: clipped, reason: `clipped: ${over}` };
+    if (!Number.isFinite(norm) || norm < 0)
+      return {
+        action: 'refuse',
+        norm,
+        bound,
+        delta: undefined,
+        reason: `norm ${norm} is not a norm`,
+      };
+    return { ...normVerdict(norm, bound, this.config.onExcess), delta: undefined };
   }
 
   /** Notes the norm of a delta that was folded into the open round (after clipping). */
   accepted(verdict: BoundVerdict): void {
-    if (verdict.delta === undefined) return;
+    if (verdict.action === 'refuse') return;
     this.current.push(Math.min(verdict.norm, verdict.bound));
   }
 

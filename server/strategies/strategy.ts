@@ -96,6 +96,15 @@ export interface RoundContext {
    * or throws ContributionError to refuse it. `decodeDelta` applies it.
    */
   readonly screenDelta?: (delta: Float32Array) => ScreenedDelta;
+  /** The update bound's norm bound, fixed for this round (server/robustness/updateBound.ts). */
+  readonly normBound?: number;
+  /**
+   * The same screen for a delta decoded elsewhere (an edge, which checked its coordinates and
+   * keeps it), by the norm it measured: returns the record's note (clipped), or throws
+   * ContributionError to refuse it. Its norm joins the adaptive bound's history as a screened
+   * delta's does.
+   */
+  readonly screenNorm?: (norm: number) => AcceptNote;
 }
 
 export interface ScreenedDelta {

@@ -12,7 +12,7 @@ import type { UpdateMessage } from '../../../../shared/index.js';
 import { EdgeAggregatedStrategy, edgesConflict } from '../../../../server/edges/edgeAggregation.js';
 import type { EdgeRoundPort, ReceivedPartial } from '../../../../server/edges/edgeAggregation.js';
 import type { PartialMessage, RoundOpen } from '../../../../server/edges/messages.js';
-import { DEFAULT_UPDATE_BOUND } from '../../../../server/robustness/index.js';
+import { DEFAULT_UPDATE_BOUND, UpdateBound } from '../../../../server/robustness/index.js';
 import {
   deltaUpdate,
   metrics,
@@ -38,11 +38,16 @@ function partial(clients: string[], sum: number[], weight: number): ReceivedPart
   return { partial: message, bytes: 100 };
 }
 
-function fakePort(edgeOf: Record<string, string>, partials: Map<string, ReceivedPartial>) {
+function fakePort(
+  edgeOf: Record<string, string>,
+  partials: Map<string, ReceivedPartial>,
+  norms: Record<string, number> = {},
+) {
   const opened: RoundOpen[] = [];
   const refused: string[] = [];
   const port: EdgeRoundPort = {
     edgeOf: (clientId) => edgeOf[clientId],
+    claimNorm: (clientId) => norms[clientId] ?? (edgeOf[clientId] ? 1 : undefined),
     openRound: (message) => void opened.push(message),
     collect: () => Promise.resolve(partials),
     refusePartial: (edge, _round, reason) => void refused.push(`${edge}: ${reason}`),
@@ -66,7 +71,13 @@ test('claims, a direct delta and partial sums fold to the sample-weighted mean; 
   );
   const round = strategy.beginRound(roundContext(1, Float32Array.from([10, 20])));
   assert.deepEqual(opened, [
-    { t: 'round:open', roundId: 1, numParams: 2, updateBound: DEFAULT_UPDATE_BOUND },
+    {
+      t: 'round:open',
+      roundId: 1,
+      numParams: 2,
+      updateBound: DEFAULT_UPDATE_BOUND,
+      normBound: DEFAULT_UPDATE_BOUND.maxNorm,
+    },
   ]);
   round.accept('a', claim(3));
   round.accept('b', claim(1));
@@ -150,4 +161,54 @@ test('a claim arriving while the master collects partials is refused too-late, n
   const result = await aggregated;
   assert.equal(result.participants, 1);
   assert.deepEqual([...result.weights!], [1, 1]);
+});
+
+test("edges screen with the master's bound, and the claims' norms adapt it as deltas would", async () => {
+  const config = { ...DEFAULT_UPDATE_BOUND, medianMultiple: 2 };
+  // The coordinator's part: one bound, the round's context carries it and screens claims' norms.
+  const bound = new UpdateBound(config);
+  const contextOf = (roundId: number) => {
+    bound.openRound();
+    return {
+      ...roundContext(roundId, Float32Array.from([0, 0])),
+      normBound: bound.bound,
+      screenNorm: (norm: number) => {
+        const verdict = bound.checkNorm(norm);
+        if (verdict.action === 'refuse')
+          throw new ContributionError(verdict.reason!, 'rejected-weights');
+        bound.accepted(verdict);
+        return verdict.reason ? { note: verdict.reason } : {};
+      },
+    };
+  };
+  const norms: Record<string, number> = { a: 1, b: 3 };
+  const partials = new Map<string, ReceivedPartial>();
+  const { port, opened, refused } = fakePort({ a: 'e1', b: 'e2' }, partials, norms);
+  const strategy = new EdgeAggregatedStrategy(
+    getStrategy('fedavg').create(strategyContext()),
+    port,
+    config,
+  );
+  // Round 1: no history, the bound is maxNorm; claims of norms 1 (edge e1) and 3 (edge e2).
+  const first = strategy.beginRound(contextOf(1));
+  assert.equal(opened[0]!.normBound, 100);
+  assert.equal(first.accept('a', claim(1)), undefined);
+  assert.equal(first.accept('b', claim(1)), undefined);
+  partials.set('e1', partial(['a'], [1, 0], 1));
+  partials.set('e2', partial(['b'], [0, 3], 1));
+  assert.equal((await first.aggregate(quorumOf(1))).participants, 2);
+  bound.closeRound(true);
+  // Round 2: 2 × the median of [1, 3] = 4, sent to every edge; a norm of 10 is clipped to it.
+  norms.a = 10;
+  const second = strategy.beginRound({ ...contextOf(2), roundId: 2 });
+  assert.equal(opened[1]!.normBound, 4);
+  assert.deepEqual(second.accept('a', { ...claim(1), roundId: 2 }), {
+    note: "clipped: norm 10 exceeds the round's bound 4",
+  });
+  // A partial no bounded delta can make (norm 5 for one sample) is refused at the master's bound.
+  partials.clear();
+  partials.set('e1', { partial: { ...partial(['a'], [3, 4], 1).partial, roundId: 2 }, bytes: 1 });
+  const result = await second.aggregate(quorumOf(1));
+  assert.equal(result.participants, 0);
+  assert.match(refused.at(-1)!, /^e1: sum norm 5 exceeds 1 samples × maxNorm 4/);
 });

@@ -23,14 +23,15 @@ import {
 } from '../../../../server/edges/redisControlPlane.js';
 import { DEFAULT_UPDATE_BOUND } from '../../../../server/robustness/index.js';
 import { startRedis, type TestRedis } from '../../../support/redis.js';
+import { deltaUpdate } from '../strategies/context.js';
 
 let redis: TestRedis;
 let edge: RunningEdge;
 let writer: Redis;
 const SECRET = 'a-secret-of-16-chars';
 
-function connect() {
-  const socket = io(edge.url, {
+function connect(to: RunningEdge = edge) {
+  const socket = io(to.url, {
     transports: ['websocket'],
     parser: createSocketParser(),
     auth: { protocolVersion: PROTOCOL_VERSION },
@@ -136,7 +137,13 @@ test('a round:open for the round already open keeps its partial; a closed round 
     () => undefined,
   );
   await upReader.ready;
-  const open = { t: 'round:open', roundId: 7, numParams: 3, updateBound: DEFAULT_UPDATE_BOUND };
+  const open = {
+    t: 'round:open',
+    roundId: 7,
+    numParams: 3,
+    updateBound: DEFAULT_UPDATE_BOUND,
+    normBound: DEFAULT_UPDATE_BOUND.maxNorm,
+  };
   await down.send(keys.down('lone-edge'), 'lone-edge', open).written;
   const socket = await connect();
   // Refused at the edge (not joined), so tallied in round 7's partial.
@@ -223,5 +230,119 @@ test('a connection that does not join within joinTimeoutMs is closed', async () 
     ]);
   } finally {
     await quick.close();
+  }
+});
+
+/** The master's side of one edge, by hand: what the edge sends up, and messages down to it. */
+async function handMaster(edgeId: string) {
+  const keys = edgeKeys('default');
+  const downConnection = new Redis(redis.url);
+  const down = new SignedWriter(downConnection, SECRET, 'down');
+  const partials: PartialMessage[] = [];
+  const events: { link: string; event: string; req: number; norm?: number }[] = [];
+  const gone: string[] = [];
+  const upReader = new SignedReader(
+    new Redis(redis.url),
+    keys.up,
+    SECRET,
+    'up',
+    (entry) => {
+      if (entry.edge !== edgeId) return;
+      const message = entry.message as { t?: string; link?: string };
+      if (message?.t === 'partial') partials.push(message as PartialMessage);
+      if (message?.t === 'event') events.push(message as (typeof events)[number]);
+      if (message?.t === 'gone') gone.push(message.link!);
+    },
+    () => undefined,
+  );
+  await upReader.ready;
+  const toEdge = (message: unknown) => down.send(keys.down(edgeId), edgeId, message).written;
+  return {
+    partials,
+    events,
+    gone,
+    toEdge,
+    /** Waits for the edge to forward `event` and answers it with `response`. */
+    async answer(event: string, response: unknown) {
+      await until(() => events.some((e) => e.event === event));
+      const forwarded = events.find((e) => e.event === event)!;
+      await toEdge({ t: 'ack', link: forwarded.link, req: forwarded.req, response });
+      return forwarded;
+    },
+    /** A joined client of the edge at `url`. */
+    async joined(to: RunningEdge, clientId: string) {
+      const socket = await connect(to);
+      const join = socket
+        .timeout(5000)
+        .emitWithAck('join', { platform: 'node', backend: 'wasm', numSamples: 2 });
+      await this.answer('join', { ok: true, clientId });
+      await join;
+      return socket;
+    },
+    async stop() {
+      await upReader.stop();
+      downConnection.disconnect();
+    },
+  };
+}
+
+test("the edge holds updates to the master's norm bound, and sends each claim's norm", async () => {
+  const bounded = await startEdge({ redis: redis.url, secret: SECRET, id: 'bounded-edge' });
+  const master = await handMaster('bounded-edge');
+  try {
+    await master.toEdge({
+      t: 'round:open',
+      roundId: 3,
+      numParams: 2,
+      updateBound: { ...DEFAULT_UPDATE_BOUND, onExcess: 'refuse' },
+      // Far below the config's maxNorm (100): the edge must use the master's bound.
+      normBound: 2,
+    });
+    const socket = await master.joined(bounded, 'bounded-client');
+    const over = (await socket.timeout(5000).emitWithAck('update', deltaUpdate([1, 2], 2, 3))) as {
+      error?: { code?: string; message?: string };
+    };
+    assert.equal(over.error?.code, 'rejected-weights');
+    assert.match(over.error?.message ?? '', /norm 2\.23607 exceeds the round's bound 2/);
+    assert.equal(master.events.filter((e) => e.event === 'update').length, 0);
+    socket.emit('update', deltaUpdate([1, 1], 2, 3));
+    await until(() => master.events.some((e) => e.event === 'update'));
+    assert.equal(master.events.find((e) => e.event === 'update')!.norm, Math.sqrt(2));
+    socket.disconnect();
+  } finally {
+    await bounded.close();
+    await master.stop();
+  }
+});
+
+test('a claim the master grants after its client disconnected is still folded into the partial', async () => {
+  // Its own edge: the file's edge answers for the master after 300 ms, too soon under load.
+  const late = await startEdge({ redis: redis.url, secret: SECRET, id: 'late-edge' });
+  const master = await handMaster('late-edge');
+  try {
+    await master.toEdge({
+      t: 'round:open',
+      roundId: 9,
+      numParams: 2,
+      updateBound: DEFAULT_UPDATE_BOUND,
+      normBound: DEFAULT_UPDATE_BOUND.maxNorm,
+    });
+    const socket = await master.joined(late, 'late-client');
+    socket.emit('update', deltaUpdate([1, 2], 2, 9));
+    await until(() => master.events.some((e) => e.event === 'update'));
+    // The client goes before the master's grant reaches the edge.
+    socket.disconnect();
+    await until(() => master.gone.length > 0);
+    await master.answer('update', { ok: true, roundId: 9 });
+    await master.toEdge({ t: 'round:close', roundId: 9 });
+    await until(() => master.partials.some((p) => p.roundId === 9));
+    const partial = master.partials.find((p) => p.roundId === 9)!;
+    // Granted at the master, so folded here: 2 samples × [1, 2].
+    assert.deepEqual(partial.clients, ['late-client']);
+    assert.equal(partial.weight, 2);
+    assert.deepEqual([...partial.sum!], [2, 4]);
+  } finally {
+    await late.close();
+    await master.stop();
   }
 });
