@@ -71,7 +71,7 @@ export const SECTIONS = [
     name: 'aggregation',
     timeoutS: 300,
     quickTimeoutS: 60,
-    rows: ['agg.fedavg', 'agg.memory', 'agg.wire'],
+    rows: ['agg.fedavg', 'agg.fedavg-scalar', 'agg.memory', 'agg.wire'],
   },
   { name: 'round', timeoutS: 600, quickTimeoutS: 120, rows: ['round.overhead', 'round.close'] },
   {
