@@ -1,10 +1,11 @@
 /**
  * FedAvg of 100 updates × 1M parameters: the streaming FedAvgAccumulator
  * (validate, then sum in float64; SIMD and its scalar fallback) against a
- * plain Float32Array summing loop over the same data (the memory-bandwidth limit). Updates are generated one
- * at a time into a reused buffer (generation not timed), so at no point are
- * 100 updates held; peak memory above the starting point is sampled after
- * every update and must stay O(parameters).
+ * plain Float32Array summing loop over the same data (the memory-bandwidth
+ * limit). Updates are generated one at a time into a reused buffer
+ * (generation not timed), so at no point are 100 updates held; peak memory
+ * above the starting point is sampled after every update and must stay
+ * O(parameters).
  */
 import { FedAvgAccumulator } from '../../shared/aggregation/index.js';
 import { createCodec, decodeWeights, encodeWeights } from '../../shared/codec/index.js';

@@ -27,8 +27,8 @@ let kernels: SimdKernels | null | undefined;
  * Works on any Float32Array view (any byteOffset, any length, including 0).
  *
  * Where WebAssembly SIMD runs, blocks are copied into the kernels' scratch
- * memory and tested 16 values per instruction group (~4× the scalar scan);
- * only a block that fails is scanned again here to name the index.
+ * memory and tested 16 values per instruction group; only a block that fails
+ * is scanned again here to name the index.
  */
 export function firstNonFinite(values: Float32Array): number {
   if (values.length >= SIMD_MIN_LENGTH) {

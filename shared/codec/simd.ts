@@ -3,10 +3,11 @@
  * the NaN / ±Infinity test and the float64 running sum of FedAvg.
  *
  * Why WebAssembly: V8 neither unrolls nor vectorises JavaScript loops, so the
- * best scalar finiteness scan runs at ~1 element per cycle (~0.35 ms per 1M
- * weights), slower than copying the same bytes. A 128-bit SIMD loop tests 16
- * weights per iteration; copying a block into the module's memory first is a
- * memcpy, so copy + test beats the scalar scan by ~3× (bench/sections/codec.ts).
+ * best scalar finiteness scan handles about one element per iteration, slower
+ * than copying the same bytes. A 128-bit SIMD loop tests 16 weights per
+ * iteration; copying a block into the module's memory first is a memcpy, so
+ * copy + test still beats the scalar scan (the bench's agg.fedavg and
+ * agg.fedavg-scalar rows measure both paths side by side, scan included).
  * FedAvg's `sum[i] += weight · update[i]` likewise runs two float64 lanes per
  * instruction, with the same IEEE operations in the same order (promote,
  * multiply, add; no fused multiply-add), so sums are bit-identical to the
