@@ -22,16 +22,17 @@ import { ContributionError, belowQuorum, decodeDelta, refuseFields } from '../st
 import type { PartialMessage, RoundOpen } from './messages.js';
 import { PartialSum, partialProblem } from './partialSum.js';
 
-/** Strategies whose round aggregate is a sample-weighted sum of deltas, so edges may pre-sum it. */
-export const EDGE_STRATEGIES: readonly string[] = ['fedavg', 'fedkd'];
+/**
+ * Strategies whose round aggregate is a sum of weighted deltas, so edges may pre-sum it: sample
+ * weights (fedavg, fedkd), or staleness weights the master grants (fedbuff: edgeBuffering.ts).
+ */
+export const EDGE_STRATEGIES: readonly string[] = ['fedavg', 'fedkd', 'fedbuff'];
 
 /** Why the run cannot aggregate over edges, or undefined. */
 export function edgesConflict(
   config: Pick<CoordinatorConfig, 'strategy' | 'aggregator' | 'secureAggregation' | 'privacy'>,
 ): string | undefined {
   const why = 'edges fold partial sums, so the round aggregate must be a sum (docs/scaling.md)';
-  if (config.strategy === 'fedbuff')
-    return 'strategy fedbuff cannot run over edges yet: its buffer admits and weights each update at the master as it arrives, with no round for an edge to close (docs/scaling.md)';
   if (!EDGE_STRATEGIES.includes(config.strategy))
     return `strategy ${config.strategy} cannot run over edges: ${why}; edges support ${EDGE_STRATEGIES.join(', ')}`;
   if (config.aggregator.kind !== 'fedavg')

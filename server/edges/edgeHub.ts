@@ -7,7 +7,7 @@
  */
 import type { ClientToServerEvents, ServerToClientEvents } from '../../shared/protocol/index.js';
 import type { ClientHub, ClientLink } from '../clientHub.js';
-import type { DownMessage, UpMessage } from './messages.js';
+import type { DownMessage, Grant, UpMessage } from './messages.js';
 
 type Handler = (payload: unknown, ack: (response: unknown) => void) => void;
 
@@ -18,6 +18,12 @@ class EdgeLink implements ClientLink {
   lastMessageBytes: number | undefined;
   /** The norm the edge measured of the claim being handled (set as lastMessageBytes is). */
   claimNorm: number | undefined;
+  /**
+   * Norms of this connection's claims not yet answered, by request: a buffered round's claim
+   * that waits for the next buffer (coordinator/asynchronousRounds.ts) is handled after its
+   * dispatch, and one claim per client waits (another is refused at once).
+   */
+  private readonly unanswered = new Map<number, number | undefined>();
   closed = false;
   private readonly handlers = new Map<string, Handler>();
   private readonly disconnectHandlers: (() => void)[] = [];
@@ -65,11 +71,32 @@ class EdgeLink implements ClientLink {
     if (!handler || this.closed) return;
     this.lastMessageBytes = bytes;
     this.claimNorm = norm;
+    if (event === 'update') this.unanswered.set(req, norm);
     handler(payload, (response) => {
-      if (!this.closed) this.hub.send(this.edge, { t: 'ack', link: this.id, req, response });
+      this.unanswered.delete(req);
+      // A granted claim's ack goes even to a connection gone meanwhile: the master counted the
+      // update, so the edge, which still holds the delta, must fold it.
+      const grant =
+        event === 'update' && (response as { ok?: unknown }).ok === true && this.clientId
+          ? this.hub.takeGrant?.(this.clientId)
+          : undefined;
+      if (!this.closed || grant)
+        this.hub.send(this.edge, {
+          t: 'ack',
+          link: this.id,
+          req,
+          response,
+          ...(grant ? { grant } : {}),
+        });
     });
     this.lastMessageBytes = undefined;
     this.claimNorm = undefined;
+  }
+
+  /** The norm of the claim being handled now, or of the one claim still waiting for its answer. */
+  normOfClaim(): number | undefined {
+    if (this.claimNorm !== undefined || this.unanswered.size !== 1) return this.claimNorm;
+    return this.unanswered.values().next().value;
   }
 
   close(): void {
@@ -86,6 +113,8 @@ export class EdgeHub implements ClientHub {
   private readonly byClient = new Map<string, EdgeLink>();
   private readonly lastShared = new Map<string, { payload: unknown; id: number }>();
   private nextShared = 0;
+  /** Buffered rounds (edgeBuffering.ts): the grant the ack of `clientId`'s accepted claim carries. */
+  takeGrant: ((clientId: string) => Grant | undefined) | undefined;
 
   /**
    * @param send puts a message on one edge's down-stream
@@ -129,7 +158,7 @@ export class EdgeHub implements ClientHub {
 
   /** The norm the edge measured of the claim `clientId`'s connection is handing in now. */
   claimNormOf(clientId: string): number | undefined {
-    return this.byClient.get(clientId)?.claimNorm;
+    return this.byClient.get(clientId)?.normOfClaim();
   }
 
   /** A verified message from `edge` about its connections. */

@@ -37,6 +37,7 @@ import { checkEdgeSecret, newIncarnation } from './envelope.js';
 import type { DownMessage, ForwardedEvent, RefusalTally, RoundOpen } from './messages.js';
 import { FORWARDED_EVENTS } from './messages.js';
 import { PartialSum } from './partialSum.js';
+import { EdgeEpochs, screenBufferedDelta } from './edgeEpochs.js';
 import type { ReadEntry } from './redisControlPlane.js';
 import { SignedReader, SignedWriter, edgeKeys, openRedis } from './redisControlPlane.js';
 import { sendArtifact, sendJson } from '../httpResponses.js';
@@ -92,7 +93,8 @@ interface EdgeRound {
   bytesIn: number;
 }
 
-type Ack = (response: unknown) => void;
+/** A forwarded event's answer; a buffered round's claim's comes with the master's grant. */
+type Ack = (response: unknown, grant?: unknown) => void;
 
 export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
   const log = options.log ?? (() => undefined);
@@ -141,6 +143,8 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
   let nextLink = 0;
   let round: EdgeRound | undefined;
   let lastClosed = 0;
+  /** Set by the first opening of a buffered round (fedbuff): its buffers' partials. */
+  let buffered: EdgeEpochs | undefined;
   const shared = new Map<number, unknown>();
 
   const artifacts = new Map<string, Uint8Array>();
@@ -227,6 +231,7 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
   };
 
   const tally = (code: ErrorCode, bytes: number) => {
+    if (buffered) return buffered.tally(code, bytes);
     if (!round) return;
     const entry = (round.refusals[code] ??= { count: 0, bytes: 0 });
     entry.count += 1;
@@ -254,6 +259,7 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     const parsed = updateSchema.safeParse(raw);
     if (!parsed.success) return refuse('invalid-payload', describeIssues(parsed.error));
     const update: UpdateMessage = parsed.data;
+    if (buffered) return onBufferedUpdate(link, clientId, update, bytes, ack, refuse);
     const open = round;
     if (!open || open.roundId !== update.roundId)
       return refuse(
@@ -292,6 +298,49 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
         const ok = (response as { ok?: unknown }).ok === true;
         if (ok && round === open) open.partial.add(clientId, delta, update.numSamples);
         else if (ok) log(`round ${open.roundId}: a claim was granted after its close`, 'warn');
+        ack(response);
+      },
+      norm,
+    );
+  };
+
+  /**
+   * A buffered round's update: any model its client was sent may be answered (the master judges
+   * staleness from its own record), so only the delta is checked here; it is folded into the
+   * buffer the master's grant names, with the grant's weight.
+   */
+  const onBufferedUpdate = (
+    link: string,
+    clientId: string,
+    update: UpdateMessage,
+    bytes: number,
+    ack: Ack,
+    refuse: (code: ErrorCode, message: string) => void,
+  ) => {
+    const epochs = buffered!;
+    const screen = epochs.screen;
+    if (!screen) return refuse('wrong-round', 'no buffer is open');
+    let delta: Float32Array;
+    let norm: number;
+    try {
+      refuseFields(update, ['predictions', 'masked'], 'fedbuff buffers weight deltas');
+      ({ delta, norm } = screenBufferedDelta(update, screen));
+    } catch (error) {
+      const code = error instanceof ContributionError ? error.code : 'rejected-weights';
+      return refuse(code, (error as Error).message);
+    }
+    const { delta: _kept, ...claim } = update;
+    forward(
+      link,
+      'update',
+      claim,
+      bytes,
+      (response, grant) => {
+        epochs.answered(bytes);
+        if ((response as { ok?: unknown }).ok === true) {
+          const problem = epochs.fold(grant, delta);
+          if (problem) log(`client ${clientId}: a granted claim is not folded: ${problem}`, 'warn');
+        }
         ack(response);
       },
       norm,
@@ -365,6 +414,13 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     });
     log(`round ${roundId}: partial of ${partial.clients.length} client(s) sent`);
   };
+  const closeBuffer = (epoch: number) => {
+    const { partial, dropped } = buffered!.close(epoch);
+    if (dropped.length > 0)
+      log(`buffers ${dropped.join(', ')} were never closed by the master: dropped`, 'warn');
+    up(partial);
+    log(`buffer ${epoch}: partial of ${partial.clients.length} update(s) sent`);
+  };
   const openRound = (message: RoundOpen) => {
     // The master sends a round's opening again to an edge it takes for new (it dropped this one
     // for silence): the round this edge holds keeps its partial sum, and no closed round reopens.
@@ -387,7 +443,7 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     const message = entry.message as DownMessage;
     switch (message.t) {
       case 'ack': {
-        takePending(message.link, message.req)?.(message.response);
+        takePending(message.link, message.req)?.(message.response, message.grant);
         break;
       }
       case 'emit':
@@ -412,10 +468,12 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
         sockets.get(message.link)?.disconnect(true);
         break;
       case 'round:open':
-        openRound(message);
+        if (message.buffered) (buffered ??= new EdgeEpochs()).begin(message);
+        else openRound(message);
         break;
       case 'round:close':
-        closeRound(message.roundId);
+        if (buffered) closeBuffer(message.roundId);
+        else closeRound(message.roundId);
         break;
     }
   };

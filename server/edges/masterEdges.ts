@@ -16,6 +16,7 @@ import type { Strategy } from '../strategies/index.js';
 import { EdgeHub } from './edgeHub.js';
 import type { EdgeRoundPort, ReceivedPartial } from './edgeAggregation.js';
 import { EdgeAggregatedStrategy } from './edgeAggregation.js';
+import { EdgeBufferedStrategy } from './edgeBuffering.js';
 import type { DownMessage, PartialMessage, RoundOpen } from './messages.js';
 import { upMessageSchema } from './messages.js';
 import type { ReadEntry } from './redisControlPlane.js';
@@ -133,9 +134,13 @@ export class MasterEdges implements EdgeRoundPort {
     this.sweep.unref();
   }
 
-  /** The run's strategy, aggregated over edges. */
+  /** The run's strategy, aggregated over edges (buffered, for an asynchronous one: fedbuff). */
   wrap(strategy: Strategy, updateBound: UpdateBoundConfig): Strategy {
-    return new EdgeAggregatedStrategy(strategy, this, updateBound);
+    if (!strategy.capabilities.asynchronous)
+      return new EdgeAggregatedStrategy(strategy, this, updateBound);
+    const buffered = new EdgeBufferedStrategy(strategy, this, updateBound);
+    this.hub.takeGrant = (clientId) => buffered.takeGrant(clientId);
+    return buffered;
   }
 
   /** Puts the run's artifacts in Redis, where edges fetch them to serve their clients. */

@@ -23,7 +23,11 @@ export const refusalTallySchema = z.record(
 );
 export type RefusalTally = z.infer<typeof refusalTallySchema>;
 
-/** One edge's sample-weighted sum of the deltas it accepted in a round. */
+/**
+ * One edge's sample-weighted sum of the deltas it accepted in a round. Under buffered rounds
+ * (fedbuff) `roundId` is the buffer, `clients` the grant ids folded, `sum` Σ s(τ)·clip·delta and
+ * `weight` Σ s(τ) over them (edgeEpochs.ts).
+ */
 export const partialSchema = z.strictObject({
   t: z.literal('partial'),
   roundId: z.number().int().min(1),
@@ -39,6 +43,22 @@ export const partialSchema = z.strictObject({
   bytesIn: z.number().int().min(0),
 });
 export type PartialMessage = z.infer<typeof partialSchema>;
+
+/**
+ * Buffered rounds (fedbuff, edgeGrants.ts): what the master tells an edge with the ack of a
+ * claim it admitted into its buffer.
+ */
+export const grantSchema = z.strictObject({
+  /** The buffer (round id) the update is folded into. */
+  epoch: z.number().int().min(1),
+  /** s(τ), as the master computed it from what it sent the client. */
+  weight: z.number().gt(0).max(1),
+  /** Names the update in the edge's partial: a client may be granted several in one buffer. */
+  id: z.string().min(1).max(200),
+  /** The update bound's factor (bound / norm), present when the master clipped the delta. */
+  clip: z.number().gt(0).lt(1).optional(),
+});
+export type Grant = z.infer<typeof grantSchema>;
 
 export const upMessageSchema = z.discriminatedUnion('t', [
   z.strictObject({ t: z.literal('hello') }),
@@ -61,15 +81,23 @@ export type UpMessage = z.infer<typeof upMessageSchema>;
 
 export interface RoundOpen {
   t: 'round:open';
+  /** The round, or under buffered rounds (fedbuff) the buffer: claims' grants name it. */
   roundId: number;
   numParams: number;
   updateBound: UpdateBoundConfig;
   /** The master's norm bound for the round (its adaptive history's): every edge screens with it. */
   normBound: number;
+  /**
+   * Buffered asynchronous rounds (fedbuff): updates answer whatever model their client was sent,
+   * the master weighs each by its staleness, and the edge folds each into the buffer its grant
+   * names (edgeEpochs.ts).
+   */
+  buffered?: true;
 }
 
 export type DownMessage =
-  | { t: 'ack'; link: string; req: number; response: unknown }
+  /** `grant`: a buffered round's admission of a claim (where and how much to fold it). */
+  | { t: 'ack'; link: string; req: number; response: unknown; grant?: Grant }
   | { t: 'emit'; link: string; event: string; payload: unknown }
   | { t: 'broadcast'; event: string; payload: unknown }
   /** A payload several of the edge's clients get (a round's start, with the global weights): sent once. */

@@ -20,13 +20,15 @@ import { verifyDelta } from '../robustness/index.js';
 import { decodeDelta, refuseFields, trainingConfigFor } from './contributions.js';
 import type { FedBuffSettings } from './staleness.js';
 import { stalenessWeight } from './staleness.js';
+import type { UpdateMessage } from '../../shared/protocol/index.js';
 import type {
+  Arrival,
+  BufferedRound,
   RoundAggregate,
   RoundContext,
   Strategy,
   StrategyContext,
   StrategyDefinition,
-  StrategyRound,
 } from './strategy.js';
 import { ContributionError, belowQuorum } from './strategy.js';
 
@@ -51,7 +53,7 @@ export class FedBuffStrategy implements Strategy {
     this.serverOptimizer = new ServerOptimizer(context.config.serverOptimizer);
   }
 
-  beginRound(round: RoundContext): StrategyRound {
+  beginRound(round: RoundContext): BufferedRound {
     const { global } = round;
     const { bufferSize, maxStaleness, staleness: weighting, serverLearningRate } = this.settings;
     // Σ s(τᵢ)·Δᵢ in float64: the order updates arrive in barely moves the result.
@@ -60,11 +62,41 @@ export class FedBuffStrategy implements Strategy {
     let closing = false;
     let optimizerBefore: ReturnType<ServerOptimizer['snapshot']> | undefined;
     const full = () => closing || stalenesses.length >= bufferSize;
+    const weigh = (update: UpdateMessage, arrival: Arrival) => {
+      const tau = arrival.staleness;
+      if (tau > maxStaleness)
+        throw new ContributionError(
+          `staleness ${tau} exceeds maxStaleness ${maxStaleness}: trained from model version ${update.modelVersion}, ${tau} versions ago`,
+          'stale-model',
+        );
+      const weight = stalenessWeight(tau, weighting);
+      return { weight, note: `staleness ${tau}, weight ${weight.toPrecision(6)}` };
+    };
+    const applyBuffer = (buffer: Float64Array, buffered: readonly number[]): RoundAggregate => {
+      const n = buffered.length;
+      const step = new Float32Array(buffer.length);
+      const scale = serverLearningRate / n;
+      for (let i = 0; i < step.length; i++) step[i] = scale * buffer[i]!;
+      const bad = verifyDelta(step, global.length);
+      if (bad) throw new Error(`model guard: ${bad}`);
+      optimizerBefore = this.serverOptimizer.snapshot();
+      return {
+        participants: n,
+        weights: this.serverOptimizer.step(global, step),
+        staleness: {
+          mean: buffered.reduce((a, b) => a + b, 0) / n,
+          max: Math.max(...buffered),
+        },
+      };
+    };
     return {
       instructions: {
         config: trainingConfigFor(this.context, capabilities.usesTeacher),
         weights: encodeWeights(global, 'float32'),
       },
+      bufferSize,
+      weigh,
+      applyBuffer,
       complete: full,
       accept: (_clientId, update, arrival) => {
         if (!arrival) throw new Error('fedbuff: an update needs its staleness (arrival)');
@@ -73,19 +105,12 @@ export class FedBuffStrategy implements Strategy {
             `the buffer of round ${round.roundId} is full (K = ${bufferSize}) and being aggregated; the new model follows`,
             'too-late',
           );
-        const tau = arrival.staleness;
-        if (tau > maxStaleness)
-          throw new ContributionError(
-            `staleness ${tau} exceeds maxStaleness ${maxStaleness}: trained from model version ${update.modelVersion}, ${tau} versions ago`,
-            'stale-model',
-          );
+        const { weight, note: stale } = weigh(update, arrival);
         refuseFields(update, ['predictions', 'masked'], 'fedbuff buffers weight deltas');
         const { delta, note } = decodeDelta(update, round);
-        const weight = stalenessWeight(tau, weighting);
         const buffer = (sum ??= new Float64Array(global.length));
         for (let i = 0; i < buffer.length; i++) buffer[i]! += weight * delta[i]!;
-        stalenesses.push(tau);
-        const stale = `staleness ${tau}, weight ${weight.toPrecision(6)}`;
+        stalenesses.push(arrival.staleness);
         return { note: note !== undefined ? `${stale}; ${note}` : stale };
       },
       rollback: () => {
@@ -97,20 +122,7 @@ export class FedBuffStrategy implements Strategy {
         const n = stalenesses.length;
         if (n === 0 || !sum) return { participants: 0, failure: 'no weight delta arrived' };
         if (!enough(n)) return belowQuorum(n);
-        const step = new Float32Array(sum.length);
-        const scale = serverLearningRate / n;
-        for (let i = 0; i < step.length; i++) step[i] = scale * sum[i]!;
-        const bad = verifyDelta(step, global.length);
-        if (bad) throw new Error(`model guard: ${bad}`);
-        optimizerBefore = this.serverOptimizer.snapshot();
-        return {
-          participants: n,
-          weights: this.serverOptimizer.step(global, step),
-          staleness: {
-            mean: stalenesses.reduce((a, b) => a + b, 0) / n,
-            max: Math.max(...stalenesses),
-          },
-        };
+        return applyBuffer(sum, stalenesses);
       },
     };
   }

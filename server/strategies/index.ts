@@ -3,6 +3,7 @@ export type {
   AcceptNote,
   Arrival,
   AggregateOptions,
+  BufferedRound,
   ScreenedDelta,
   RoundAggregate,
   RoundContext,

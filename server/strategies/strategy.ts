@@ -239,6 +239,22 @@ export interface WeightAveragingRound extends StrategyRound {
   applyMeanDelta(meanDelta: Float32Array): Promise<Float32Array>;
 }
 
+/**
+ * A round of an asynchronous strategy that buffers staleness-weighted deltas (fedbuff), with its
+ * two steps apart so the buffer may be summed elsewhere (edges fold Σ s(τᵢ)·Δᵢ themselves).
+ */
+export interface BufferedRound extends StrategyRound {
+  /** K: arrivals the buffer takes before it aggregates. */
+  readonly bufferSize: number;
+  /** s(τ) for an arrival, with the record's note; throws ContributionError when it is too stale. */
+  weigh(update: UpdateMessage, arrival: Arrival): { weight: number; note: string };
+  /**
+   * The new global student from Σ s(τᵢ)·Δᵢ (float64) over the n buffered updates whose
+   * stalenesses are given: w + η_g·(1/n)·Σ, then the server optimiser.
+   */
+  applyBuffer(sum: Float64Array, stalenesses: readonly number[]): RoundAggregate;
+}
+
 export interface Strategy {
   readonly name: string;
   readonly capabilities: StrategyCapabilities;
