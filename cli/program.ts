@@ -202,7 +202,7 @@ export function buildProgram(): Command {
     )
     .option(
       '--redis <url>',
-      'aggregate over `fedistill edge` processes through this Redis server (fedavg, fedkd; docs/scaling.md)',
+      'aggregate over `fedistill edge` processes through this Redis server (fedavg, fedkd, fedbuff; docs/scaling.md)',
     )
     .option(
       '--edge-secret <secret>',
