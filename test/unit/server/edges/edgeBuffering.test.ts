@@ -322,3 +322,30 @@ test('a claim without its norm, or with its delta, is refused; a refused partial
     /^e1: weight 5 differs from its grants' staleness weights \(1\)/,
   );
 });
+
+test("a claim let in from the wait for the buffer has its grant sent before the buffer's close", async () => {
+  let collectedAfter: Grant[] | undefined;
+  const harness = bufferedPort({ a: 'e1' }, (issued) => {
+    collectedAfter = [...issued];
+    return new Map();
+  });
+  const strategy = new EdgeBufferedStrategy(
+    getStrategy('fedbuff').create(
+      strategyContext({ ...FEDBUFF, fedbuff: { ...FEDBUFF.fedbuff, bufferSize: 1 } }),
+    ),
+    harness.port,
+    DEFAULT_UPDATE_BOUND,
+  );
+  harness.use(strategy);
+  const round = strategy.beginRound(roundContext(1, Float32Array.from([0, 0])));
+  round.accept('a', claim(0), { staleness: 0 });
+  // Its ack goes a few promise steps later (coordinator/asynchronousRounds.ts), while the
+  // run loop, told the buffer is full, goes on to aggregate it.
+  void Promise.resolve()
+    .then(() => undefined)
+    .then(() => undefined)
+    .then(() => undefined)
+    .then(() => harness.take('a'));
+  await round.aggregate(quorumOf(1));
+  assert.equal(collectedAfter?.length, 1, 'the grant went out before the edges were told');
+});
