@@ -271,8 +271,9 @@ class Converter {
     const out = new Map<string, { shape: number[]; values: Float32Array }>();
     for (const weight of layer.weights) {
       const tensor = weight.read();
-      // The last path segment: 'dense_Dense1/kernel' → 'kernel'.
-      const key = weight.name.split('/').at(-1)!;
+      // The last path segment of the name it was created under: 'dense_Dense1/kernel' → 'kernel'
+      // (a loaded model's variables are renamed 'kernel_1' and so on).
+      const key = weight.originalName.split('/').at(-1)!;
       out.set(key, { shape: [...tensor.shape], values: tensor.dataSync() as Float32Array });
     }
     return out;
