@@ -167,15 +167,15 @@ const cases: Case[] = [
       ),
   ],
   [
-    'Conv2D same padding, stride 2 on odd sizes (TensorFlow pads the end)',
+    'Conv2D same padding, stride 2 (one row and column of padding, TensorFlow puts it at the end)',
     () =>
       sequential(
-        [9, 8, 2],
+        [8, 10, 2],
         [
           tf.layers.conv2d({
-            inputShape: [9, 8, 2],
+            inputShape: [8, 10, 2],
             filters: 3,
-            kernelSize: [3, 2],
+            kernelSize: 3,
             strides: 2,
             padding: 'same',
           }),
@@ -207,6 +207,8 @@ const cases: Case[] = [
         [9, 7, 2],
         [
           tf.layers.maxPooling2d({ inputShape: [9, 7, 2], poolSize: 2 }),
+          // On [4, 3]: one column of padding, at the end.
+          tf.layers.maxPooling2d({ poolSize: 2, padding: 'same' }),
           tf.layers.maxPooling2d({ poolSize: 3, strides: 1, padding: 'same' }),
           tf.layers.flatten(),
         ],
