@@ -506,10 +506,16 @@ class Converter {
         'LayersModel',
         'its output is not produced by a converted layer',
       );
-    this.toNhwc(last, ONNX_LOGITS_NAME);
+    const graph = this.graph;
+    const lastNode = graph.nodes.at(-1);
+    if (last.layout === 'nhwc' && lastNode?.output?.[0] === last.name) {
+      // The last node's output is the logits already (nothing after it reads it): name it so.
+      lastNode.output = [ONNX_LOGITS_NAME];
+    } else {
+      this.toNhwc(last, ONNX_LOGITS_NAME);
+    }
     outputs.unshift(valueInfo(ONNX_LOGITS_NAME, last.shape));
 
-    const graph = this.graph;
     const modelProto = onnx.ModelProto.create({
       irVersion: IR_VERSION,
       opsetImport: [{ domain: '', version: OPSET }],
