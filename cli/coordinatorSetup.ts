@@ -30,7 +30,12 @@ import { startCoordinator } from '../server/startCoordinator.js';
 import type { MasterEdgeOptions } from '../server/edges/masterEdges.js';
 import { edgesConflict } from '../server/edges/edgeAggregation.js';
 import { probeRedis } from '../node/redis.js';
-import type { OnnxProvider, Teacher, TeacherOutputs } from '../server/teachers/index.js';
+import type {
+  OnnxProvider,
+  Teacher,
+  TeacherOutputs,
+  TeacherRuntime,
+} from '../server/teachers/index.js';
 import { checkFeatureLayer, loadTeacherFile } from '../server/teachers/index.js';
 import type { Log } from '../node/logger.js';
 import type { Progress, ProgressTask } from '../node/progress.js';
@@ -48,6 +53,8 @@ export interface CoordinatorSetup {
   teacherOutputs?: TeacherOutputs;
   /** ONNX execution provider for an .onnx teacher. Defaults to 'auto' (CUDA if installed, else CPU). */
   teacherProvider?: OnnxProvider;
+  /** What runs a tfjs layers teacher (the default one included): auto | onnx | wasm. Defaults to 'auto' (ONNX Runtime when it converts and matches). */
+  teacherRuntime?: TeacherRuntime;
   /** Layout of an .onnx teacher's image input. Defaults to 'nchw' (data rows, channels-last, are transposed). */
   teacherInputLayout?: 'nchw' | 'nhwc';
   /** Layer or tensor for feature distillation, checked at start. Defaults to the teacher's penultimate layer. */
@@ -253,6 +260,7 @@ export async function prepareCoordinator(setup: CoordinatorSetup): Promise<Prepa
     teacher = await loadTeacherFile(setup.teacher, {
       outputs: setup.teacherOutputs ?? 'auto',
       onnxProvider: setup.teacherProvider ?? 'auto',
+      runtime: setup.teacherRuntime ?? 'auto',
       onnxInputLayout: setup.teacherInputLayout ?? 'nchw',
       ...(setup.teacherFeatureLayer !== undefined
         ? { featureLayer: setup.teacherFeatureLayer }
@@ -280,6 +288,7 @@ export async function prepareCoordinator(setup: CoordinatorSetup): Promise<Prepa
         data: teacherTrain,
         dataDir: config.dataDir,
         seed: config.seed,
+        runtime: setup.teacherRuntime ?? 'auto',
         ...(setup.teacherEpochs !== undefined ? { epochs: setup.teacherEpochs } : {}),
         ...(setup.teacherLearningRate !== undefined
           ? { learningRate: setup.teacherLearningRate }

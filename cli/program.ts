@@ -130,6 +130,14 @@ export function buildProgram(): Command {
         .default('auto'),
     )
     .addOption(
+      new Option(
+        '--teacher-runtime <runtime>',
+        "what computes a tfjs teacher's soft labels and features: auto (ONNX Runtime CPU when the model converts and matches tfjs, else tfjs), onnx (or fail), wasm (tfjs)",
+      )
+        .choices(['auto', 'onnx', 'wasm'])
+        .default('auto'),
+    )
+    .addOption(
       new Option('--teacher-outputs <kind>', 'what the teacher emits')
         .choices(['auto', 'logits', 'probabilities'])
         .default('auto'),
@@ -302,6 +310,7 @@ export function buildProgram(): Command {
           teacherFeatureLayer?: string;
         }),
         teacherProvider: flags.teacherProvider as 'auto' | 'cuda' | 'cpu',
+        teacherRuntime: flags.teacherRuntime as 'auto' | 'onnx' | 'wasm',
         teacherInputLayout: flags.teacherInputLayout as 'nchw' | 'nhwc',
         ...(pick('student', flags.student) as { student?: string }),
         ...(pick('proxyData', flags.proxyData) as { proxyData?: string }),

@@ -13,8 +13,8 @@ import type { ModelSpec } from '../shared/models/index.js';
 import { buildModel, cnnSpec, getFlatWeights, mlpSpec } from '../shared/models/index.js';
 import { trainLocal } from '../shared/training/index.js';
 import { loadLayersModelFromFile, saveModelAtomic, writeFileAtomic } from '../node/modelFiles.js';
-import type { SyncTeacher } from './teachers/index.js';
-import { teacherFromLayersModel } from './teachers/index.js';
+import type { RuntimeTeacher, TeacherRuntime } from './teachers/index.js';
+import { layersTeacherOnRuntime, teacherFromLayersModel } from './teachers/index.js';
 
 /** The default teacher's architectures: Hinton et al.'s wide MLP, or a CNN for images. */
 export type DefaultTeacherKind = 'mlp' | 'cnn';
@@ -117,6 +117,11 @@ export interface DefaultTeacherOptions {
    */
   progressEverySeconds?: number;
   onProgress?: (done: number, total: number, loss: number) => void;
+  /**
+   * What computes its soft labels and features (server/teachers/teacherRuntime.ts); the
+   * first rows of `data` are the probe batch both runtimes are compared on. Defaults to 'auto'.
+   */
+  runtime?: TeacherRuntime;
 }
 
 interface TeacherMeta {
@@ -157,7 +162,7 @@ function cacheKey(
  * A teacher, whether it came from the cache (no training happened now), and how many seconds
  * its training took when it was trained (null for a cache that did not record it).
  */
-export type DefaultTeacher = SyncTeacher & {
+export type DefaultTeacher = RuntimeTeacher & {
   readonly fromCache: boolean;
   readonly trainSeconds: number | null;
 };
@@ -215,10 +220,17 @@ export async function loadOrTrainDefaultTeacher(
     await saveModelAtomic(model, join(dir, 'model'));
     await writeFileAtomic(metaPath, JSON.stringify(meta, null, 2));
   }
-  const teacher = teacherFromLayersModel(model, {
+  const tfjsTeacher = teacherFromLayersModel(model, {
     description: `default teacher ${options.spec.name ?? 'mlp'} (${key})`,
     hash: meta.hash,
     outputs: 'logits',
+  });
+  const rowSize = options.spec.inputShape.reduce((a, b) => a * b, 1);
+  const probeRows = Math.min(32, options.data.count);
+  const teacher = await layersTeacherOnRuntime(model, tfjsTeacher, 'logits', {
+    runtime: options.runtime ?? 'auto',
+    log,
+    ...(probeRows > 0 ? { probe: options.data.x.subarray(0, probeRows * rowSize) } : {}),
   });
   return Object.assign(teacher, { fromCache, trainSeconds: meta.trainSeconds ?? null });
 }

@@ -203,6 +203,8 @@ export const simConfigSchema = z
         provider: z.enum(['auto', 'cuda', 'cpu']).default('auto'),
         /** Layout of an .onnx file's image input (--teacher-input-layout): nchw transposes the data's channels-last rows. Defaults to nchw. */
         inputLayout: z.enum(['nchw', 'nhwc']).default('nchw'),
+        /** What computes a tfjs layers teacher's soft labels and features, the default one included (--teacher-runtime). Defaults to auto (ONNX Runtime when the model converts and matches tfjs). */
+        runtime: z.enum(['auto', 'onnx', 'wasm']).default('auto'),
         /** Defaults to mlp:1200,1200 (Hinton et al. 2015). */
         spec: modelSpecInputSchema.default('mlp:1200,1200'),
         /** Defaults to 8. */
@@ -216,6 +218,7 @@ export const simConfigSchema = z
         outputs: 'auto',
         provider: 'auto',
         inputLayout: 'nchw',
+        runtime: 'auto',
         spec: 'mlp:1200,1200',
         epochs: 8,
         batchSize: 64,

@@ -574,13 +574,14 @@ async function simTeacher(
   /** For a default teacher: whether it came from the cache, and its training time. */
   training?: { fromCache: boolean; trainSeconds: number | null };
 }> {
-  const { file, outputs, provider, inputLayout } = config.teacher;
+  const { file, outputs, provider, inputLayout, runtime } = config.teacher;
   if (file !== undefined) {
     log(`teacher: loading ${file} (the teacher split of ${split.teacherTrain.count} goes unused)`);
     const teacher = await loadTeacherFile(file, {
       outputs,
       onnxProvider: provider,
       onnxInputLayout: inputLayout,
+      runtime,
       ...(config.teacherFeatures.layer !== undefined
         ? { featureLayer: config.teacherFeatures.layer }
         : {}),
@@ -599,6 +600,7 @@ async function simTeacher(
     batchSize: config.teacher.batchSize,
     learningRate: config.teacher.learningRate,
     seed: config.data.seed,
+    runtime,
     log,
     onProgress: (done, total, loss) => {
       teacherBar ??= progress?.task({ name: 'teacher', total, unit: 'steps' });

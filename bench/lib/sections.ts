@@ -33,6 +33,7 @@ export const SECTIONS = [
     timeoutS: 300,
     quickTimeoutS: 120,
     rows: [
+      ...perThreadCount('teacher.softlabels.onnx-converted'),
       'teacher.softlabels.wasm',
       'teacher.softlabels.tfjs-node',
       ...perThreadCount('teacher.softlabels.pytorch'),

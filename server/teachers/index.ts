@@ -18,6 +18,15 @@ export {
   importOnnxRuntime,
   ONNX_PROVIDERS,
 } from './onnxProviders.js';
+export type { OnnxConversion, LayersToOnnxOptions } from './layersToOnnx.js';
+export { layersModelToOnnx, UnsupportedLayerError } from './layersToOnnx.js';
+export type { RuntimeTeacher, TeacherRuntime, TeacherRuntimeOptions } from './teacherRuntime.js';
+export {
+  layersTeacherOnRuntime,
+  parseTeacherRuntime,
+  RUNTIME_PROBE_TOLERANCE,
+  TEACHER_RUNTIMES,
+} from './teacherRuntime.js';
 export type { LoadTeacherOptions } from './loadTeacher.js';
 export {
   checkFeatureLayer,

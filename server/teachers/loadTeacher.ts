@@ -7,6 +7,7 @@ import type { OnnxProvider } from './onnxProviders.js';
 import { loadOnnxTeacher } from './onnxTeacher.js';
 import type { Teacher, TeacherOutputs } from './teacher.js';
 import { unknownFeatureLayer } from './teacher.js';
+import type { TeacherRuntime } from './teacherRuntime.js';
 import { loadTfjsTeacher } from './tfjsTeacher.js';
 
 export interface LoadTeacherOptions {
@@ -18,6 +19,8 @@ export interface LoadTeacherOptions {
   featureLayer: string;
   /** Layout of a rank-4 ONNX input. Defaults to 'nchw' (see OnnxTeacherOptions.inputLayout). */
   onnxInputLayout: 'nchw' | 'nhwc';
+  /** What runs a tfjs layers model (teacherRuntime.ts). Defaults to 'auto'; `wasm` is refused for an .onnx file. */
+  runtime: TeacherRuntime;
   log: (message: string) => void;
 }
 
@@ -30,6 +33,10 @@ export async function loadTeacherFile(
   options: Readonly<Partial<LoadTeacherOptions>> = {},
 ): Promise<Teacher> {
   if (isOnnxFile(path)) {
+    if (options.runtime === 'wasm')
+      throw new Error(
+        `--teacher-runtime wasm applies to tfjs teachers; ${path} is an ONNX model, which only ONNX Runtime runs`,
+      );
     return loadOnnxTeacher(path, {
       ...(options.outputs ? { outputs: options.outputs } : {}),
       ...(options.onnxProvider ? { provider: options.onnxProvider } : {}),
@@ -38,7 +45,10 @@ export async function loadTeacherFile(
       ...(options.log ? { log: options.log } : {}),
     });
   }
-  const teacher = await loadTfjsTeacher(path, options.outputs ?? 'auto');
+  const teacher = await loadTfjsTeacher(path, options.outputs ?? 'auto', {
+    ...(options.runtime ? { runtime: options.runtime } : {}),
+    ...(options.log ? { log: options.log } : {}),
+  });
   if (options.featureLayer !== undefined) checkFeatureLayer(teacher, options.featureLayer);
   return teacher;
 }

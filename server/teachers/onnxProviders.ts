@@ -72,7 +72,12 @@ function firstLine(error: unknown): string {
 export async function createOnnxSession(
   ort: OrtModule,
   bytes: Uint8Array,
-  options: { provider: OnnxProvider; path: string },
+  options: {
+    provider: OnnxProvider;
+    path: string;
+    /** Intra-op threads; defaults to ONNX Runtime's own choice (one per physical core). */
+    threads?: number;
+  },
 ): Promise<{
   session: InferenceSession;
   provider: 'cuda' | 'cpu';
@@ -92,6 +97,7 @@ export async function createOnnxSession(
     try {
       const session = await ort.InferenceSession.create(bytes, {
         executionProviders: [provider],
+        ...(options.threads !== undefined ? { intraOpNumThreads: options.threads } : {}),
         // Warnings (e.g. about an added output's missing type) would go to stderr unasked.
         logSeverityLevel: 3,
       });

@@ -11,6 +11,8 @@ import * as tf from '@tensorflow/tfjs';
 import { fileModelLoader, readModelJson } from '../../node/modelFiles.js';
 import type { SyncTeacher, TeacherFeatures, TeacherOutputs } from './teacher.js';
 import { looksLikeProbabilities, toLogits, unknownFeatureLayer } from './teacher.js';
+import type { TeacherRuntimeOptions } from './teacherRuntime.js';
+import { layersTeacherOnRuntime } from './teacherRuntime.js';
 
 const BATCH = 256;
 
@@ -159,14 +161,23 @@ async function hashModelFiles(modelJsonPath: string, json: tf.io.ModelJSON): Pro
   return hash.digest('hex');
 }
 
-/** Loads a teacher from a tfjs model.json on disk, layers or graph format. */
+/**
+ * Loads a teacher from a tfjs model.json on disk, layers or graph format. A
+ * layers model's soft labels and features run where `runtime.runtime` says
+ * (teacherRuntime.ts: ONNX Runtime by default); a graph model stays on tfjs.
+ */
 export async function loadTfjsTeacher(
   modelJsonPath: string,
   outputs: TeacherOutputs = 'auto',
+  runtime: Readonly<Partial<TeacherRuntimeOptions>> = {},
 ): Promise<SyncTeacher> {
   const { json, format } = await readModelJson(modelJsonPath);
   const hash = await hashModelFiles(modelJsonPath, json);
   if (format === 'graph-model') {
+    if (runtime.runtime === 'onnx')
+      throw new Error(
+        `--teacher-runtime onnx: ${modelJsonPath} is a tfjs graph model; only layers models are converted to ONNX (an ONNX export of the original model loads with --teacher file.onnx)`,
+      );
     const model = await tf.loadGraphModel(fileModelLoader(modelJsonPath));
     const description = `graph model ${modelJsonPath}`;
     const shape = model.inputs[0]?.shape?.slice(1);
@@ -204,8 +215,9 @@ export async function loadTfjsTeacher(
     });
   }
   const model = await tf.loadLayersModel(fileModelLoader(modelJsonPath));
+  let teacher: SyncTeacher;
   try {
-    return teacherFromLayersModel(model, {
+    teacher = teacherFromLayersModel(model, {
       description: `layers model ${modelJsonPath}`,
       hash,
       outputs,
@@ -214,4 +226,6 @@ export async function loadTfjsTeacher(
     model.dispose();
     throw error;
   }
+  // On failure it has disposed the teacher, and with it the model.
+  return layersTeacherOnRuntime(model, teacher, outputs, runtime);
 }
