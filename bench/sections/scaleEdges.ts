@@ -5,28 +5,31 @@
  * coordinator with `edges`), against one coordinator measured in the same run.
  *
  * 1. One coordinator: 1,000 simulated clients (bench/lib/simClients.ts) join;
- *    its RSS after minus before, over connections; one round in which all
+ *    its memory after minus before, over connections; one round in which all
  *    1,000 send an int8 update: its aggregation time (the strategy's
  *    `aggregate` plus the FedAvgAccumulator folding done as updates arrive)
  *    and the bytes it took in (the update frames it recorded, and every byte
  *    its TCP sockets read during the round).
  * 2. Edges: redis-server, the master, 4 edge processes, one driver process
- *    per edge opening 2,500 connections that join as clients; the edges' RSS
- *    (read from /proc) after minus before, over connections; one round in
+ *    per edge opening 2,500 connections that join as clients; the edges'
+ *    memory after minus before, over connections; one round in
  *    which 1,000 of the 10,000 are sampled and send the same update: the
  *    master's `aggregate` (close the edges' rounds, wait for their partials,
  *    check and merge them, apply the mean) and the bytes of every stream entry
  *    it read while the round was open (partials, claims, heartbeats, joins).
  *
- * Neither side forces a garbage collection before reading RSS. Quick mode
- * runs the same with a few dozen connections over 2 edges.
+ * Memory is read after a full GC on both sides (in an edge, by
+ * bench/lib/gcOnSignal.ts on SIGUSR2), so garbage left from start-up does not
+ * absorb what the connections allocate. Quick mode runs the same with a few
+ * dozen connections over 2 edges.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { selectNodeBackend } from '../../node/backend.js';
 import type { CoordinatorEvent } from '../../server/coordinator.js';
@@ -40,7 +43,7 @@ import { FedAvgAccumulator } from '../../shared/aggregation/index.js';
 import { mlpSpec } from '../../shared/models/index.js';
 import { startRedis } from '../../test/support/redis.js';
 import type { BenchRow } from '../lib/common.js';
-import { fmt, log, now, ratio, runSection, size } from '../lib/common.js';
+import { MB, fmt, log, memoryAfterGc, now, ratio, runSection, size } from '../lib/common.js';
 import { ensureFileLimit } from '../lib/fileLimit.js';
 import type { SimClientDrivers } from '../lib/simFederation.js';
 import {
@@ -117,11 +120,15 @@ function kb(bytes: number): string {
   return bytes >= 1e6 ? `${fmt(bytes / 1e6, 2)} MB` : `${fmt(bytes / 1e3, 1)} KB`;
 }
 
-/** Resident set size of process `pid` in bytes (Linux /proc). */
-function rssOf(pid: number): number {
-  const found = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!found) throw new Error(`no VmRSS in /proc/${pid}/status`);
-  return Number(found[1]) * 1024;
+/**
+ * The second of two reads (each of several GCs): one read after start-up or
+ * after the joins still sees RSS fall by tens of MB in the next (an idle edge
+ * gave back ~25 MB at a time as V8 shrank its heap), so the first read only
+ * lets those pages go.
+ */
+async function settledMemory<T>(read: () => Promise<T>): Promise<T> {
+  await read();
+  return read();
 }
 
 function sleep(ms: number): Promise<void> {
@@ -161,7 +168,8 @@ function trackSockets(running: RunningCoordinator): () => number {
 interface Joined {
   connections: number;
   joinMs: number;
-  rssPerConnection: number;
+  /** Memory after the joins − before, over connections (after a full GC). */
+  perConnection: Memory;
 }
 
 interface RoundMeasured {
@@ -197,7 +205,7 @@ async function singleCoordinator(): Promise<SingleResult> {
   let drivers: SimClientDrivers | undefined;
   try {
     await sleep(SETTLE_MS);
-    const rssBefore = process.memoryUsage().rss;
+    const before = await settledMemory(memoryAfterGc);
     const started = now();
     drivers = startSimClients(
       [{ url: running.url, connections: UPDATES, processes: SINGLE_DRIVERS }],
@@ -212,9 +220,13 @@ async function singleCoordinator(): Promise<SingleResult> {
     );
     const joinMs = now() - started;
     await sleep(SETTLE_MS);
-    const rssPerConnection = (process.memoryUsage().rss - rssBefore) / UPDATES;
+    const after = await settledMemory(memoryAfterGc);
+    const perConnection = {
+      rss: (after.rss - before.rss) / UPDATES,
+      heap: (after.heapAndBuffers - before.heapAndBuffers) / UPDATES,
+    };
     log(
-      `scaleEdges: one coordinator: ${UPDATES} joined in ${fmt(joinMs)} ms, ${kib(rssPerConnection)} RSS per connection`,
+      `scaleEdges: one coordinator: ${UPDATES} joined in ${fmt(joinMs)} ms, ${kib(perConnection.rss)} RSS, ${kib(perConnection.heap)} heap + ArrayBuffers per connection`,
     );
     aggregateMs.direct.length = 0;
     foldingMs.length = 0;
@@ -230,7 +242,7 @@ async function singleCoordinator(): Promise<SingleResult> {
     return {
       connections: UPDATES,
       joinMs,
-      rssPerConnection,
+      perConnection,
       record,
       aggregateMs: sum(aggregateMs.direct),
       foldingMs: sum(foldingMs),
@@ -251,15 +263,26 @@ interface EdgeProcess {
   child: ChildProcess;
   url: Promise<string>;
   output(): string;
+  /** Asks the edge for a full GC and its memory afterwards (bench/lib/gcOnSignal.ts). */
+  memory(): Promise<Memory>;
 }
+
+interface Memory {
+  rss: number;
+  heap: number;
+}
+
+/** The line bench/lib/gcOnSignal.ts prints after its GC. */
+const MEMORY_LINE = /^bench-memory pid=\d+ rss=(\d+) heap=(\d+)$/;
+const GC_ON_SIGNAL = new URL('../lib/gcOnSignal.ts', import.meta.url).href;
 
 /** Starts one `fedistill edge` on a free loopback port; `url` resolves once it listens. */
 function startEdge(redisUrl: string, cluster: string, id: string, secret: string): EdgeProcess {
   const child = spawn(
     process.execPath,
     [
-      ...['--import', 'tsx', CLI_MAIN, 'edge', '--redis', redisUrl, '--edge-cluster', cluster],
-      ...['--id', id, '--port', '0'],
+      ...['--expose-gc', '--import', 'tsx', '--import', GC_ON_SIGNAL, CLI_MAIN, 'edge'],
+      ...['--redis', redisUrl, '--edge-cluster', cluster, '--id', id, '--port', '0'],
     ],
     {
       // The secret through the environment, as a deployment passes it (out of `ps` listings).
@@ -268,26 +291,49 @@ function startEdge(redisUrl: string, cluster: string, id: string, secret: string
     },
   );
   let output = '';
+  let listening: (url: string) => void = () => undefined;
+  let measured: ((memory: Memory) => void) | undefined;
+  const onLine = (line: string): void => {
+    output = `${output}${line}\n`.slice(-20_000);
+    const url = /^edge \S+ listening on (http:\/\/[^\s,]+)$/.exec(line);
+    if (url) listening(url[1]!);
+    const memory = MEMORY_LINE.exec(line);
+    if (memory) measured?.({ rss: Number(memory[1]), heap: Number(memory[2]) });
+  };
+  createInterface({ input: child.stdout! }).on('line', onLine);
+  createInterface({ input: child.stderr! }).on('line', onLine);
   const url = new Promise<string>((resolve, reject) => {
-    const onData = (chunk: string): void => {
-      output = (output + chunk).slice(-20_000);
-      const found = /^edge \S+ listening on (http:\/\/[^\s,]+)$/m.exec(output);
-      if (found) resolve(found[1]!);
-    };
-    child.stdout?.setEncoding('utf8').on('data', onData);
-    child.stderr?.setEncoding('utf8').on('data', onData);
+    listening = resolve;
     child.once('exit', (code, signal) =>
       reject(new Error(`edge ${id} exited with ${signal ?? `code ${code}`}:\n${output}`)),
     );
   });
   // Rejections after it listened are reported by the liveness checks below.
   url.catch(() => undefined);
-  return { id, child, url, output: () => output };
+  return {
+    id,
+    child,
+    url,
+    output: () => output,
+    memory: () =>
+      new Promise<Memory>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`edge ${id} did not report its memory within 30 s`)),
+          30_000,
+        );
+        measured = (memory) => {
+          clearTimeout(timer);
+          measured = undefined;
+          resolve(memory);
+        };
+        child.kill('SIGUSR2');
+      }),
+  };
 }
 
 interface EdgesResult extends Joined, RoundMeasured {
-  edgeRssBefore: number;
-  edgeRssAfter: number;
+  edgesBefore: Memory;
+  edgesAfter: Memory;
   partials: number;
   partialBytes: number;
   controlBytes: number;
@@ -331,8 +377,11 @@ async function overEdges(): Promise<EdgesResult> {
       edgeDied,
     );
     await sleep(SETTLE_MS);
-    const rssOfEdges = (): number => sum(edges.map((edge) => rssOf(edge.child.pid!)));
-    const edgeRssBefore = rssOfEdges();
+    const edgesMemory = async (): Promise<Memory> => {
+      const each = await Promise.all(edges.map((edge) => settledMemory(edge.memory)));
+      return { rss: sum(each.map((m) => m.rss)), heap: sum(each.map((m) => m.heap)) };
+    };
+    const edgesBefore = await edgesMemory();
     const started = now();
     drivers = startSimClients(
       urls.map((url, i) => ({
@@ -352,10 +401,13 @@ async function overEdges(): Promise<EdgesResult> {
     );
     const joinMs = now() - started;
     await sleep(SETTLE_MS);
-    const edgeRssAfter = rssOfEdges();
-    const rssPerConnection = (edgeRssAfter - edgeRssBefore) / EDGE_CONNECTIONS;
+    const edgesAfter = await edgesMemory();
+    const perConnection = {
+      rss: (edgesAfter.rss - edgesBefore.rss) / EDGE_CONNECTIONS,
+      heap: (edgesAfter.heap - edgesBefore.heap) / EDGE_CONNECTIONS,
+    };
     log(
-      `scaleEdges: ${EDGE_CONNECTIONS} joined through ${EDGES} edges in ${fmt(joinMs)} ms, ${kib(rssPerConnection)} RSS per connection at the edges`,
+      `scaleEdges: ${EDGE_CONNECTIONS} joined through ${EDGES} edges in ${fmt(joinMs)} ms, ${kib(perConnection.rss)} RSS, ${kib(perConnection.heap)} heap + ArrayBuffers per connection at the edges`,
     );
     aggregateMs.edges.length = 0;
     const result = await master.coordinator.run();
@@ -373,9 +425,9 @@ async function overEdges(): Promise<EdgesResult> {
     return {
       connections: EDGE_CONNECTIONS,
       joinMs,
-      rssPerConnection,
-      edgeRssBefore,
-      edgeRssAfter,
+      perConnection,
+      edgesBefore,
+      edgesAfter,
       record,
       aggregateMs: sum(aggregateMs.edges),
       answered: drivers.answered(),
@@ -434,11 +486,11 @@ async function main(): Promise<BenchRow[]> {
     },
     {
       id: 'edges.memory',
-      item: `Edges: RSS per connection at the edges (Σ of the ${EDGES} edge processes' RSS after the joins − before, over ${fmt(edges.connections)} connections; no forced GC)`,
-      value: `${kib(edges.rssPerConnection)} per connection`,
-      reference: `one coordinator: ${kib(single.rssPerConnection)} per connection (its RSS after − before, ${fmt(single.connections)} connections, no forced GC)`,
-      ratio: ratio(edges.rssPerConnection, single.rssPerConnection),
-      note: `edges' RSS ${fmt(edges.edgeRssBefore / 1024 / 1024, 1)} → ${fmt(edges.edgeRssAfter / 1024 / 1024, 1)} MiB in all; read from /proc ${SETTLE_MS} ms after the last join; ${load}`,
+      item: `Edges: memory per connection at the edges (Σ over the ${EDGES} edge processes of RSS after the joins − before, each read after full GCs, over ${fmt(edges.connections)} connections)`,
+      value: `${kib(edges.perConnection.rss)} RSS per connection`,
+      reference: `one coordinator: ${kib(single.perConnection.rss)} RSS per connection (the same, ${fmt(single.connections)} connections)`,
+      ratio: ratio(edges.perConnection.rss, single.perConnection.rss),
+      note: `heap + ArrayBuffers ${kib(edges.perConnection.heap)} per connection at the edges, ${kib(single.perConnection.heap)} at one coordinator; edges' RSS ${fmt(edges.edgesBefore.rss / MB, 1)} → ${fmt(edges.edgesAfter.rss / MB, 1)} MiB in all, read ${SETTLE_MS} ms after the last join; ${load}`,
     },
     {
       id: 'edges.round',
