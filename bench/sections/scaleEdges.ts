@@ -34,6 +34,8 @@ import { fileURLToPath } from 'node:url';
 import { selectNodeBackend } from '../../node/backend.js';
 import type { CoordinatorEvent } from '../../server/coordinator.js';
 import { EdgeAggregatedStrategy } from '../../server/edges/edgeAggregation.js';
+import { MasterEdges } from '../../server/edges/masterEdges.js';
+import type { ReadEntry } from '../../server/edges/redisControlPlane.js';
 import type { RunningCoordinator } from '../../server/startCoordinator.js';
 import { startCoordinator } from '../../server/startCoordinator.js';
 import type { RoundRecord } from '../../server/store.js';
@@ -44,7 +46,7 @@ import { mlpSpec } from '../../shared/models/index.js';
 import { startRedis } from '../../test/support/redis.js';
 import type { BenchRow } from '../lib/common.js';
 import { MB, fmt, log, memoryAfterGc, now, ratio, runSection, size } from '../lib/common.js';
-import { ensureFileLimit } from '../lib/fileLimit.js';
+import { checkFileLimit } from '../lib/fileLimit.js';
 import type { SimClientDrivers } from '../lib/simFederation.js';
 import {
   SCALE_CLASSES,
@@ -94,6 +96,54 @@ function timeAggregate(
     };
     return round;
   };
+}
+
+/** Entries and bytes the master read from the edges' up-stream while the round was open, by kind. */
+const inbound = new Map<string, { entries: number; bytes: number }>();
+let tallyingInbound = false;
+
+const KIND_NAMES: Record<string, string> = {
+  update: 'claims',
+  hello: 'heartbeats',
+  partial: 'partials',
+  join: 'joins',
+  abstain: 'abstentions',
+  connect: 'connects',
+  gone: 'disconnects',
+};
+
+/**
+ * Counts every up-stream entry the master reads, by kind, to show what its
+ * inbound bytes are made of. `onEntry` is private to MasterEdges: reached
+ * through the prototype so the bench changes nothing in server/edges.
+ */
+function tallyInbound(): void {
+  const proto = MasterEdges.prototype as unknown as { onEntry(entry: ReadEntry): void };
+  const original = proto.onEntry;
+  proto.onEntry = function (this: unknown, entry: ReadEntry): void {
+    if (tallyingInbound) {
+      const body = entry.message as { t?: unknown; event?: unknown } | undefined;
+      const kind =
+        entry.refused !== undefined
+          ? 'refused'
+          : String(body?.t === 'event' ? body.event : body?.t);
+      const tally = inbound.get(kind) ?? { entries: 0, bytes: 0 };
+      tally.entries += 1;
+      tally.bytes += entry.bytes;
+      inbound.set(kind, tally);
+    }
+    original.call(this, entry);
+  };
+}
+
+function describeInbound(): string {
+  return [...inbound.entries()]
+    .sort((a, b) => b[1].bytes - a[1].bytes)
+    .map(
+      ([kind, { entries, bytes }]) =>
+        `${KIND_NAMES[kind] ?? kind} ${fmt(entries)} × ${fmt(bytes / entries)} B = ${kb(bytes)}`,
+    )
+    .join(', ');
 }
 
 function timeCalls<T extends object>(proto: T, name: keyof T & string, into: number[]): void {
@@ -357,6 +407,10 @@ async function overEdges(): Promise<EdgesResult> {
       studentSpec: mlpSpec(SCALE_FEATURES, [16], SCALE_CLASSES),
       data: scaleData(),
       edges: { redis: redis.url, secret, cluster },
+      onEvent: (event: CoordinatorEvent) => {
+        if (event.type === 'round:started') tallyingInbound = true;
+        if (event.type === 'round:closed') tallyingInbound = false;
+      },
     });
     const master = running;
     const control = master.edges;
@@ -449,10 +503,11 @@ async function overEdges(): Promise<EdgesResult> {
 async function main(): Promise<BenchRow[]> {
   // Each connection is a descriptor in its driver and another in its edge.
   const perEdge = Math.ceil(EDGE_CONNECTIONS / EDGES);
-  await ensureFileLimit(
+  const files = checkFileLimit(
     Math.max(perEdge, UPDATES) + FD_MARGIN,
     `${fmt(perEdge)} connections per edge and per driver process`,
   );
+  log(`scaleEdges: open-file limit ${files.soft} per process (hard ${files.hard})`);
   const deadline = setTimeout(() => {
     log(`scaleEdges: still running after ${2 * TIMEOUT_MS} ms, giving up`);
     process.exit(1);
@@ -460,6 +515,7 @@ async function main(): Promise<BenchRow[]> {
   deadline.unref();
   await selectNodeBackend({ force: 'wasm' });
   timeAggregate(EdgeAggregatedStrategy.prototype, aggregateMs.edges);
+  tallyInbound();
   timeAggregate(WeightAveragingStrategy.prototype, aggregateMs.direct);
   timeCalls(FedAvgAccumulator.prototype, 'add', foldingMs);
   timeCalls(FedAvgAccumulator.prototype, 'result', foldingMs);
@@ -482,7 +538,7 @@ async function main(): Promise<BenchRow[]> {
       value: `${fmt(edges.connections)} joined in ${fmt(edges.joinMs / 1000, 1)} s`,
       reference: `one coordinator: ${fmt(single.connections)} joined in ${fmt(single.joinMs / 1000, 1)} s (${SINGLE_DRIVERS} driver processes)`,
       ratio: `${ratio(edges.connections / edges.joinMs, single.connections / single.joinMs)} joins/s`,
-      note: `websocket, msgpack parser, one Engine.IO connection each; joins relayed to the master through Redis streams; ${load}`,
+      note: `websocket, msgpack parser, one Engine.IO connection each; joins relayed to the master through Redis streams; open-file limit ${files.soft} per process; ${load}`,
     },
     {
       id: 'edges.memory',
@@ -506,7 +562,7 @@ async function main(): Promise<BenchRow[]> {
       value: `${kb(edgeInbound)} (${perUpdate(edgeInbound, edges.record)})`,
       reference: `one coordinator, ${fmt(single.record.participants)} updates: ${kb(single.updateFrameBytes)} of update frames (${perUpdate(single.updateFrameBytes, single.record)}); ${kb(single.tcpBytesIn)} read by its TCP sockets during the round`,
       ratio: ratio(edgeInbound, single.updateFrameBytes),
-      note: `partials ${fmt(edges.partialBytes)} B, claims and heartbeats ${fmt(edges.controlBytes)} B; the clients' update frames at the edges totalled ${kb(edges.clientFrameBytes)}; ${load}`,
+      note: `partials ${fmt(edges.partialBytes)} B, every other entry ${fmt(edges.controlBytes)} B; by kind, from round start to record: ${describeInbound()}; the clients' update frames at the edges totalled ${kb(edges.clientFrameBytes)}; ${load}`,
     },
   ];
 }
