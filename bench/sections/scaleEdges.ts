@@ -225,7 +225,9 @@ interface Joined {
 interface RoundMeasured {
   record: RoundRecord;
   aggregateMs: number;
+  /** Updates the simulated clients saw acked. */
   answered: number;
+  studentParams: number;
 }
 
 interface SingleResult extends Joined, RoundMeasured {
@@ -297,6 +299,7 @@ async function singleCoordinator(): Promise<SingleResult> {
       aggregateMs: sum(aggregateMs.direct),
       foldingMs: sum(foldingMs),
       answered: drivers.answered(),
+      studentParams: running.coordinator.studentParams,
       updateFrameBytes,
       tcpBytesIn: tcpAtEnd - tcpAtStart,
     };
@@ -485,6 +488,7 @@ async function overEdges(): Promise<EdgesResult> {
       record,
       aggregateMs: sum(aggregateMs.edges),
       answered: drivers.answered(),
+      studentParams: master.coordinator.studentParams,
       partials: traffic.partials,
       partialBytes: traffic.partialBytes,
       controlBytes: traffic.controlBytes,
@@ -550,11 +554,11 @@ async function main(): Promise<BenchRow[]> {
     },
     {
       id: 'edges.round',
-      item: `Edges: one round, ${fmt(edges.record.sampled)} of ${fmt(edges.connections)} sampled sending int8 updates (student ${fmt(SCALE_FEATURES * 16 + 16 + 16 * SCALE_CLASSES + SCALE_CLASSES)} params): the master's aggregate step (close the edges' rounds, wait for their partials, check and merge them, apply the mean)`,
+      item: `Edges: one round, ${fmt(edges.record.sampled)} of ${fmt(edges.connections)} sampled sending int8 updates (student ${fmt(edges.studentParams)} params): the master's aggregate step (close the edges' rounds, wait for their partials, check and merge them, apply the mean)`,
       value: `${edges.record.status}, ${fmt(edges.record.participants)} updates; aggregate ${fmt(edges.aggregateMs, 1)} ms`,
       reference: `one coordinator, ${fmt(single.record.participants)} updates: aggregate ${fmt(single.aggregateMs, 1)} ms + ${fmt(single.foldingMs, 1)} ms folding as they arrived`,
       ratio: ratio(edges.aggregateMs, singleAggregate),
-      note: `round ${fmt(edges.record.durationMs)} ms over edges, ${fmt(single.record.durationMs)} ms at one coordinator (start to record); ${edges.partials} partials; the edges fold the deltas as they are granted (not timed here); ${load}`,
+      note: `round ${fmt(edges.record.durationMs)} ms over edges, ${fmt(single.record.durationMs)} ms at one coordinator (start to record); ${fmt(edges.answered)} and ${fmt(single.answered)} updates acked at the clients; ${edges.partials} partials; the edges fold the deltas as they are granted (not timed here); ${load}`,
     },
     {
       id: 'edges.bytes',
