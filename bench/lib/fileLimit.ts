@@ -36,15 +36,18 @@ export function fileLimits(): FileLimits {
   return limits;
 }
 
-/** Throws, naming the limit and how to raise it, unless one process may hold `needed` open files. */
-export function checkFileLimit(needed: number, why: string): FileLimits {
+/**
+ * Throws, naming the limit and how to raise it (or `smaller`, a smaller run),
+ * unless one process may hold `needed` open files.
+ */
+export function checkFileLimit(needed: number, why: string, smaller?: string): FileLimits {
   const limits = fileLimits();
   if (limits.soft >= needed) return limits;
   throw new Error(
     `${why} needs ${needed} open files per process, and this machine allows ${limits.soft} ` +
       `(\`ulimit -n\`, hard limit ${limits.hard}): raise the hard limit (as root ` +
       `\`ulimit -Hn ${needed}\` in the shell that runs the bench, LimitNOFILE= for a systemd unit, ` +
-      `nofile in /etc/security/limits.conf, or docker run --ulimit nofile=${needed}), or run ` +
-      `with --quick`,
+      `nofile in /etc/security/limits.conf, or docker run --ulimit nofile=${needed})` +
+      (smaller !== undefined ? `, or ${smaller}` : ''),
   );
 }

@@ -45,7 +45,7 @@ import { FedAvgAccumulator } from '../../shared/aggregation/index.js';
 import { mlpSpec } from '../../shared/models/index.js';
 import { startRedis } from '../../test/support/redis.js';
 import type { BenchRow } from '../lib/common.js';
-import { MB, fmt, log, memoryAfterGc, now, ratio, runSection, size } from '../lib/common.js';
+import { MB, QUICK, fmt, log, memoryAfterGc, now, ratio, runSection, size } from '../lib/common.js';
 import { checkFileLimit } from '../lib/fileLimit.js';
 import type { SimClientDrivers } from '../lib/simFederation.js';
 import {
@@ -171,10 +171,10 @@ function kb(bytes: number): string {
 }
 
 /**
- * The second of two reads (each of several GCs): one read after start-up or
- * after the joins still sees RSS fall by tens of MB in the next (an idle edge
- * gave back ~25 MB at a time as V8 shrank its heap), so the first read only
- * lets those pages go.
+ * The second of two reads (each of several GCs): on an idle edge the first
+ * read's GCs shrank V8's young generation and RSS fell 24 MB after it, so the
+ * first read only lets those pages go. (Native memory may still be given back
+ * later, in steps of tens of MB: RSS stays the noisier figure.)
  */
 async function settledMemory<T>(read: () => Promise<T>): Promise<T> {
   await read();
@@ -510,6 +510,7 @@ async function main(): Promise<BenchRow[]> {
   const files = checkFileLimit(
     Math.max(perEdge, UPDATES) + FD_MARGIN,
     `${fmt(perEdge)} connections per edge and per driver process`,
+    QUICK ? undefined : 'run with --quick',
   );
   log(`scaleEdges: open-file limit ${files.soft} per process (hard ${files.hard})`);
   const deadline = setTimeout(() => {
