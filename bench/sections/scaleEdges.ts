@@ -547,11 +547,11 @@ async function main(): Promise<BenchRow[]> {
     },
     {
       id: 'edges.memory',
-      item: `Edges: memory per connection at the edges (Σ over the ${EDGES} edge processes of RSS after the joins − before, each read after full GCs, over ${fmt(edges.connections)} connections)`,
-      value: `${kib(edges.perConnection.rss)} RSS per connection`,
-      reference: `one coordinator: ${kib(single.perConnection.rss)} RSS per connection (the same, ${fmt(single.connections)} connections)`,
-      ratio: ratio(edges.perConnection.rss, single.perConnection.rss),
-      note: `heap + ArrayBuffers ${kib(edges.perConnection.heap)} per connection at the edges, ${kib(single.perConnection.heap)} at one coordinator; edges' RSS ${fmt(edges.edgesBefore.rss / MB, 1)} → ${fmt(edges.edgesAfter.rss / MB, 1)} MiB in all, read ${SETTLE_MS} ms after the last join; ${load}`,
+      item: `Edges: memory per connection at the edges (Σ over the ${EDGES} edge processes of after the joins − before, each read after full GCs, over ${fmt(edges.connections)} connections)`,
+      value: `${kib(edges.perConnection.rss)} RSS, ${kib(edges.perConnection.heap)} heap + ArrayBuffers per connection`,
+      reference: `one coordinator: ${kib(single.perConnection.rss)} RSS, ${kib(single.perConnection.heap)} heap + ArrayBuffers per connection (the same, ${fmt(single.connections)} connections)`,
+      ratio: `RSS ${ratio(edges.perConnection.rss, single.perConnection.rss)}, heap ${ratio(edges.perConnection.heap, single.perConnection.heap)}`,
+      note: `RSS is the noisy figure (freed native memory and V8's young generation leave it in steps of tens of MB); edges' RSS ${fmt(edges.edgesBefore.rss / MB, 1)} → ${fmt(edges.edgesAfter.rss / MB, 1)} MiB in all, read ${SETTLE_MS} ms after the last join; ${load}`,
     },
     {
       id: 'edges.round',
