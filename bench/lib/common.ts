@@ -69,6 +69,27 @@ export function memory(): { heapAndBuffers: number; rss: number } {
   return { heapAndBuffers: m.heapUsed + m.arrayBuffers, rss: m.rss };
 }
 
+/**
+ * Memory after full GCs that also shrink the heap (V8's "last resort" flavour:
+ * collect all available garbage and give freed pages back), `rounds` of them
+ * `settleMs` apart: freed pages leave RSS some time after a collection, so one
+ * read at once still counts some of them.
+ */
+export async function memoryAfterGc(
+  rounds = 3,
+  settleMs = 1000,
+): Promise<{ heapAndBuffers: number; rss: number }> {
+  for (let i = 0; i < rounds; i++) {
+    if (i > 0) await new Promise((resolve) => setTimeout(resolve, settleMs));
+    gc();
+    (globalThis as { gc?: (options: object) => void }).gc?.({
+      type: 'major',
+      flavor: 'last-resort',
+    });
+  }
+  return memory();
+}
+
 export const MB = 1024 * 1024;
 
 export function fmt(value: number, digits = 0): string {

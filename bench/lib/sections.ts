@@ -82,6 +82,12 @@ export const SECTIONS = [
     rows: ['scale.connections', 'scale.memory', 'scale.round'],
   },
   {
+    name: 'scaleEdges',
+    timeoutS: 900,
+    quickTimeoutS: 180,
+    rows: ['edges.joins', 'edges.memory', 'edges.round', 'edges.bytes'],
+  },
+  {
     name: 'secureAggregation',
     timeoutS: 300,
     quickTimeoutS: 60,

@@ -1,5 +1,6 @@
 /**
- * Lightweight simulated clients for the scale benchmark: one process opens
+ * Lightweight simulated clients for the scale benchmarks (scale.ts, to one
+ * coordinator; scaleEdges.ts, to an edge): one process opens
  * FEDISTILL_SCALE_COUNT socket.io connections (one Engine.IO connection each)
  * to FEDISTILL_SCALE_URL on 127.0.0.1, joins each, and answers every
  * round:start with a precomputed small int8 delta. No tfjs, no training.
