@@ -27,8 +27,12 @@ import type {
   StrategyRound,
   WeightAveragingRound,
 } from '../strategies/index.js';
-import { ContributionError, belowQuorum, refuseFields } from '../strategies/index.js';
-import { SecAggError } from '../../shared/secureAggregation/index.js';
+import {
+  ContributionError,
+  belowQuorum,
+  refuseFields,
+  secAggRefusal,
+} from '../strategies/index.js';
 import type { EdgeRoundPort } from './edgeAggregation.js';
 import type { PartialMessage, SecureGroupOpen } from './messages.js';
 import { PartialSum, partialProblem } from './partialSum.js';
@@ -142,21 +146,6 @@ interface EdgeGroup {
   readonly members: ReadonlyMap<string, number>;
   readonly threshold: number;
   readonly granted: Set<string>;
-}
-
-/** A SecAggError as the refusal a client's ack carries (as SecurelyAggregatedStrategy's). */
-function refusalOf(error: unknown): unknown {
-  if (!(error instanceof SecAggError)) return error;
-  return new ContributionError(
-    error.message,
-    error.code === 'unknown-client'
-      ? 'not-sampled'
-      : error.code === 'duplicate'
-        ? 'duplicate'
-        : error.code === 'phase' || error.code === 'too-few'
-          ? 'wrong-phase'
-          : 'invalid-payload',
-  );
 }
 
 /** Σ nᵤ·deltaᵤ from a group's unmasked Σ wᵤ·deltaᵤ, wᵤ = nᵤ/N_g. */
@@ -279,7 +268,7 @@ export class SecureEdgeGroupsStrategy implements Strategy {
       try {
         ownRound!.receiveMasked(clientId, masked, session);
       } catch (error) {
-        throw refusalOf(error);
+        throw secAggRefusal(error);
       }
     };
 
@@ -334,7 +323,10 @@ export class SecureEdgeGroupsStrategy implements Strategy {
         const home = groupOf.get(clientId);
         const group = home !== undefined ? edgeGroups.get(home) : undefined;
         if (home === undefined || !group)
-          throw new ContributionError(`client is in no secure group of round ${roundId}`, 'not-sampled');
+          throw new ContributionError(
+            `client is in no secure group of round ${roundId}`,
+            'not-sampled',
+          );
         const via = this.port.edgeOf(clientId);
         if (via !== home)
           throw new ContributionError(
@@ -368,7 +360,7 @@ export class SecureEdgeGroupsStrategy implements Strategy {
         try {
           return { accused: ownRound.receive(clientId, message) };
         } catch (error) {
-          throw refusalOf(error);
+          throw secAggRefusal(error);
         }
       },
       resend: (clientId) => {
