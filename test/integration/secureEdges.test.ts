@@ -221,3 +221,18 @@ test('the master own group of one, below k = 2, sits each round out: never train
   assert.doesNotMatch(output, /round \d+: trained/, output);
   assert.doesNotMatch(output, /update (accepted|refused)/, output);
 });
+
+test('serve refuses a --min-group-size below 2, or without --secure-aggregation, saying why', async () => {
+  for (const [args, why] of [
+    [['--secure-aggregation', '--min-group-size', '1'], /1 is not a whole number ≥ 2/],
+    [['--min-group-size', '3'], /--min-group-size needs --secure-aggregation/],
+  ] as const) {
+    const serve = runCli(
+      ['serve', '--redis', redis.url, ...args, '--data-dir', join(dataDir, 'refused')],
+      60_000,
+    );
+    const { code, output } = await serve.exited;
+    assert.equal(code, 1, output);
+    assert.match(output, why);
+  }
+});
