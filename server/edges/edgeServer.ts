@@ -351,11 +351,14 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     }, options.joinTimeoutMs ?? 15_000);
     joinTimer.unref();
     const strikes = new StrikeCounter(options.maxRefusals ?? 20, options.refusalWindowMs ?? 60_000);
-    // A secure group's steps stay at this edge (edgeSecureGroup.ts).
+    // A secure group's steps stay at this edge (edgeSecureGroup.ts); its refusals are tallied
+    // with the edge's own refusals of updates, in the round's partial.
     socket.on('secagg', (payload: unknown, ack: unknown) => {
       const response = secure.step(socket.data.clientId as string | undefined, payload);
       if (typeof ack === 'function') (ack as Ack)(response);
-      if (!response.ok && strikes.strike()) socket.disconnect(true);
+      if (response.ok) return;
+      tally(response.error.code, lastFrameBytes);
+      if (strikes.strike()) socket.disconnect(true);
     });
     for (const event of FORWARDED_EVENTS)
       socket.on(event, (payload: unknown, ack: unknown) => {

@@ -24,8 +24,8 @@ import {
   securePartialProblem,
 } from '../../../../server/edges/secureGroups.js';
 import { DEFAULT_UPDATE_BOUND } from '../../../../server/robustness/index.js';
-import type { RoundContext } from '../../../../server/strategies/index.js';
-import { ContributionError, getStrategy } from '../../../../server/strategies/index.js';
+import type { RoundContext, ContributionError } from '../../../../server/strategies/index.js';
+import { getStrategy } from '../../../../server/strategies/index.js';
 import type { UpdateMessage } from '../../../../shared/index.js';
 import { metrics, quorumOf, strategyContext } from '../strategies/context.js';
 
