@@ -233,6 +233,16 @@ test('over two edge groups the master folds their sums to the sample-weighted me
   round.accept('a', claim(3, 'run/1@0#edge:e1'));
   round.accept('b', claim(1, 'run/1@0#edge:e1'));
   round.accept('c', claim(2, 'run/1@0#edge:e2'));
+  // d reconnected through e1 mid-round: its group's keys and shares are at e2, so no claim of
+  // it through e1 can be folded; once back at e2 it is.
+  edgeOf.d = 'e1';
+  assert.throws(
+    () => round.accept('d', claim(2, 'run/1@0#edge:e2')),
+    (error: ContributionError) =>
+      error.code === 'not-sampled' &&
+      /group runs at edge e2; this update came through edge e1/.test(error.message),
+  );
+  edgeOf.d = 'e2';
   round.accept('d', claim(2, 'run/1@0#edge:e2'));
   // The sitting-out client's update, a claim for another group's session, and a masked input
   // that reached the master itself are refused.
