@@ -191,8 +191,11 @@ test("the master took in one partial per edge group per round: no client's delta
     assert.ok(round.partialBytes < 2 * params * 8 + 4096, `${round.partialBytes} bytes`);
     // Claims carry no masked input (4 bytes per parameter), keys and shares stay at the edges.
     assert.ok(round.controlBytes < params, `${round.controlBytes} control bytes`);
+    // The round's weights go to each edge once: the edge adds each member's own secure fields.
+    assert.ok(round.downBytes >= 2 * params * 4, `${round.downBytes} bytes out`);
+    assert.ok(round.downBytes < 3 * params * 4, `${round.downBytes} bytes out`);
     t.diagnostic(
-      `round ${round.roundId}: ${round.partialBytes} partial bytes + ${round.controlBytes} control bytes in at the master (${params} parameters)`,
+      `round ${round.roundId}: ${round.partialBytes} partial bytes + ${round.controlBytes} control bytes in at the master, ${round.downBytes} out (${params} parameters)`,
     );
   }
   const store = edgeRun.prepared.running.store;
