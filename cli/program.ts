@@ -43,6 +43,32 @@ function lingerMs(value: string): number | 'forever' {
   return n;
 }
 
+/** `--min-group-size`: k, a whole number ≥ 2. */
+function minGroupSize(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 2)
+    throw new InvalidArgumentError(
+      `${value} is not a whole number ≥ 2: one client's "sum" would be its own update`,
+    );
+  return n;
+}
+
+/** `serve`'s secure aggregation settings: the config file's, with `--min-group-size` over them. */
+function secureAggregationFromFlags(
+  fromFile: unknown,
+  flags: Record<string, unknown>,
+): { secureAggregation?: unknown } {
+  if (flags.minGroupSize !== undefined && flags.secureAggregation !== true)
+    throw new InvalidArgumentError('--min-group-size needs --secure-aggregation');
+  if (flags.secureAggregation !== true) return {};
+  return {
+    secureAggregation: {
+      ...((fromFile ?? {}) as Record<string, unknown>),
+      ...(flags.minGroupSize !== undefined ? { minGroupSize: flags.minGroupSize } : {}),
+    },
+  };
+}
+
 /** The edge secret from its flag, else from FEDISTILL_EDGE_SECRET (kept out of `ps` listings). */
 function edgeSecret(flag: unknown): string {
   const secret = typeof flag === 'string' ? flag : process.env.FEDISTILL_EDGE_SECRET;
@@ -203,6 +229,11 @@ export function buildProgram(): Command {
       '--secure-aggregation',
       'clients mask their updates so the coordinator learns only their sum (fedkd, fedavg)',
     )
+    .option(
+      '--min-group-size <k>',
+      "with --secure-aggregation and --redis: an edge's group (or the master's own) of fewer sampled clients sits the round out (default 3, at least 2)",
+      minGroupSize,
+    )
     .addOption(
       new Option('--strategy <name>', 'how knowledge moves (docs/strategies.md)').choices(
         strategyNames(),
@@ -286,9 +317,7 @@ export function buildProgram(): Command {
         ...pick('seed', flags.seed),
         ...pick('resume', flags.resume),
         ...pick('strategy', flags.strategy),
-        ...(flags.secureAggregation === true
-          ? { secureAggregation: file.secureAggregation ?? {} }
-          : {}),
+        ...secureAggregationFromFlags(file.secureAggregation, flags),
         training,
         ...(fedbuff ? { fedbuff } : {}),
         ...(Object.keys(teacherFeatures).length > 0 ? { teacherFeatures } : {}),

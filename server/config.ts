@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { RoundConfig } from '../shared/protocol/index.js';
-import { roundConfigSchema } from '../shared/protocol/index.js';
+import { SECAGG_MAX_CLIENTS, roundConfigSchema } from '../shared/protocol/index.js';
 import { aggregatorSpecSchema, serverOptimizerSchema } from '../shared/aggregation/index.js';
 import { findStrategy, strategyNames } from './strategies/registry.js';
 import { DEFAULT_FEDBUFF, fedBuffSchema } from './strategies/staleness.js';
@@ -69,6 +69,13 @@ export const secureAggregationSchema = z.strictObject({
    * one liar alone must not be able to exclude anyone: keep it at 2 or more. Defaults to 2.
    */
   excludeAfterComplaints: z.number().int().min(1).default(2),
+  /**
+   * Over edges (`serve --redis`), k: the fewest sampled clients a group (an edge's clients, or
+   * the master's own) must hold to run the protocol; a smaller group sits the round out, since
+   * the master learns each group's sum. At least 2: one client's "sum" is its update. Unused by
+   * a single coordinator, whose one group needs 2. Defaults to 3.
+   */
+  minGroupSize: z.number().int().min(2).max(SECAGG_MAX_CLIENTS).default(3),
 });
 export type SecureAggregationConfig = z.output<typeof secureAggregationSchema>;
 

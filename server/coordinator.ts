@@ -32,7 +32,13 @@ import { quorumSize, sampleClients } from './sampling.js';
 import { UnjoinedRefusals } from './refusalTally.js';
 import type { CheckpointWriter } from './checkpoints.js';
 import type { TeacherFeaturesRef } from './teacherFeatures.js';
-import type { AcceptNote, RoundAggregate, ScreenedDelta, Strategy } from './strategies/index.js';
+import type {
+  AcceptNote,
+  RoundAggregate,
+  ScreenedDelta,
+  SecureAggregationHooks,
+  Strategy,
+} from './strategies/index.js';
 import {
   ContributionError,
   DifferentiallyPrivateStrategy,
@@ -83,8 +89,12 @@ export interface CoordinatorParts {
   /** Continue a run that was interrupted: its completed rounds and the student they produced. */
   resume?: ResumePoint;
   onEvent?: (event: CoordinatorEvent) => void;
-  /** Wraps the run's strategy last (edges aggregate it from partial sums: server/edges/). */
-  wrapStrategy?: (strategy: Strategy) => Strategy;
+  /**
+   * Wraps the run's strategy (edges aggregate it from partial sums: server/edges/). With
+   * secure aggregation the wrapper runs it itself, per edge group, with `secure`'s hooks for the
+   * master's own group; differential privacy goes around the result.
+   */
+  wrapStrategy?: (strategy: Strategy, secure: SecureAggregationHooks) => Strategy;
 }
 
 export class Coordinator {
@@ -123,9 +133,7 @@ export class Coordinator {
       const conflict = secureAggregationConflict(config.strategy, config.aggregator.kind);
       if (conflict) throw new Error(conflict);
     }
-    this.strategy = parts.wrapStrategy
-      ? parts.wrapStrategy(this.createStrategy())
-      : this.createStrategy();
+    this.strategy = this.createStrategy();
     this.asynchronous = this.strategy.capabilities.asynchronous
       ? new AsynchronousRounds({
           runId: parts.runId,
@@ -238,11 +246,13 @@ export class Coordinator {
       proxyCount: proxy?.count ?? config.logitExchange.samples,
       ...(proxy ? { proxy } : {}),
     });
-    if (config.secureAggregation)
-      strategy = new SecurelyAggregatedStrategy(strategy, config.secureAggregation, {
-        send: (clientId, step) => this.membership.get(clientId)?.link.emit('secagg', step),
-        onOutcome: (outcome) => this.emit({ type: 'round:secure', ...outcome }),
-      });
+    const secure: SecureAggregationHooks = {
+      send: (clientId, step) => this.membership.get(clientId)?.link.emit('secagg', step),
+      onOutcome: (outcome) => this.emit({ type: 'round:secure', ...outcome }),
+    };
+    if (this.parts.wrapStrategy) strategy = this.parts.wrapStrategy(strategy, secure);
+    else if (config.secureAggregation)
+      strategy = new SecurelyAggregatedStrategy(strategy, config.secureAggregation, secure);
     if (config.privacy) {
       // A resumed run's privacy spent so far: every update it accepted.
       const participation = new Map<string, number>();
@@ -443,7 +453,8 @@ export class Coordinator {
     this.state = 'training';
     if (!this.asynchronous) {
       for (const id of sampled)
-        this.membership.get(id)?.link.emit('round:start', round.startFor(id));
+        if (!round.sitsOut(id))
+          this.membership.get(id)?.link.emit('round:start', round.startFor(id));
       this.parts.store.addDownloadTraffic(this.runId, sampled, round.bytesDown);
     }
     this.asynchronous?.opened(round, sampled);

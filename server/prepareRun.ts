@@ -18,10 +18,9 @@ import { argmaxRows, matchRate } from '../shared/predictions/index.js';
 import { decodeProxyInputs, encodeProxyInputs } from '../shared/artifacts/index.js';
 import type { CoordinatorConfig, CoordinatorConfigInput } from './config.js';
 import { parseCoordinatorConfig } from './config.js';
-import type { CoordinatorEvent, ResumePoint } from './coordinator.js';
+import type { CoordinatorEvent, CoordinatorParts, ResumePoint } from './coordinator.js';
 import { Coordinator } from './coordinator.js';
 import type { ClientHub } from './clientHub.js';
-import type { Strategy } from './strategies/index.js';
 import { RunStore } from './store.js';
 import { DirectoryCheckpoints, roundFolder } from './checkpoints.js';
 import { ArtifactStore } from './artifacts.js';
@@ -228,7 +227,7 @@ export function createCoordinator(
   run: PreparedRun,
   hub: ClientHub,
   onEvent?: (event: CoordinatorEvent) => void,
-  wrapStrategy?: (strategy: Strategy) => Strategy,
+  wrapStrategy?: CoordinatorParts['wrapStrategy'],
 ): Coordinator {
   return new Coordinator({
     runId: run.runId,

@@ -45,6 +45,18 @@ export interface SecureRoundResult {
   survivors: string[];
 }
 
+/** t for a round of `members` clients: max(2, ⌈fraction·n⌉), at most n. */
+export function secureThreshold(fraction: number, members: number): number {
+  return Math.min(members, Math.max(2, Math.ceil(fraction * members)));
+}
+
+/** The unmasked weighted sum: Σ wᵤ·deltaᵤ over the survivors, their weight Σ wᵤ, and who they are. */
+export interface SecureRoundSum {
+  sum: Float64Array;
+  weight: number;
+  survivors: string[];
+}
+
 interface Wait {
   expected: Set<number>;
   done: () => void;
@@ -74,7 +86,7 @@ export class SecureAggregationRound {
         'bad-option',
       );
     }
-    this.threshold = Math.min(n, Math.max(2, Math.ceil(options.thresholdFraction * n)));
+    this.threshold = secureThreshold(options.thresholdFraction, n);
     this.server = new SecAggServer({
       session: options.session,
       threshold: this.threshold,
@@ -247,18 +259,37 @@ export class SecureAggregationRound {
    * @throws SecAggError `too-few` when fewer than t inputs or reveals arrived.
    */
   async finish(): Promise<SecureRoundResult> {
+    const { masked, weight, survivors } = await this.unmask();
+    // dequantize, then divide, in float64: one rounding to float32 at the end.
+    const divisor = this.options.scale * weight;
+    const meanDelta = new Float32Array(masked.length);
+    for (let i = 0; i < masked.length; i++) meanDelta[i] = ((masked[i] as number) | 0) / divisor;
+    return { meanDelta, survivors };
+  }
+
+  /**
+   * As {@link finish}, but the weighted sum itself: Σ wᵤ·deltaᵤ over the survivors (dequantized,
+   * float64) and their total weight Σ wᵤ. An edge sends it on, rescaled to Σ nᵤ·deltaᵤ.
+   * @throws SecAggError `too-few` when fewer than t inputs or reveals arrived.
+   */
+  async finishSum(): Promise<SecureRoundSum> {
+    const { masked, weight, survivors } = await this.unmask();
+    const sum = new Float64Array(masked.length);
+    for (let i = 0; i < masked.length; i++)
+      sum[i] = ((masked[i] as number) | 0) / this.options.scale;
+    return { sum, weight, survivors };
+  }
+
+  /** Steps 2 → 3: the survivors' sum mod 2³², their total weight and their ids. */
+  private async unmask(): Promise<{ masked: Uint32Array; weight: number; survivors: string[] }> {
     const survivors = this.server.finishMaskedInput();
     for (const id of survivors)
       this.send(id, { step: 'unmask', roundId: this.options.roundId, survivors });
     await this.collect(survivors);
-    const sum = await this.server.finishUnmask();
-    let totalWeight = 0;
-    for (const id of survivors) totalWeight += this.weightOf.get(id) as number;
-    // dequantize, then divide, in float64: one rounding to float32 at the end.
-    const divisor = this.options.scale * totalWeight;
-    const meanDelta = new Float32Array(sum.length);
-    for (let i = 0; i < sum.length; i++) meanDelta[i] = ((sum[i] as number) | 0) / divisor;
-    return { meanDelta, survivors: survivors.map((id) => this.clientOf.get(id) as string) };
+    const masked = await this.server.finishUnmask();
+    let weight = 0;
+    for (const id of survivors) weight += this.weightOf.get(id) as number;
+    return { masked, weight, survivors: survivors.map((id) => this.clientOf.get(id) as string) };
   }
 
   /**

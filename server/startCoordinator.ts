@@ -194,7 +194,16 @@ export async function startCoordinator(
       run,
       hub,
       options.onEvent,
-      edges ? (strategy) => edges.wrap(strategy, config.updateBound) : undefined,
+      edges
+        ? (strategy, secure) =>
+            edges.wrap(
+              strategy,
+              config.updateBound,
+              config.secureAggregation
+                ? { config: config.secureAggregation, hooks: secure }
+                : undefined,
+            )
+        : undefined,
     );
     const metrics = new CoordinatorMetrics({
       runId,

@@ -48,9 +48,22 @@ export class OpenRound {
     return own ? { ...this.message, ...own } : this.message;
   }
 
-  /** Whether `clientId` was sampled, has not answered and the deadline has not passed. */
+  /**
+   * Whether `clientId` was sampled, takes part (its secure group does not sit the round out),
+   * has not answered and the deadline has not passed.
+   */
   awaits(clientId: string, now = Date.now()): boolean {
-    return this.sampled.has(clientId) && !this.answered.has(clientId) && now < this.deadline;
+    return (
+      this.sampled.has(clientId) &&
+      !this.sitsOut(clientId) &&
+      !this.answered.has(clientId) &&
+      now < this.deadline
+    );
+  }
+
+  /** Whether the round's strategy leaves `clientId` out although it was sampled. */
+  sitsOut(clientId: string): boolean {
+    return this.strategy.sitsOut?.(clientId) ?? false;
   }
 
   /**

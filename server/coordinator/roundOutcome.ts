@@ -86,7 +86,7 @@ export class RoundOutcomes {
         ? (aggregate.privacyEpsilon ?? null)
         : (previous?.privacyEpsilon ?? null),
       // Why it failed: below quorum, nothing to unmask, or its result refused by the model guard.
-      note: aggregate.failure ?? null,
+      note: aggregate.failure ?? aggregate.note ?? null,
       ...(aggregate.staleness
         ? { meanStaleness: aggregate.staleness.mean, maxStaleness: aggregate.staleness.max }
         : {}),

@@ -28,17 +28,18 @@ import { PartialSum, partialProblem } from './partialSum.js';
  */
 export const EDGE_STRATEGIES: readonly string[] = ['fedavg', 'fedkd', 'fedbuff'];
 
-/** Why the run cannot aggregate over edges, or undefined. */
+/**
+ * Why the run cannot aggregate over edges, or undefined. Secure aggregation can: per edge group
+ * (secureGroups.ts).
+ */
 export function edgesConflict(
-  config: Pick<CoordinatorConfig, 'strategy' | 'aggregator' | 'secureAggregation' | 'privacy'>,
+  config: Pick<CoordinatorConfig, 'strategy' | 'aggregator' | 'privacy'>,
 ): string | undefined {
   const why = 'edges fold partial sums, so the round aggregate must be a sum (docs/scaling.md)';
   if (!EDGE_STRATEGIES.includes(config.strategy))
     return `strategy ${config.strategy} cannot run over edges: ${why}; edges support ${EDGE_STRATEGIES.join(', ')}`;
   if (config.aggregator.kind !== 'fedavg')
     return `aggregator ${config.aggregator.kind} cannot run over edges: it needs every delta at once; ${why}`;
-  if (config.secureAggregation)
-    return `secure aggregation cannot run over edges yet: the masks cancel only in the sum of every client's input`;
   if (config.privacy)
     return `differential privacy cannot run over edges yet: its per-client clipping and noise run at the master`;
   return undefined;
@@ -51,8 +52,15 @@ export interface EdgeRoundPort {
   /** The norm an edge measured of the delta of the claim `clientId` is handing in now. */
   claimNorm(clientId: string): number | undefined;
   openRound(message: RoundOpen): void;
-  /** Asks every edge for its partial and resolves with those that came from `waitFor`'s edges (or all that came by the timeout). */
-  collect(roundId: number, waitFor: readonly string[]): Promise<Map<string, ReceivedPartial>>;
+  /**
+   * Asks every edge for its partial and resolves with those that came from `waitFor`'s edges (or
+   * all that came by the timeout, `extraMs` past the usual one: a secure group unmasks first).
+   */
+  collect(
+    roundId: number,
+    waitFor: readonly string[],
+    extraMs?: number,
+  ): Promise<Map<string, ReceivedPartial>>;
   /** Records a partial that is refused (never folded in). */
   refusePartial(edge: string, roundId: number, reason: string, bytes: number): void;
   /** Per-round traffic, for logs and tests. */

@@ -18,7 +18,7 @@ import { hostname } from 'node:os';
 import { Server } from 'socket.io';
 import type { Socket } from 'socket.io';
 import { createSocketParser } from '../../shared/codec/index.js';
-import type { ErrorCode, UpdateMessage } from '../../shared/protocol/index.js';
+import type { ErrorCode, RoundStart, UpdateMessage } from '../../shared/protocol/index.js';
 import {
   PROTOCOL_VERSION,
   abstainSchema,
@@ -38,6 +38,7 @@ import type { DownMessage, ForwardedEvent, RefusalTally, RoundOpen } from './mes
 import { FORWARDED_EVENTS } from './messages.js';
 import { PartialSum } from './partialSum.js';
 import { EdgeEpochs, screenBufferedDelta } from './edgeEpochs.js';
+import { EdgeSecureGroups } from './edgeSecureGroup.js';
 import type { ReadEntry } from './redisControlPlane.js';
 import { SignedReader, SignedWriter, edgeKeys, openRedis } from './redisControlPlane.js';
 import { sendArtifact, sendJson } from '../httpResponses.js';
@@ -146,6 +147,12 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
   /** Set by the first opening of a buffered round (fedbuff): its buffers' partials. */
   let buffered: EdgeEpochs | undefined;
   const shared = new Map<number, unknown>();
+  /** This edge's joined connections by client id: a secure group's steps go to its members. */
+  const byClient = new Map<string, Socket>();
+  const secure = new EdgeSecureGroups({
+    send: (clientId, message) => byClient.get(clientId)?.emit('secagg', message),
+    log,
+  });
 
   const artifacts = new Map<string, Uint8Array>();
   const artifact = async (hash: string): Promise<Uint8Array | undefined> => {
@@ -266,6 +273,8 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
         update.roundId <= lastClosed ? 'too-late' : 'wrong-round',
         `round ${update.roundId} is not open (open: ${open?.roundId ?? 'none'})`,
       );
+    if (update.masked !== undefined || secure.holds(update.roundId))
+      return onMaskedUpdate(link, clientId, update, bytes, open, ack, refuse);
     let verdict: BoundVerdict | undefined;
     let delta: Float32Array;
     try {
@@ -347,6 +356,35 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     );
   };
 
+  /**
+   * A masked input of this edge's secure group: checked here, its claim (without the input,
+   * with the group's session) checked by the master, added to the group's sum once granted.
+   */
+  const onMaskedUpdate = (
+    link: string,
+    clientId: string,
+    update: UpdateMessage,
+    bytes: number,
+    open: EdgeRound,
+    ack: Ack,
+    refuse: (code: ErrorCode, message: string) => void,
+  ) => {
+    const problem = secure.checkMasked(clientId, update);
+    if (problem) return refuse(problem.code, problem.message);
+    secure.claim(clientId);
+    const { masked: _kept, ...claim } = update;
+    forward(link, 'update', claim, bytes, (response) => {
+      open.bytesIn += bytes;
+      secure.settleClaim(
+        clientId,
+        update.roundId,
+        (response as { ok?: unknown }).ok === true,
+        update,
+      );
+      ack(response);
+    });
+  };
+
   io.on('connection', (socket) => {
     const link = `${incarnation}.l${nextLink++}`;
     sockets.set(link, socket);
@@ -362,6 +400,15 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     }, options.joinTimeoutMs ?? 15_000);
     joinTimer.unref();
     const strikes = new StrikeCounter(options.maxRefusals ?? 20, options.refusalWindowMs ?? 60_000);
+    // A secure group's steps stay at this edge (edgeSecureGroup.ts); its refusals are tallied
+    // with the edge's own refusals of updates, in the round's partial.
+    socket.on('secagg', (payload: unknown, ack: unknown) => {
+      const response = secure.step(socket.data.clientId as string | undefined, payload);
+      if (typeof ack === 'function') (ack as Ack)(response);
+      if (response.ok) return;
+      tally(response.error.code, lastFrameBytes);
+      if (strikes.strike()) socket.disconnect(true);
+    });
     for (const event of FORWARDED_EVENTS)
       socket.on(event, (payload: unknown, ack: unknown) => {
         const bytes = lastFrameBytes;
@@ -377,15 +424,28 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
           return;
         }
         forward(link, event, payload, bytes, (response) => {
-          const joined = response as { ok?: unknown; clientId?: unknown };
-          if (event === 'join' && joined.ok === true && typeof joined.clientId === 'string')
-            socket.data.clientId = joined.clientId;
+          const joined = response as { ok?: unknown; clientId?: unknown; round?: RoundStart };
+          if (event === 'join' && joined.ok === true && typeof joined.clientId === 'string') {
+            const clientId = joined.clientId;
+            socket.data.clientId = clientId;
+            byClient.set(clientId, socket);
+            // Rejoined mid-round into this edge's secure group: its round:start in the join's
+            // answer gains the group's fields, and the last step it was sent comes again after.
+            const own = joined.round && secure.startFor(joined.round.roundId, clientId);
+            if (own) {
+              answer({ ...joined, round: { ...joined.round, secureAggregation: own } });
+              setImmediate(() => secure.resend(clientId));
+              return;
+            }
+          }
           answer(response);
         });
       });
     socket.on('disconnect', () => {
       clearTimeout(joinTimer);
       sockets.delete(link);
+      const clientId = socket.data.clientId as string | undefined;
+      if (clientId !== undefined && byClient.get(clientId) === socket) byClient.delete(clientId);
       const waiting = pending.get(link);
       for (const [req, { timer, afterGone }] of waiting ?? [])
         if (!afterGone) {
@@ -402,6 +462,23 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     if (!open || open.roundId !== roundId) return;
     round = undefined;
     lastClosed = roundId;
+    if (secure.holds(roundId)) {
+      // The group's sum is unmasked first (its survivors' reveals, up to phaseTimeoutMs).
+      void secure.close(roundId).then((group) => {
+        up({
+          t: 'partial',
+          roundId,
+          ...(group?.sum ? { sum: group.sum } : {}),
+          weight: group?.weight ?? 0,
+          clients: group?.clients ?? [],
+          refusals: open.refusals,
+          bytesIn: open.bytesIn,
+          ...(group?.note !== undefined ? { note: group.note } : {}),
+        });
+        log(`round ${roundId}: secure partial of ${group?.clients.length ?? 0} client(s) sent`);
+      });
+      return;
+    }
     const { partial } = open;
     up({
       t: 'partial',
@@ -456,9 +533,18 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
         break;
       case 'emit-shared': {
         const payload = shared.get(message.id);
+        const socket = sockets.get(message.link);
         if (payload === undefined)
           log(`no shared message ${message.id} for ${message.event}`, 'warn');
-        else sockets.get(message.link)?.emit(message.event, payload);
+        else if (socket) {
+          // A member of this edge's secure group: its own id and weight in the group.
+          const start = payload as RoundStart;
+          const own =
+            message.event === 'round:start'
+              ? secure.startFor(start.roundId, socket.data.clientId as string | undefined)
+              : undefined;
+          socket.emit(message.event, own ? { ...start, secureAggregation: own } : payload);
+        }
         break;
       }
       case 'broadcast':
@@ -470,6 +556,9 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
       case 'round:open':
         if (message.buffered) (buffered ??= new EdgeEpochs()).begin(message);
         else openRound(message);
+        break;
+      case 'secure:group':
+        secure.open(message);
         break;
       case 'round:close':
         if (buffered) closeBuffer(message.roundId);
@@ -511,6 +600,7 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     port,
     async close() {
       clearInterval(heartbeat);
+      secure.abort();
       for (const waiting of pending.values())
         for (const { timer } of waiting.values()) clearTimeout(timer);
       pending.clear();

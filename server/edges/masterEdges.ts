@@ -12,16 +12,19 @@ import type { ArtifactStore } from '../artifacts.js';
 import type { RunStore } from '../store.js';
 import { UnjoinedRefusals } from '../refusalTally.js';
 import type { UpdateBoundConfig } from '../robustness/index.js';
-import type { Strategy } from '../strategies/index.js';
+import type { SecureAggregationConfig } from '../config.js';
+import type { SecureAggregationHooks, Strategy } from '../strategies/index.js';
 import { EdgeHub } from './edgeHub.js';
 import type { EdgeRoundPort, ReceivedPartial } from './edgeAggregation.js';
 import { EdgeAggregatedStrategy } from './edgeAggregation.js';
 import { EdgeBufferedStrategy } from './edgeBuffering.js';
-import type { DownMessage, PartialMessage, RoundOpen } from './messages.js';
+import type { DownMessage, PartialMessage, RoundOpen, SecureGroupOpen } from './messages.js';
 import { upMessageSchema } from './messages.js';
 import type { ReadEntry } from './redisControlPlane.js';
 import { SignedReader, SignedWriter, edgeKeys, openRedis } from './redisControlPlane.js';
 import { checkEdgeSecret } from './envelope.js';
+import type { SecureGroupPort } from './secureGroups.js';
+import { SecureEdgeGroupsStrategy } from './secureGroups.js';
 
 /** Refused edge messages recorded one row each; the rest are counted (refusalTally.ts). */
 const MAX_REFUSAL_ROWS = 1000;
@@ -64,7 +67,7 @@ interface Collecting {
   resolve: () => void;
 }
 
-export class MasterEdges implements EdgeRoundPort {
+export class MasterEdges implements EdgeRoundPort, SecureGroupPort {
   readonly hub: EdgeHub;
   private readonly keys;
   private readonly writer: SignedWriter;
@@ -134,8 +137,17 @@ export class MasterEdges implements EdgeRoundPort {
     this.sweep.unref();
   }
 
-  /** The run's strategy, aggregated over edges (buffered, for an asynchronous one: fedbuff). */
-  wrap(strategy: Strategy, updateBound: UpdateBoundConfig): Strategy {
+  /**
+   * The run's strategy, aggregated over edges: securely per edge group when `secure` is set,
+   * buffered for an asynchronous one (fedbuff).
+   */
+  wrap(
+    strategy: Strategy,
+    updateBound: UpdateBoundConfig,
+    secure?: { config: SecureAggregationConfig; hooks: SecureAggregationHooks },
+  ): Strategy {
+    if (secure)
+      return new SecureEdgeGroupsStrategy(strategy, this, secure.config, secure.hooks, updateBound);
     if (!strategy.capabilities.asynchronous)
       return new EdgeAggregatedStrategy(strategy, this, updateBound);
     const buffered = new EdgeBufferedStrategy(strategy, this, updateBound);
@@ -279,10 +291,31 @@ export class MasterEdges implements EdgeRoundPort {
     for (const edge of this.lastSeen.keys()) this.send(edge, message);
   }
 
+  openSecureGroup(edge: string, message: SecureGroupOpen): void {
+    this.send(edge, message);
+  }
+
+  recordSittingOut(roundId: number, clientIds: readonly string[], reason: string): void {
+    this.parts.log(`edges: round ${roundId}: ${reason}: it sits the round out`, 'warn');
+    for (const clientId of clientIds)
+      this.parts.store.recordUpdate({
+        runId: this.parts.runId,
+        round: roundId,
+        clientId,
+        status: 'rejected',
+        reason: `sat-out: ${reason}`.slice(0, 1000),
+        numSamples: null,
+        bytes: 0,
+        receivedAt: Date.now(),
+      });
+  }
+
   async collect(
     roundId: number,
     waitFor: readonly string[],
+    extraMs = 0,
   ): Promise<Map<string, ReceivedPartial>> {
+    const timeoutMs = (this.options.partialTimeoutMs ?? 15000) + extraMs;
     this.openMessage = undefined;
     const got = new Map<string, ReceivedPartial>();
     const pending = new Set(waitFor.filter((edge) => this.lastSeen.has(edge)));
@@ -294,11 +327,11 @@ export class MasterEdges implements EdgeRoundPort {
       timer = setTimeout(() => {
         if (pending.size > 0)
           this.parts.log(
-            `edges: round ${roundId}: no partial from ${[...pending].join(', ')} within ${this.options.partialTimeoutMs ?? 15000} ms; their clients are not counted`,
+            `edges: round ${roundId}: no partial from ${[...pending].join(', ')} within ${timeoutMs} ms; their clients are not counted`,
             'warn',
           );
         resolve();
-      }, this.options.partialTimeoutMs ?? 15000);
+      }, timeoutMs);
       // Nothing else to do must not keep the process alive; close() ends the wait itself.
       timer.unref();
     });

@@ -9,8 +9,9 @@ import { z } from 'zod';
 import type { UpdateBoundConfig } from '../robustness/index.js';
 
 /**
- * Client events an edge forwards; `update` arrives without its delta (the edge folds it). Not
- * `secagg`: secure aggregation cannot run over edges (edgesConflict), so its steps are not relayed.
+ * Client events an edge forwards; `update` arrives without its delta or masked input (the edge
+ * folds it). Not `secagg`: an edge runs the protocol's steps with its own group itself
+ * (edgeSecureGroup.ts), so they never reach the master.
  */
 export const FORWARDED_EVENTS = ['join', 'update', 'abstain'] as const;
 export type ForwardedEvent = (typeof FORWARDED_EVENTS)[number];
@@ -41,6 +42,8 @@ export const partialSchema = z.strictObject({
   refusals: refusalTallySchema,
   /** Bytes the edge's clients sent in this round's updates (accepted and refused). */
   bytesIn: z.number().int().min(0),
+  /** A secure group whose sum could not be unmasked (too few clients stayed): why. */
+  note: z.string().max(1000).optional(),
 });
 export type PartialMessage = z.infer<typeof partialSchema>;
 
@@ -95,6 +98,23 @@ export interface RoundOpen {
   buffered?: true;
 }
 
+/**
+ * The secure group the master formed at this edge for a round (secureGroups.ts): the edge runs
+ * Bonawitz et al.'s protocol with these clients and sends their unmasked sum as its partial.
+ */
+export interface SecureGroupOpen {
+  t: 'secure:group';
+  roundId: number;
+  /** Salts the group's keys and names its round:start (unique to the round's attempt and edge). */
+  session: string;
+  /** The group's clients in member-id order, with the sample counts they joined with. */
+  members: { clientId: string; numSamples: number }[];
+  thresholdFraction: number;
+  scale: number;
+  phaseTimeoutMs: number;
+  numParams: number;
+}
+
 export type DownMessage =
   /** `grant`: a buffered round's admission of a claim (where and how much to fold it). */
   | { t: 'ack'; link: string; req: number; response: unknown; grant?: Grant }
@@ -105,4 +125,5 @@ export type DownMessage =
   | { t: 'emit-shared'; link: string; event: string; id: number }
   | { t: 'cut'; link: string }
   | RoundOpen
+  | SecureGroupOpen
   | { t: 'round:close'; roundId: number };

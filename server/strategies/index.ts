@@ -23,7 +23,7 @@ export { WeightAveragingStrategy } from './weightAveraging.js';
 export { LogitExchangeStrategy, proxySample } from './logitExchange.js';
 export { DifferentiallyPrivateStrategy } from './differentialPrivacy.js';
 export type { PrivacyConfig } from './differentialPrivacy.js';
-export { SecurelyAggregatedStrategy } from './secureAggregation.js';
+export { SecurelyAggregatedStrategy, secAggRefusal } from './secureAggregation.js';
 export type { SecureAggregationHooks, SecureOutcome } from './secureAggregation.js';
 export { sharpen } from './dsFl.js';
 export { blend } from './blend.js';

@@ -31,8 +31,8 @@ const SECAGG_REFUSAL: Record<SecAggErrorCode, ErrorCode> = {
   'bad-option': 'invalid-payload',
 };
 
-/** A SecAggError as the refusal a client's ack carries. */
-function refusalOf(error: unknown): unknown {
+/** A SecAggError as the refusal a client's ack carries (other errors as they are). */
+export function secAggRefusal(error: unknown): unknown {
   return error instanceof SecAggError
     ? new ContributionError(error.message, SECAGG_REFUSAL[error.code])
     : error;
@@ -112,7 +112,7 @@ export class SecurelyAggregatedStrategy implements Strategy {
         try {
           secure.receiveMasked(clientId, update.masked, update.session);
         } catch (error) {
-          throw refusalOf(error);
+          throw secAggRefusal(error);
         }
       },
       awaited: () => secure.awaitedInputs(),
@@ -120,7 +120,7 @@ export class SecurelyAggregatedStrategy implements Strategy {
         try {
           return { accused: secure.receive(clientId, message) };
         } catch (error) {
-          throw refusalOf(error);
+          throw secAggRefusal(error);
         }
       },
       resend: (clientId) => secure.resend(clientId),

@@ -145,6 +145,8 @@ export interface RoundAggregate {
   readonly privacyEpsilon?: number | null;
   /** Asynchronous rounds: the staleness of the aggregated updates. */
   readonly staleness?: { readonly mean: number; readonly max: number };
+  /** What the round's record notes even when it aggregated (secure groups that sat it out). */
+  readonly note?: string;
 }
 
 /** The coordinator's answer to a side-channel message (secure aggregation's steps). */
@@ -169,7 +171,12 @@ export interface StrategyRound {
   /** What every sampled client receives (config, weights, proxy sample, consensus). */
   readonly instructions: RoundInstructions;
   /** Fields of round:start that differ per client (a secure round's member id and weight). */
-  startFor?(clientId: string): Partial<RoundStart>;
+  startFor?(clientId: string): Partial<RoundStart> | undefined;
+  /**
+   * Whether a sampled client takes no part in the round (a secure group below its minimum size):
+   * it is sent no round:start, so it does not train in vain, and nobody waits for it.
+   */
+  sitsOut?(clientId: string): boolean;
   /** Resolves once the round's setup is done (secure aggregation's key exchange); rejects when the round cannot go on. */
   readonly ready?: Promise<void>;
   /**
@@ -222,6 +229,7 @@ export function wrapRound<R extends StrategyRound>(
     instructions: inner.instructions,
     ...(inner.ready ? { ready: inner.ready } : {}),
     ...(inner.startFor ? { startFor: inner.startFor.bind(inner) } : {}),
+    ...(inner.sitsOut ? { sitsOut: inner.sitsOut.bind(inner) } : {}),
     ...(inner.awaited ? { awaited: inner.awaited.bind(inner) } : {}),
     ...(inner.receive ? { receive: inner.receive.bind(inner) } : {}),
     ...(inner.resend ? { resend: inner.resend.bind(inner) } : {}),

@@ -69,6 +69,7 @@ test('a securely aggregated round gives the plain FedAvg result, from masked upd
           scale: SCALE,
           phaseTimeoutMs: 10_000,
           excludeAfterComplaints: 2,
+          minGroupSize: 3,
         },
       },
       writeOutputs: false,
