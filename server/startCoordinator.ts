@@ -196,6 +196,11 @@ export async function startCoordinator(
       options.onEvent,
       edges ? (strategy) => edges.wrap(strategy, config.updateBound) : undefined,
     );
+    if (edges) {
+      // Redis away past its limit: the run ends as a stopped one, which --resume continues.
+      edges.onGiveUp(() => coordinator.stop());
+      edges.greetEdges();
+    }
     const metrics = new CoordinatorMetrics({
       runId,
       roundsPlanned: config.rounds,
@@ -251,7 +256,11 @@ export async function startCoordinator(
           ? { metrics: { source: metrics, token: config.adminToken } }
           : {}),
         status: {
-          status: () => ({ ...coordinator.status(), unjoinedClosed: socketHub.unjoinedClosed }),
+          status: () => ({
+            ...coordinator.status(),
+            unjoinedClosed: socketHub.unjoinedClosed,
+            ...(edges ? { edges: edges.status() } : {}),
+          }),
           rounds: () => store.rounds(runId),
           clients: () => store.clients(runId),
         },

@@ -122,6 +122,11 @@ export class EdgeHub implements ClientHub {
     this.send(edge, { t: 'emit-shared', link, event, id: last.id });
   }
 
+  /** The next shared emit to `edge` sends its payload again (its last may have been lost). */
+  forgetShared(edge: string): void {
+    this.lastShared.delete(edge);
+  }
+
   /** The edge whose connection holds `clientId` now, if one does. */
   edgeOf(clientId: string): string | undefined {
     return this.byClient.get(clientId)?.edge;

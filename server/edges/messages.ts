@@ -76,5 +76,10 @@ export type DownMessage =
   | { t: 'share'; id: number; payload: unknown }
   | { t: 'emit-shared'; link: string; event: string; id: number }
   | { t: 'cut'; link: string }
+  /**
+   * The master greets each edge it hears anew; the entry's incarnation is the master's, so an
+   * edge holding clients of an earlier master (restarted, `--resume`) has them join again.
+   */
+  | { t: 'welcome' }
   | RoundOpen
   | { t: 'round:close'; roundId: number };
