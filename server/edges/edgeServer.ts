@@ -109,7 +109,13 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
   if (!/^[A-Za-z0-9._-]{1,100}$/.test(id))
     throw new Error(`--id '${id}': letters, digits, '.', '_' and '-' only, at most 100`);
   const keys = edgeKeys(options.cluster ?? 'default');
-  const onRedisError = (error: Error) => log(`Redis: ${error.message}`, 'warn');
+  // Set once the watch exists (after the connections): while an outage lasts, its one line says
+  // so instead of a line per reconnection attempt; once closing, nothing is said.
+  const watch: { outage?: RedisOutage } = {};
+  let closing = false;
+  const onRedisError = (error: Error) => {
+    if (!closing && !watch.outage?.down) log(`Redis: ${error.message}`, 'warn');
+  };
   const redis = await openRedis(options.redis, onRedisError);
   const readerConnection = redis.duplicate();
   readerConnection.on('error', onRedisError);
@@ -171,6 +177,7 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     },
     options.outageLimitMs,
   );
+  watch.outage = outage;
   // The master's incarnation, from the entries it writes here: a new one is a restarted master.
   let masterIncarnation: string | undefined;
 
@@ -499,6 +506,7 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     });
   } catch (error) {
     outage.close();
+    closing = true;
     await reader.stop();
     redis.disconnect();
     throw error;
@@ -523,7 +531,10 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
       io.disconnectSockets(true);
       await new Promise<void>((resolve) => io.close(() => resolve()));
       await reader.stop();
-      await redis.quit().catch(() => redis.disconnect());
+      closing = true;
+      // With Redis away a QUIT would wait in the queue for it: drop the connection instead.
+      if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
+      else redis.disconnect();
     },
   };
 }

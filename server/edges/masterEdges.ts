@@ -100,15 +100,21 @@ export class MasterEdges implements EdgeRoundPort {
   private recovering: Promise<void> = Promise.resolve();
   /** Set by greetEdges(): from then on every edge heard anew is greeted. */
   private greeting = false;
+  private closed = false;
   private giveUp: (reason: string) => void = () => undefined;
 
   static async start(options: MasterEdgeOptions, parts: MasterEdgeParts): Promise<MasterEdges> {
     const secret = checkEdgeSecret(options.secret);
-    const onError = (error: Error) => parts.log(`edges: Redis: ${error.message}`, 'warn');
+    // While an outage lasts its one line says so, not a line per reconnection attempt.
+    let quiet = () => false;
+    const onError = (error: Error) => {
+      if (!quiet()) parts.log(`edges: Redis: ${error.message}`, 'warn');
+    };
     const writer = await openRedis(options.redis, onError);
     const reader = writer.duplicate();
     reader.on('error', onError);
     const edges = new MasterEdges(options, parts, secret, writer, reader);
+    quiet = () => edges.outage.down || edges.closed;
     await edges.reader.ready;
     await edges.markRedis();
     return edges;
@@ -237,7 +243,10 @@ export class MasterEdges implements EdgeRoundPort {
     await this.putArtifacts(refs, artifacts);
   }
 
-  private async putArtifacts(refs: readonly ArtifactRef[], artifacts: ArtifactStore): Promise<void> {
+  private async putArtifacts(
+    refs: readonly ArtifactRef[],
+    artifacts: ArtifactStore,
+  ): Promise<void> {
     for (const ref of refs) {
       const bytes = artifacts.get(ref.hash);
       if (!bytes) throw new Error(`artifact ${ref.hash} is not in the artifact store`);
@@ -423,12 +432,16 @@ export class MasterEdges implements EdgeRoundPort {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     clearInterval(this.sweep);
     this.outage.close();
     // A round collecting partials gets what came: no partial arrives once the reading stops.
     this.collecting?.resolve();
     this.floodTally.flush();
     await this.reader.stop();
-    await this.writerConnection.quit().catch(() => this.writerConnection.disconnect());
+    // With Redis away a QUIT would wait in the queue for it: drop the connection instead.
+    if (this.writerConnection.status === 'ready')
+      await this.writerConnection.quit().catch(() => this.writerConnection.disconnect());
+    else this.writerConnection.disconnect();
   }
 }
