@@ -113,6 +113,9 @@ export function compareIds(a: string, b: string): number {
   return 0;
 }
 
+/** How long stop() waits for the reading loop to end. */
+const STOP_WAIT_MS = 2000;
+
 /** Entries one XREAD takes at most: a backlog is read in bounded slices. */
 const READ_COUNT = 100;
 
@@ -238,6 +241,11 @@ export class SignedReader {
     this.stopped = true;
     this.markReady();
     this.redis.disconnect();
-    await this.done;
+    // A connection dropped while reconnecting (Redis away) never settles the XREAD queued on
+    // it: the loop is not waited for longer than a moment.
+    await Promise.race([
+      this.done,
+      new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS).unref()),
+    ]);
   }
 }
