@@ -66,6 +66,9 @@ test('a master SIGKILLed after round 1 and resumed: clients rejoin through the e
   ];
   const first = runCli(serveArgs, 600_000);
   processes.push(first);
+  // A join an edge forwards before the master reads its stream is never answered: clients start
+  // once the master listens.
+  assert.ok(await outputMatches(first, /listening on/, 600_000), first.output());
   const clients = edges.map((edge, i) =>
     joinClient({ server: edge.url, index: i, of: 2, cacheDir: join(dataDir, `cache-${i}`) }),
   );
