@@ -11,10 +11,13 @@ export async function runEdge(options: Omit<EdgeOptions, 'log'> & { log: Log }):
   const edge = await startEdge(options);
   // The URL on stdout as well, for scripts and tests that start edges on port 0.
   process.stdout.write(`edge ${edge.id} listening on ${edge.url}\n`);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+  const failure = await new Promise<string | undefined>((resolve) => {
+    process.once('SIGINT', () => resolve(undefined));
+    process.once('SIGTERM', () => resolve(undefined));
+    void edge.failed.then(resolve);
   });
   await edge.close();
-  return 0;
+  if (failure === undefined) return 0;
+  options.log(`edge ${edge.id}: ${failure}`, 'error');
+  return 1;
 }

@@ -253,6 +253,11 @@ export function buildProgram(): Command {
       "with --redis: wait this long after a round's close for the edges' partial sums (default 15)",
       num,
     )
+    .option(
+      '--redis-outage-limit <seconds>',
+      'with --redis: Redis away this long mid-run stops the run, resumable with --resume (default 120)',
+      num,
+    )
     .option('--buffer-size <K>', 'fedbuff: updates per aggregation', int)
     .option('--max-staleness <n>', 'fedbuff: refuse updates trained more versions ago', int)
     .option(
@@ -358,6 +363,12 @@ export function buildProgram(): Command {
                     ? Math.round((flags.edgePartialTimeout as number) * 1000)
                     : undefined,
                 ),
+                ...pick(
+                  'outageLimitMs',
+                  flags.redisOutageLimit !== undefined
+                    ? Math.round((flags.redisOutageLimit as number) * 1000)
+                    : undefined,
+                ),
               },
             }
           : {}),
@@ -376,9 +387,14 @@ export function buildProgram(): Command {
     .option('--host <host>', 'address to listen on (default 127.0.0.1)')
     .option('--port <port>', 'port, 0 for any free one (default 8081)', int)
     .option('--token <token>', 'join token clients must present (repeatable)', collect)
+    .option(
+      '--redis-outage-limit <seconds>',
+      'Redis away this long mid-run ends the edge with status 1 (default 120)',
+      num,
+    )
     .addHelpText(
       'after',
-      '\nExit codes: 0 stopped, 1 an error (Redis unreachable at start, a bad secret or flag).',
+      '\nExit codes: 0 stopped, 1 an error (Redis unreachable at start or away past --redis-outage-limit, a bad secret or flag).',
     )
     .action(async (flags: Record<string, unknown>) => {
       const pick = (key: string, value: unknown) => (value !== undefined ? { [key]: value } : {});
@@ -391,6 +407,12 @@ export function buildProgram(): Command {
         ...pick('host', flags.host),
         port: (flags.port as number | undefined) ?? 8081,
         ...pick('tokens', flags.token),
+        ...pick(
+          'outageLimitMs',
+          flags.redisOutageLimit !== undefined
+            ? Math.round((flags.redisOutageLimit as number) * 1000)
+            : undefined,
+        ),
         log: output.log('edge'),
       });
     });

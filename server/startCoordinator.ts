@@ -205,6 +205,11 @@ export async function startCoordinator(
             )
         : undefined,
     );
+    if (edges) {
+      // Redis away past its limit: the run ends as a stopped one, which --resume continues.
+      edges.onGiveUp(() => coordinator.stop());
+      edges.greetEdges();
+    }
     const metrics = new CoordinatorMetrics({
       runId,
       roundsPlanned: config.rounds,
@@ -260,7 +265,11 @@ export async function startCoordinator(
           ? { metrics: { source: metrics, token: config.adminToken } }
           : {}),
         status: {
-          status: () => ({ ...coordinator.status(), unjoinedClosed: socketHub.unjoinedClosed }),
+          status: () => ({
+            ...coordinator.status(),
+            unjoinedClosed: socketHub.unjoinedClosed,
+            ...(edges ? { edges: edges.status() } : {}),
+          }),
           rounds: () => store.rounds(runId),
           clients: () => store.clients(runId),
         },

@@ -61,8 +61,13 @@ class EdgeLink implements ClientLink {
   }
 
   disconnect(): void {
+    this.cut(false);
+  }
+
+  /** `rejoin`: the client is not at fault (its edge was dropped), so it should connect again. */
+  cut(rejoin: boolean): void {
     if (this.closed) return;
-    this.hub.send(this.edge, { t: 'cut', link: this.id });
+    this.hub.send(this.edge, { t: 'cut', link: this.id, ...(rejoin ? { rejoin: true } : {}) });
     this.close();
   }
 
@@ -151,6 +156,11 @@ export class EdgeHub implements ClientHub {
     this.send(edge, { t: 'emit-shared', link, event, id: last.id });
   }
 
+  /** The next shared emit to `edge` sends its payload again (its last may have been lost). */
+  forgetShared(edge: string): void {
+    this.lastShared.delete(edge);
+  }
+
   /** The edge whose connection holds `clientId` now, if one does. */
   edgeOf(clientId: string): string | undefined {
     return this.byClient.get(clientId)?.edge;
@@ -195,7 +205,7 @@ export class EdgeHub implements ClientHub {
    */
   dropEdge(edge: string): void {
     this.lastShared.delete(edge);
-    for (const link of [...this.links.values()]) if (link.edge === edge) link.disconnect();
+    for (const link of [...this.links.values()]) if (link.edge === edge) link.cut(true);
   }
 
   bind(clientId: string, link: EdgeLink): void {

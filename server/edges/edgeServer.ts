@@ -42,6 +42,7 @@ import { EdgeSecureGroups } from './edgeSecureGroup.js';
 import type { ReadEntry } from './redisControlPlane.js';
 import { SignedReader, SignedWriter, edgeKeys, openRedis } from './redisControlPlane.js';
 import { sendArtifact, sendJson } from '../httpResponses.js';
+import { RedisOutage } from './redisOutage.js';
 
 export interface EdgeOptions {
   redis: string;
@@ -73,6 +74,8 @@ export interface EdgeOptions {
   joinTimeoutMs?: number;
   /** How often the edge tells the master it is alive. Defaults to 1000 ms. */
   heartbeatMs?: number;
+  /** Redis away this long mid-run is a failure: `failed` resolves. Defaults to 120,000 ms. */
+  outageLimitMs?: number;
   log?: (message: string, level?: 'warn') => void;
 }
 
@@ -80,6 +83,8 @@ export interface RunningEdge {
   readonly id: string;
   readonly url: string;
   readonly port: number;
+  /** Resolves with the reason when the edge cannot go on (Redis away past its limit). */
+  readonly failed: Promise<string>;
   close(): Promise<void>;
 }
 
@@ -97,6 +102,9 @@ interface EdgeRound {
 /** A forwarded event's answer; a buffered round's claim's comes with the master's grant. */
 type Ack = (response: unknown, grant?: unknown) => void;
 
+/** How long after Redis came back an artifact missing there is looked for again. */
+const ARTIFACT_REPUBLISH_WAIT_MS = 5000;
+
 export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
   const log = options.log ?? (() => undefined);
   const secret = checkEdgeSecret(options.secret);
@@ -104,7 +112,13 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
   if (!/^[A-Za-z0-9._-]{1,100}$/.test(id))
     throw new Error(`--id '${id}': letters, digits, '.', '_' and '-' only, at most 100`);
   const keys = edgeKeys(options.cluster ?? 'default');
-  const onRedisError = (error: Error) => log(`Redis: ${error.message}`, 'warn');
+  // Set once the watch exists (after the connections): while an outage lasts, its one line says
+  // so instead of a line per reconnection attempt; once closing, nothing is said.
+  const watch: { outage?: RedisOutage } = {};
+  let closing = false;
+  const onRedisError = (error: Error) => {
+    if (!closing && !watch.outage?.down) log(`Redis: ${error.message}`, 'warn');
+  };
   const redis = await openRedis(options.redis, onRedisError);
   const readerConnection = redis.duplicate();
   readerConnection.on('error', onRedisError);
@@ -154,11 +168,40 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     log,
   });
 
+  let fail: (reason: string) => void = () => undefined;
+  const failed = new Promise<string>((resolve) => (fail = resolve));
+  let backAt = 0;
+  const outage = new RedisOutage(
+    options.redis,
+    [redis, readerConnection],
+    'joins, updates and partial sums for the master (queued)',
+    {
+      lost: (message) => log(message, 'warn'),
+      back: (awayMs) => {
+        backAt = Date.now();
+        log(`Redis is back after ${(awayMs / 1000).toFixed(1)} s: forwarding again`);
+      },
+      gaveUp: (message) => {
+        log(`${message}: the edge stops`, 'warn');
+        fail(message);
+      },
+    },
+    options.outageLimitMs,
+  );
+  watch.outage = outage;
+  // The master's incarnation, from the entries it writes here: a new one is a restarted master.
+  let masterIncarnation: string | undefined;
+
   const artifacts = new Map<string, Uint8Array>();
   const artifact = async (hash: string): Promise<Uint8Array | undefined> => {
     const held = artifacts.get(hash);
     if (held) return held;
-    const stored = await redis.getBuffer(keys.artifact(hash));
+    let stored = await redis.getBuffer(keys.artifact(hash));
+    // Just after Redis came back empty the master may not have put the artifacts back yet.
+    while (!stored && Date.now() - backAt < ARTIFACT_REPUBLISH_WAIT_MS) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      stored = await redis.getBuffer(keys.artifact(hash));
+    }
     if (!stored) return undefined;
     // Content-addressed: what Redis holds must hash to its name, or it is not served.
     if (createHash('sha256').update(stored).digest('hex') !== hash) return undefined;
@@ -177,7 +220,7 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     // What clients probe before they connect (client/socketTransport.ts), as at the coordinator.
     if (url.pathname === '/healthz') return sendJson(res, 200, { ok: true, edge: id });
     if (url.pathname === '/api/edge')
-      return sendJson(res, 200, { edge: id, clients: sockets.size });
+      return sendJson(res, 200, { edge: id, clients: sockets.size, redis: outage.state() });
     if (!url.pathname.startsWith(ARTIFACT_ROUTE)) return sendJson(res, 404, { error: 'not found' });
     if (authority.required) {
       const auth = req.headers.authorization ?? '';
@@ -512,11 +555,36 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
       bytesIn: 0,
     };
   };
+  /**
+   * The master restarted (`--resume`): it holds none of this edge's connections and none of the
+   * rounds this edge opened. Each socket's transport is closed (not a socket.io disconnect,
+   * after which a client would not reconnect), so every client reconnects and joins the new
+   * master, as it would a restarted coordinator; answers owed by the old master never come.
+   */
+  const onMasterRestarted = (previous: string, next: string) => {
+    log(
+      `the master restarted (incarnation ${previous} → ${next}): closing ${sockets.size} connection(s) so their clients join it again`,
+      'warn',
+    );
+    round = undefined;
+    lastClosed = 0;
+    // The old master's buffers and secure group die with it: the new one opens its own.
+    buffered = undefined;
+    secure.abort();
+    shared.clear();
+    for (const waiting of pending.values())
+      for (const { timer } of waiting.values()) clearTimeout(timer);
+    pending.clear();
+    for (const socket of sockets.values()) socket.conn.close();
+  };
   const onDown = (entry: ReadEntry) => {
     if (entry.refused !== undefined || entry.edge !== id) {
       log(`refused a control message: ${entry.refused ?? `addressed to ${entry.edge}`}`, 'warn');
       return;
     }
+    if (masterIncarnation !== undefined && entry.incarnation !== masterIncarnation)
+      onMasterRestarted(masterIncarnation, entry.incarnation);
+    masterIncarnation = entry.incarnation;
     const message = entry.message as DownMessage;
     switch (message.t) {
       case 'ack': {
@@ -550,9 +618,12 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
       case 'broadcast':
         io.emit(message.event, ...(message.payload as unknown[]));
         break;
-      case 'cut':
-        sockets.get(message.link)?.disconnect(true);
+      case 'cut': {
+        const socket = sockets.get(message.link);
+        if (message.rejoin) socket?.conn.close();
+        else socket?.disconnect(true);
         break;
+      }
       case 'round:open':
         if (message.buffered) (buffered ??= new EdgeEpochs()).begin(message);
         else openRound(message);
@@ -563,6 +634,9 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
       case 'round:close':
         if (buffered) closeBuffer(message.roundId);
         else closeRound(message.roundId);
+        break;
+      case 'welcome':
+        // Its incarnation was all it carried (checked above).
         break;
     }
   };
@@ -584,6 +658,8 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
       httpServer.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
     });
   } catch (error) {
+    outage.close();
+    closing = true;
     await reader.stop();
     redis.disconnect();
     throw error;
@@ -598,16 +674,21 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     id,
     url,
     port,
+    failed,
     async close() {
       clearInterval(heartbeat);
       secure.abort();
+      outage.close();
       for (const waiting of pending.values())
         for (const { timer } of waiting.values()) clearTimeout(timer);
       pending.clear();
       io.disconnectSockets(true);
       await new Promise<void>((resolve) => io.close(() => resolve()));
       await reader.stop();
-      await redis.quit().catch(() => redis.disconnect());
+      closing = true;
+      // With Redis away a QUIT would wait in the queue for it: drop the connection instead.
+      if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
+      else redis.disconnect();
     },
   };
 }

@@ -25,6 +25,11 @@ import { SignedReader, SignedWriter, edgeKeys, openRedis } from './redisControlP
 import { checkEdgeSecret } from './envelope.js';
 import type { SecureGroupPort } from './secureGroups.js';
 import { SecureEdgeGroupsStrategy } from './secureGroups.js';
+import type { OutageState } from './redisOutage.js';
+import { RedisOutage } from './redisOutage.js';
+
+/** How finely the wait for partials is counted (it pauses while Redis is away). */
+const PARTIAL_TICK_MS = 100;
 
 /** Refused edge messages recorded one row each; the rest are counted (refusalTally.ts). */
 const MAX_REFUSAL_ROWS = 1000;
@@ -40,6 +45,8 @@ export interface MasterEdgeOptions {
   partialTimeoutMs?: number;
   /** An edge silent this long is gone, with every connection it held. Defaults to 6000. */
   heartbeatTimeoutMs?: number;
+  /** Redis away this long mid-run stops the run (it stays resumable). Defaults to 120,000. */
+  outageLimitMs?: number;
 }
 
 export interface MasterEdgeParts {
@@ -58,6 +65,13 @@ export interface EdgeRoundTraffic {
   controlBytes: number;
   /** Bytes the master wrote to the edges' down-streams while the round was open (round starts, acks). */
   downBytes: number;
+}
+
+/** The edges' side of the master's status (`GET /api/status`, `edges`). */
+export interface MasterEdgesStatus extends OutageState {
+  liveEdges: string[];
+  /** Times Redis came back without what the master had put there, and it was put back. */
+  republished: number;
 }
 
 interface Collecting {
@@ -83,15 +97,30 @@ export class MasterEdges implements EdgeRoundPort, SecureGroupPort {
   private readonly traffic: EdgeRoundTraffic[] = [];
   private refusals = 0;
   private readonly floodTally: UnjoinedRefusals;
+  private readonly outage: RedisOutage;
+  /** What publishArtifacts put in Redis, to put back after Redis lost it. */
+  private published: { refs: readonly ArtifactRef[]; artifacts: ArtifactStore } | undefined;
+  private republished = 0;
+  private recovering: Promise<void> = Promise.resolve();
+  /** Set by greetEdges(): from then on every edge heard anew is greeted. */
+  private greeting = false;
+  private closed = false;
+  private giveUp: (reason: string) => void = () => undefined;
 
   static async start(options: MasterEdgeOptions, parts: MasterEdgeParts): Promise<MasterEdges> {
     const secret = checkEdgeSecret(options.secret);
-    const onError = (error: Error) => parts.log(`edges: Redis: ${error.message}`, 'warn');
+    // While an outage lasts its one line says so, not a line per reconnection attempt.
+    let quiet = () => false;
+    const onError = (error: Error) => {
+      if (!quiet()) parts.log(`edges: Redis: ${error.message}`, 'warn');
+    };
     const writer = await openRedis(options.redis, onError);
     const reader = writer.duplicate();
     reader.on('error', onError);
     const edges = new MasterEdges(options, parts, secret, writer, reader);
+    quiet = () => edges.outage.down || edges.closed;
     await edges.reader.ready;
+    await edges.markRedis();
     return edges;
   }
 
@@ -135,6 +164,76 @@ export class MasterEdges implements EdgeRoundPort, SecureGroupPort {
         }
     }, 1000);
     this.sweep.unref();
+    this.outage = new RedisOutage(
+      options.redis,
+      [writerConnection, readerConnection],
+      "the edges' joins, claims, partial sums and the rounds' weights (queued)",
+      {
+        lost: (message) => parts.log(`edges: ${message}`, 'warn'),
+        back: (awayMs) => {
+          parts.log(`edges: Redis is back after ${(awayMs / 1000).toFixed(1)} s`);
+          this.recovering = this.recovering.then(() =>
+            this.recover().catch((error: Error) =>
+              parts.log(`edges: Redis is back but recovering failed: ${error.message}`, 'warn'),
+            ),
+          );
+        },
+        gaveUp: (message) => {
+          parts.log(`edges: ${message}: the run stops (resume it with --resume)`, 'warn');
+          this.collecting?.resolve();
+          this.giveUp(message);
+        },
+      },
+      options.outageLimitMs,
+    );
+  }
+
+  /** What to do when Redis has been away past the limit (the coordinator's stop). */
+  onGiveUp(handler: (reason: string) => void): void {
+    this.giveUp = handler;
+  }
+
+  /** Redis's state and the edges heard from, for the status API. */
+  status(): MasterEdgesStatus {
+    return { ...this.outage.state(), liveEdges: this.liveEdges, republished: this.republished };
+  }
+
+  /**
+   * From now on (the coordinator takes connections), every edge heard is greeted, the ones heard
+   * already at once: the greeting carries this master's incarnation, by which an edge whose
+   * clients joined an earlier master (this one restarted, `--resume`) knows to have them join
+   * again.
+   */
+  greetEdges(): void {
+    this.greeting = true;
+    for (const edge of this.lastSeen.keys()) this.send(edge, { t: 'welcome' });
+  }
+
+  /** The marker whose absence later says Redis lost what the master put there. */
+  private async markRedis(): Promise<void> {
+    await this.writerConnection.set(this.keys.marker, this.writer.incarnation);
+  }
+
+  /**
+   * Redis is back. If it lost its data (restarted without persistence: the marker is gone), the
+   * artifacts' bytes go back. Either way every edge is sent the open round again (an edge
+   * ignores one it holds) and the next round start carries the shared weights again, in case
+   * entries written just before the outage were lost unread.
+   */
+  private async recover(): Promise<void> {
+    const lost = (await this.writerConnection.exists(this.keys.marker)) === 0;
+    if (lost && this.published) {
+      await this.putArtifacts(this.published.refs, this.published.artifacts);
+      this.republished += 1;
+    }
+    if (lost) await this.markRedis();
+    for (const edge of this.lastSeen.keys()) {
+      this.hub.forgetShared(edge);
+      if (this.openMessage) this.send(edge, this.openMessage);
+    }
+    this.parts.log(
+      `edges: Redis ${lost ? `had lost its data: ${this.published?.refs.length ?? 0} artifact(s) published again` : 'kept its data'}; ${this.openMessage ? `round ${this.openMessage.roundId} sent again to ${this.lastSeen.size} edge(s)` : 'no round open'}`,
+    );
   }
 
   /**
@@ -157,6 +256,14 @@ export class MasterEdges implements EdgeRoundPort, SecureGroupPort {
 
   /** Puts the run's artifacts in Redis, where edges fetch them to serve their clients. */
   async publishArtifacts(refs: readonly ArtifactRef[], artifacts: ArtifactStore): Promise<void> {
+    this.published = { refs, artifacts };
+    await this.putArtifacts(refs, artifacts);
+  }
+
+  private async putArtifacts(
+    refs: readonly ArtifactRef[],
+    artifacts: ArtifactStore,
+  ): Promise<void> {
     for (const ref of refs) {
       const bytes = artifacts.get(ref.hash);
       if (!bytes) throw new Error(`artifact ${ref.hash} is not in the artifact store`);
@@ -205,6 +312,7 @@ export class MasterEdges implements EdgeRoundPort, SecureGroupPort {
     this.incarnations.set(edge, incarnation);
     const known = this.lastSeen.has(edge);
     this.lastSeen.set(edge, Date.now());
+    if (!known && this.greeting) this.send(edge, { t: 'welcome' });
     // An edge that appears while a round is open learns of it, so it can fold that round's updates.
     if (!known && this.openMessage) this.send(edge, this.openMessage);
     if (message.t === 'partial') return this.onPartial(edge, message, entry.bytes);
@@ -324,18 +432,24 @@ export class MasterEdges implements EdgeRoundPort, SecureGroupPort {
       this.collecting = { roundId, waitFor: pending, got, resolve };
       for (const edge of this.lastSeen.keys()) this.send(edge, { t: 'round:close', roundId });
       if (pending.size === 0) resolve();
-      timer = setTimeout(() => {
+      // The wait counts only while Redis is up: with Redis away, the close and the partials
+      // wait in the senders' queues (an outage past its limit ends the wait, see gaveUp).
+      let waited = 0;
+      timer = setInterval(() => {
+        if (this.outage.down) return;
+        waited += PARTIAL_TICK_MS;
+        if (waited < timeoutMs) return;
         if (pending.size > 0)
           this.parts.log(
             `edges: round ${roundId}: no partial from ${[...pending].join(', ')} within ${timeoutMs} ms; their clients are not counted`,
             'warn',
           );
         resolve();
-      }, timeoutMs);
+      }, PARTIAL_TICK_MS);
       // Nothing else to do must not keep the process alive; close() ends the wait itself.
       timer.unref();
     });
-    clearTimeout(timer);
+    clearInterval(timer);
     this.collecting = undefined;
     return got;
   }
@@ -355,11 +469,16 @@ export class MasterEdges implements EdgeRoundPort, SecureGroupPort {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     clearInterval(this.sweep);
+    this.outage.close();
     // A round collecting partials gets what came: no partial arrives once the reading stops.
     this.collecting?.resolve();
     this.floodTally.flush();
     await this.reader.stop();
-    await this.writerConnection.quit().catch(() => this.writerConnection.disconnect());
+    // With Redis away a QUIT would wait in the queue for it: drop the connection instead.
+    if (this.writerConnection.status === 'ready')
+      await this.writerConnection.quit().catch(() => this.writerConnection.disconnect());
+    else this.writerConnection.disconnect();
   }
 }

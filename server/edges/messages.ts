@@ -123,7 +123,17 @@ export type DownMessage =
   /** A payload several of the edge's clients get (a round's start, with the global weights): sent once. */
   | { t: 'share'; id: number; payload: unknown }
   | { t: 'emit-shared'; link: string; event: string; id: number }
-  | { t: 'cut'; link: string }
+  /**
+   * Close a connection at the edge: `rejoin` (its edge was dropped by the master, not its client)
+   * closes only the transport, so the client reconnects and joins again; otherwise the socket is
+   * disconnected as a server-side cut-off, after which a socket.io client does not reconnect.
+   */
+  | { t: 'cut'; link: string; rejoin?: true }
+  /**
+   * The master greets each edge it hears anew; the entry's incarnation is the master's, so an
+   * edge holding clients of an earlier master (restarted, `--resume`) has them join again.
+   */
+  | { t: 'welcome' }
   | RoundOpen
   | SecureGroupOpen
   | { t: 'round:close'; roundId: number };

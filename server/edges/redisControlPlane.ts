@@ -30,6 +30,8 @@ export function edgeKeys(cluster: string) {
     up: `${base}:up`,
     down: (edge: string) => `${base}:down:${edge}`,
     artifact: (hash: string) => `${base}:artifact:${hash}`,
+    /** The master's incarnation, present while Redis holds what the master put there. */
+    marker: `${base}:master`,
   };
 }
 export type EdgeKeys = ReturnType<typeof edgeKeys>;
@@ -102,6 +104,18 @@ export interface ReadEntry {
   bytes: number;
 }
 
+/** Orders two stream entry ids (`<ms>-<seq>`). */
+export function compareIds(a: string, b: string): number {
+  const [aMs, aSeq] = a.split('-').map((part) => BigInt(part || '0'));
+  const [bMs, bSeq] = b.split('-').map((part) => BigInt(part || '0'));
+  if (aMs !== bMs) return aMs! < bMs! ? -1 : 1;
+  if (aSeq !== bSeq) return (aSeq ?? 0n) < (bSeq ?? 0n) ? -1 : 1;
+  return 0;
+}
+
+/** How long stop() waits for the reading loop to end. */
+const STOP_WAIT_MS = 2000;
+
 /** Entries one XREAD takes at most: a backlog is read in bounded slices. */
 const READ_COUNT = 100;
 
@@ -116,6 +130,8 @@ export class SignedReader {
   /** The last entry read; undefined until the start is taken from Redis. */
   private lastId: string | undefined;
   private readonly guard = new ReplayGuard();
+  /** Set when the connection comes back: the stream may be a new, empty one (see loop). */
+  private recheck = false;
   private readonly done: Promise<void>;
   private markReady!: () => void;
   /** Resolves once the reader knows where the stream ends (entries from then on are read). */
@@ -129,7 +145,22 @@ export class SignedReader {
     private readonly onEntry: (entry: ReadEntry) => void,
     private readonly onError: (error: Error) => void,
   ) {
+    redis.on('ready', () => (this.recheck = this.lastId !== undefined));
     this.done = this.loop();
+  }
+
+  /**
+   * After a reconnect: Redis restarted without persistence has a new stream whose entry ids
+   * start again from where its clock is, possibly below the last id read here (another host's
+   * clock, or ids written explicitly); XREAD from the old last id would wait for ids above it
+   * and miss every new entry. When the stream's newest entry is below the last id read (or the
+   * stream is empty), read it from its beginning. Entries already read are never below it.
+   */
+  private async restartIfNewStream(): Promise<void> {
+    this.recheck = false;
+    const last = await this.redis.xrevrange(this.key, '+', '-', 'COUNT', 1);
+    const newest = last[0]?.[0];
+    if (newest === undefined || compareIds(newest, this.lastId!) < 0) this.lastId = '0-0';
   }
 
   private async loop(): Promise<void> {
@@ -141,7 +172,7 @@ export class SignedReader {
           // An empty stream: everything written from now on has an id above 0-0.
           this.lastId = last[0]?.[0] ?? '0-0';
           this.markReady();
-        }
+        } else if (this.recheck) await this.restartIfNewStream();
         result = (await this.redis.xreadBuffer(
           'COUNT',
           READ_COUNT,
@@ -210,6 +241,11 @@ export class SignedReader {
     this.stopped = true;
     this.markReady();
     this.redis.disconnect();
-    await this.done;
+    // A connection dropped while reconnecting (Redis away) never settles the XREAD queued on
+    // it: the loop is not waited for longer than a moment.
+    await Promise.race([
+      this.done,
+      new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS).unref()),
+    ]);
   }
 }

@@ -25,8 +25,8 @@ test('dropping an edge sends a cut for each of its links and closes them at the 
   assert.deepEqual(
     sent.filter(([, m]) => m.t === 'cut'),
     [
-      ['e1', { t: 'cut', link: 'a' }],
-      ['e1', { t: 'cut', link: 'b' }],
+      ['e1', { t: 'cut', link: 'a', rejoin: true }],
+      ['e1', { t: 'cut', link: 'b', rejoin: true }],
     ],
   );
   assert.deepEqual(disconnected.sort(), ['a', 'b']);

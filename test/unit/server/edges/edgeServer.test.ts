@@ -166,6 +166,58 @@ test('a round:open for the round already open keeps its partial; a closed round 
   });
 });
 
+test("a cut with rejoin closes only the transport, so the client reconnects; a plain cut is the server's disconnect", async () => {
+  const keys = edgeKeys('default');
+  const downConnection = new Redis(redis.url);
+  const down = new SignedWriter(downConnection, SECRET, 'down');
+  const links: string[] = [];
+  const upReader = new SignedReader(
+    new Redis(redis.url),
+    keys.up,
+    SECRET,
+    'up',
+    (entry) => {
+      const message = entry.message as { t?: string; link?: string };
+      if (message?.t === 'connect') links.push(message.link!);
+    },
+    () => undefined,
+  );
+  await upReader.ready;
+  // A writer of its own reads as a new master at the edge, which closes every connection:
+  // let that happen before this test connects.
+  await down.send(keys.down('lone-edge'), 'lone-edge', { t: 'welcome' }).written;
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const socket = io(edge.url, {
+    transports: ['websocket'],
+    parser: createSocketParser(),
+    auth: { protocolVersion: PROTOCOL_VERSION },
+    reconnectionDelay: 50,
+  });
+  const reasons: string[] = [];
+  let connects = 0;
+  socket.on('connect', () => void (connects += 1));
+  socket.on('disconnect', (reason) => void reasons.push(reason));
+  try {
+    await until(() => connects === 1 && links.length === 1);
+    await down.send(keys.down('lone-edge'), 'lone-edge', {
+      t: 'cut',
+      link: links[0]!,
+      rejoin: true,
+    }).written;
+    await until(() => connects === 2 && links.length === 2);
+    assert.deepEqual(reasons, ['transport close']);
+    await down.send(keys.down('lone-edge'), 'lone-edge', { t: 'cut', link: links[1]! }).written;
+    await until(() => reasons.length === 2);
+    assert.equal(reasons[1], 'io server disconnect');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(connects, 2, 'after a plain cut the client stays away');
+  } finally {
+    socket.disconnect();
+    await upReader.stop();
+    downConnection.disconnect();
+  }
+});
+
 test('an event the master never answers is answered with a refusal after answerTimeoutMs', async () => {
   const socket = await connect();
   try {

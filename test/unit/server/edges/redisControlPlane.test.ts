@@ -93,3 +93,47 @@ test('the reader starts where the stream ends in Redis, not at this host’s clo
   connection.disconnect();
   assert.equal(entries[0]!.refused, undefined);
 });
+
+test('after Redis restarts empty, the reader reads the new stream though its ids are below the last one read', async () => {
+  // Its own server: this test stops and restarts it (empty: no persistence).
+  const own = await startRedis();
+  const key = edgeKeys('restart').up;
+  const writerConnection = new Redis(own.url, { maxRetriesPerRequest: null });
+  const readerConnection = new Redis(own.url, { maxRetriesPerRequest: null });
+  for (const connection of [writerConnection, readerConnection])
+    connection.on('error', () => undefined);
+  const writer = new SignedWriter(writerConnection, SECRET, 'up');
+  // The stream's last entry before the restart has an id far above any the new server gives
+  // (written by a server whose clock was ahead): the reader starts there.
+  await writer.send(key, 'edge-1', { t: 'hello' }).written;
+  const [id, fields] = (
+    (await writerConnection.xrangeBuffer(key, '-', '+')) as [Buffer, Buffer[]][]
+  )[0]!;
+  await writerConnection.xdel(key, id.toString());
+  await writerConnection.xadd(key, '99999999999999-0', ...(fields as unknown as string[]));
+  const entries: ReadEntry[] = [];
+  const reader = new SignedReader(
+    readerConnection,
+    key,
+    SECRET,
+    'up',
+    (entry) => void entries.push(entry),
+    () => undefined,
+  );
+  try {
+    await reader.ready;
+    await own.stop();
+    await own.start();
+    await writer.send(key, 'edge-1', { t: 'hello' }).written;
+    await until(() => entries.length >= 1);
+    assert.equal(entries[0]!.refused, undefined);
+    assert.ok(
+      ((await writerConnection.xrange(key, '-', '+'))[0]![0] ?? '') < '99999999999999-0',
+      'the new entry has a lower id',
+    );
+  } finally {
+    await reader.stop();
+    writerConnection.disconnect();
+    await own.stop();
+  }
+});
