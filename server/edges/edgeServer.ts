@@ -142,7 +142,7 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
    */
   const pending = new Map<
     string,
-    Map<number, { onAck: Ack; timer: NodeJS.Timeout; afterGone: boolean }>
+    Map<number, { onAck: Ack; timer: NodeJS.Timeout | undefined; afterGone: boolean }>
   >();
   const answerTimeoutMs = options.answerTimeoutMs ?? 30_000;
   const takePending = (link: string, req: number) => {
@@ -269,13 +269,20 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     const req = nextReq++;
     let waiting = pending.get(link);
     if (!waiting) pending.set(link, (waiting = new Map()));
-    const timer = setTimeout(() => {
-      takePending(
-        link,
-        req,
-      )?.(refusal('internal', `the master did not answer within ${answerTimeoutMs} ms`));
-    }, answerTimeoutMs);
-    timer.unref();
+    // A buffered round's claim may wait at the master for the next buffer (past a whole
+    // aggregation): timing it out here would drop a delta the master then grants and counts, and
+    // the client's retry would fill a second slot. It waits for the master's answer, or for its
+    // connection or the master to go.
+    const untimed = event === 'update' && buffered !== undefined;
+    const timer = untimed
+      ? undefined
+      : setTimeout(() => {
+          takePending(
+            link,
+            req,
+          )?.(refusal('internal', `the master did not answer within ${answerTimeoutMs} ms`));
+        }, answerTimeoutMs);
+    timer?.unref();
     waiting.set(req, { onAck, timer, afterGone: event === 'update' });
     up({ t: 'event', link, event, payload, req, bytes, ...(norm !== undefined ? { norm } : {}) });
   };
@@ -507,19 +514,24 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     lastClosed = roundId;
     if (secure.holds(roundId)) {
       // The group's sum is unmasked first (its survivors' reveals, up to phaseTimeoutMs).
-      void secure.close(roundId).then((group) => {
-        up({
-          t: 'partial',
-          roundId,
-          ...(group?.sum ? { sum: group.sum } : {}),
-          weight: group?.weight ?? 0,
-          clients: group?.clients ?? [],
-          refusals: open.refusals,
-          bytesIn: open.bytesIn,
-          ...(group?.note !== undefined ? { note: group.note } : {}),
-        });
-        log(`round ${roundId}: secure partial of ${group?.clients.length ?? 0} client(s) sent`);
-      });
+      void secure
+        .close(roundId)
+        .then((group) => {
+          up({
+            t: 'partial',
+            roundId,
+            ...(group?.sum ? { sum: group.sum } : {}),
+            weight: group?.weight ?? 0,
+            clients: group?.clients ?? [],
+            refusals: open.refusals,
+            bytesIn: open.bytesIn,
+            ...(group?.note !== undefined ? { note: group.note } : {}),
+          });
+          log(`round ${roundId}: secure partial of ${group?.clients.length ?? 0} client(s) sent`);
+        })
+        .catch((error: Error) =>
+          log(`round ${roundId}: the secure partial could not be sent: ${error.message}`, 'warn'),
+        );
       return;
     }
     const { partial } = open;

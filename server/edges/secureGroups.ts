@@ -370,9 +370,10 @@ export class SecureEdgeGroupsStrategy implements Strategy {
         closing = true;
         if (stopping) ownRound?.abort();
         // An edge unmasks after the round's close, each of its steps bounded by phaseTimeoutMs:
-        // its partial may come that much later than a plain edge's.
+        // a round that settles early may close while its keys and shares steps still run, then
+        // the unmask step: its partial may come three steps later than a plain edge's.
         const [received, ownPart] = await Promise.all([
-          this.port.collect(roundId, [...edgeGroups.keys()], 2 * phaseTimeoutMs),
+          this.port.collect(roundId, [...edgeGroups.keys()], 3 * phaseTimeoutMs),
           finishOwn(),
         ]);
         const notes = [...sittingOut.map((g) => g.reason), ...ownPart.notes];

@@ -398,3 +398,47 @@ test('a claim the master grants after its client disconnected is still folded in
     await master.stop();
   }
 });
+
+test("a buffered round's claim waits past answerTimeoutMs for its grant, and is folded", async () => {
+  // Under fedbuff the master may hold a claim for the next buffer, past a whole aggregation.
+  const patient = await startEdge({
+    redis: redis.url,
+    secret: SECRET,
+    id: 'buffered-edge',
+    answerTimeoutMs: 200,
+  });
+  const master = await handMaster('buffered-edge');
+  try {
+    await master.toEdge({
+      t: 'round:open',
+      roundId: 4,
+      numParams: 2,
+      updateBound: DEFAULT_UPDATE_BOUND,
+      normBound: DEFAULT_UPDATE_BOUND.maxNorm,
+      buffered: true,
+    });
+    const socket = await master.joined(patient, 'waiting-client');
+    const answer = socket.timeout(10_000).emitWithAck('update', deltaUpdate([1, 2], 2, 4));
+    await until(() => master.events.some((e) => e.event === 'update'));
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    const forwarded = master.events.find((e) => e.event === 'update')!;
+    await master.toEdge({
+      t: 'ack',
+      link: forwarded.link,
+      req: forwarded.req,
+      response: { ok: true, roundId: 4 },
+      grant: { epoch: 4, weight: 0.5, id: 'g1' },
+    });
+    assert.equal(((await answer) as { ok?: boolean }).ok, true, 'the client hears the grant');
+    await master.toEdge({ t: 'round:close', roundId: 4 });
+    await until(() => master.partials.some((p) => p.roundId === 4));
+    const partial = master.partials.find((p) => p.roundId === 4)!;
+    assert.deepEqual(partial.clients, ['g1']);
+    assert.equal(partial.weight, 0.5);
+    assert.deepEqual([...partial.sum!], [0.5, 1]);
+    socket.disconnect();
+  } finally {
+    await patient.close();
+    await master.stop();
+  }
+});
