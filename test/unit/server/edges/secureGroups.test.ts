@@ -264,7 +264,8 @@ test('over two edge groups the master folds their sums to the sample-weighted me
   assert.equal(result.participants, 4);
   // (3·[1, 2] + 1·[3, 6] + 2·[0, 1] + 2·[1, 1]) / 8 = [1, 2], added to [10, 20].
   assert.deepEqual([...result.weights!], [11, 22]);
-  assert.deepEqual(fake.collected, [{ waitFor: ['e1', 'e2'], extraMs: 1000 }]);
+  // Three steps of phaseTimeoutMs (500 here): keys and shares may still run at the close, then unmask.
+  assert.deepEqual(fake.collected, [{ waitFor: ['e1', 'e2'], extraMs: 1500 }]);
   assert.equal(fake.refused.length, 1);
   assert.match(fake.refused[0]!, /^e3: edge e3 holds no secure group in round 1/);
   assert.match(result.note ?? '', /edge e3 has 1 sampled client/);
