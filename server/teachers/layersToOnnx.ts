@@ -132,6 +132,24 @@ class GraphBuilder {
   }
 }
 
+/**
+ * What Conv2D and the pools share: channels-last [h, w, c] input and valid/same padding.
+ * @returns the layer's padding; throws `unsupported(…)` for anything else.
+ */
+function imagePadding(
+  config: Record<string, unknown>,
+  input: Value,
+  unsupported: (detail: string) => UnsupportedLayerError,
+): 'valid' | 'same' {
+  if (config.dataFormat !== undefined && config.dataFormat !== 'channelsLast')
+    throw unsupported(`data format ${String(config.dataFormat)} (only channelsLast)`);
+  if (input.shape.length !== 3) throw unsupported(`input of shape [${input.shape.join(', ')}]`);
+  const padding = config.padding;
+  if (padding !== 'valid' && padding !== 'same')
+    throw unsupported(`padding '${String(padding)}' (only valid and same)`);
+  return padding;
+}
+
 /** Reads one numeric pair setting (`[2, 2]` or `2`) of a layer config. */
 function pair(value: unknown, what: string, layer: tf.layers.Layer): [number, number] {
   const values = typeof value === 'number' ? [value, value] : value;
@@ -331,13 +349,7 @@ class Converter {
         return this.activation(value, config.activation, layer);
       }
       case 'Conv2D': {
-        if (config.dataFormat !== undefined && config.dataFormat !== 'channelsLast')
-          throw unsupported(`data format ${String(config.dataFormat)} (only channelsLast)`);
-        if (input.shape.length !== 3)
-          throw unsupported(`input of shape [${input.shape.join(', ')}]`);
-        const padding = config.padding;
-        if (padding !== 'valid' && padding !== 'same')
-          throw unsupported(`padding '${String(padding)}' (only valid and same)`);
+        const padding = imagePadding(config, input, unsupported);
         const [kh, kw] = pair(config.kernelSize, 'kernelSize', layer);
         const [sh, sw] = pair(config.strides ?? 1, 'strides', layer);
         const [dh, dw] = pair(config.dilationRate ?? 1, 'dilationRate', layer);
@@ -382,13 +394,7 @@ class Converter {
       }
       case 'MaxPooling2D':
       case 'AveragePooling2D': {
-        if (config.dataFormat !== undefined && config.dataFormat !== 'channelsLast')
-          throw unsupported(`data format ${String(config.dataFormat)} (only channelsLast)`);
-        if (input.shape.length !== 3)
-          throw unsupported(`input of shape [${input.shape.join(', ')}]`);
-        const padding = config.padding;
-        if (padding !== 'valid' && padding !== 'same')
-          throw unsupported(`padding '${String(padding)}' (only valid and same)`);
+        const padding = imagePadding(config, input, unsupported);
         const [kh, kw] = pair(config.poolSize, 'poolSize', layer);
         const [sh, sw] = pair(config.strides ?? config.poolSize, 'strides', layer);
         const [h, w, c] = input.shape as [number, number, number];
