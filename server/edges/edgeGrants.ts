@@ -12,6 +12,7 @@
  */
 import type { UpdateBoundConfig } from '../robustness/index.js';
 import type { Grant, PartialMessage } from './messages.js';
+import { sumProblem } from './partialSum.js';
 
 /** What the master keeps of one grant. */
 export interface GrantRecord {
@@ -108,23 +109,5 @@ export function bufferedPartialProblem(
   // were made; the tolerance only spares a different order of additions.
   if (!(Math.abs(partial.weight - weight) <= 1e-9 * Math.max(1, weight)))
     return `weight ${partial.weight} differs from its grants' staleness weights (${weight})`;
-  if (partial.clients.length === 0) return partial.sum ? 'a sum without grants' : undefined;
-  const sum = partial.sum;
-  if (!sum) return `${partial.clients.length} grant(s) but no sum`;
-  if (sum.length !== expected.numParams)
-    return `sum has ${sum.length} values, the student ${expected.numParams}`;
-  const { maxCoordinate, maxNorm } = expected.updateBound;
-  // A little slack for float32 deltas scaled and folded in float64.
-  const slack = 1 + 1e-6;
-  let squares = 0;
-  for (let i = 0; i < sum.length; i++) {
-    const v = sum[i]!;
-    if (!Number.isFinite(v)) return `sum value ${i} is ${v}, not finite`;
-    if (Math.abs(v) > weight * maxCoordinate * slack)
-      return `sum value ${i} is ${v}, beyond weight ${weight} × maxCoordinate ${maxCoordinate}`;
-    squares += v * v;
-  }
-  if (Math.sqrt(squares) > weight * maxNorm * slack)
-    return `sum norm ${Math.sqrt(squares)} exceeds weight ${weight} × maxNorm ${maxNorm}`;
-  return undefined;
+  return sumProblem(partial, weight, expected, { member: 'grant', weightIs: `weight ${weight}` });
 }

@@ -78,25 +78,43 @@ export function partialProblem(
   }
   if (partial.weight !== weight)
     return `weight ${partial.weight} differs from its clients' sample counts (${weight})`;
-  if (partial.clients.length === 0) return partial.sum ? 'a sum without clients' : undefined;
+  return sumProblem(partial, weight, expected, { member: 'client', weightIs: `${weight} samples` });
+}
+
+/**
+ * The checks every kind of partial shares once its members and weight are known: a sum exactly
+ * when it has members, of the student's length, finite, and no larger than `weight` bounded
+ * deltas can make it. `member` and `weightIs` only word the answer.
+ */
+export function sumProblem(
+  partial: Pick<PartialMessage, 'clients' | 'sum'>,
+  weight: number,
+  expected: {
+    numParams: number;
+    updateBound: Pick<UpdateBoundConfig, 'maxNorm' | 'maxCoordinate'>;
+  },
+  words: { member: string; weightIs: string },
+): string | undefined {
+  if (partial.clients.length === 0)
+    return partial.sum ? `a sum without ${words.member}s` : undefined;
   const sum = partial.sum;
-  if (!sum) return `${partial.clients.length} client(s) but no sum`;
+  if (!sum) return `${partial.clients.length} ${words.member}(s) but no sum`;
   if (sum.length !== expected.numParams)
     return `sum has ${sum.length} values, the student ${expected.numParams}`;
   const { maxCoordinate, maxNorm } = expected.updateBound;
   // Each delta's coordinates are within ±maxCoordinate and its norm within maxNorm, so the
   // weighted sum's are within weight times those (the triangle inequality); a little slack
-  // for float32 deltas folded in float64.
+  // for float32 deltas scaled and folded in float64.
   const slack = 1 + 1e-6;
   let squares = 0;
   for (let i = 0; i < sum.length; i++) {
     const v = sum[i]!;
     if (!Number.isFinite(v)) return `sum value ${i} is ${v}, not finite`;
     if (Math.abs(v) > weight * maxCoordinate * slack)
-      return `sum value ${i} is ${v}, beyond ${weight} samples × maxCoordinate ${maxCoordinate}`;
+      return `sum value ${i} is ${v}, beyond ${words.weightIs} × maxCoordinate ${maxCoordinate}`;
     squares += v * v;
   }
   if (Math.sqrt(squares) > weight * maxNorm * slack)
-    return `sum norm ${Math.sqrt(squares)} exceeds ${weight} samples × maxNorm ${maxNorm}`;
+    return `sum norm ${Math.sqrt(squares)} exceeds ${words.weightIs} × maxNorm ${maxNorm}`;
   return undefined;
 }
